@@ -1,0 +1,1 @@
+"""The Micro Crawler: model, data, training, quantisation and the .ptz artifact format."""

@@ -1,0 +1,1 @@
+"""Reloading artifacts, BPB evaluation, size and compliance checks, records and analysis."""

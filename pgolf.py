@@ -7,5 +7,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Micro Crawler toolkit for the OpenAI Parameter Golf challenge.")
 register_crawler(app)
 
+
+@app.callback()
+def main() -> None:
+    """Micro Crawler toolkit for the OpenAI Parameter Golf challenge."""
+
 if __name__ == "__main__":
     app()

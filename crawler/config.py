@@ -13,8 +13,10 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.errors import PgolfError
 
-class ConfigError(ValueError):
+
+class ConfigError(PgolfError, ValueError):
     pass
 
 

@@ -1,0 +1,53 @@
+"""Which metric kind a record's score is: the one its submission.json claims, as far as the logs show.
+
+For each kind present in the logs, count the claims it reproduces (each seed's val_bpb against
+that seed's log; the top-level val_bpb against the mean over logs or any one log's value). The kind
+reproducing the most claims wins; ties and the no-claim case go to the scoring order
+TTT > sliding window > roundtrip > pre-quant, the order in which records report their score.
+"""
+from __future__ import annotations
+
+import math
+
+from evaluator.records.logs import Metric, TrainLog
+from evaluator.records.metric_kinds import SCORE_PRIORITY, MetricKind
+from evaluator.records.submission import Submission
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def choose_headline_kind(logs: list[TrainLog], submission: Submission | None) -> tuple[MetricKind | None, str]:
+    present = [kind for kind in SCORE_PRIORITY if any(log.final(kind) for log in logs)]
+    if not present:
+        return None, "no final evaluation line in any log"
+    scores: dict[MetricKind, int] = {}
+    for kind in present:
+        score = 0
+        if submission:
+            for seed, claim in submission.seed_claims.items():
+                bpb = claim.numbers.get("val_bpb")
+                log = next((log for log in logs if log.seed == seed), None)
+                metric = log.final(kind) if log else None
+                if bpb and metric and bpb.matches(metric.val_bpb):
+                    score += 1
+            top = submission.numbers.get("val_bpb")
+            values = [m.val_bpb for log in logs if (m := log.final(kind))]
+            # a top-level claim may be the mean or, in single-seed write-ups, one seed's value
+            if top and values and (top.matches(_mean(values)) or any(top.matches(v) for v in values)):
+                score += 1
+        scores[kind] = score
+    best = max(present, key=lambda kind: (scores[kind], -SCORE_PRIORITY.index(kind)))
+    if scores[best] == 0:
+        complete = [kind for kind in present if all(log.final(kind) for log in logs)]
+        fallback = complete[0] if complete else present[0]
+        return fallback, f"no submission claim matches a log metric; {fallback} by scoring order"
+    return best, f"{best} reproduces {scores[best]} submission claim(s)"
+
+
+def headline_metric(log: TrainLog, kind: MetricKind | None) -> Metric | None:
+    """The log's reading of the record's headline kind, else its best-ranked kind."""
+    if kind is not None and (metric := log.final(kind)):
+        return metric
+    return next((m for k in SCORE_PRIORITY if (m := log.final(k))), None)

@@ -1,0 +1,393 @@
+"""Parse one training log, in any of the shapes the records use, into typed facts with line numbers.
+
+Lines are recognised by what they report, not by one script's wording: step lines with or without
+the `step:` prefix and with `key:value` or `key: value`; train_time in ms or minutes; final
+evaluation lines classified by metric kind (see metric_kinds); sizes from `Code size`,
+`Serialized model <format>`, `Total submission size <format>` or a ternary-style `budget:` line.
+Anything inside the embedded source is ignored. Shapes we do not know produce warnings.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluator.records.embedded_source import EmbeddedSource, find_embedded_source
+from evaluator.records.metric_kinds import (LEGACY_REPEAT, KindDecision, MetricKind, SeenMetric, base_label,
+                                            decide_kind)
+
+_STEP_LINE = re.compile(r"^(?:step:)?(\d+)/(\d+)\s+(\S.*)$")
+_KEY_VALUE = re.compile(r"([A-Za-z_][\w/]*)[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(ms|m|s)?(?![\w.])")
+_FINAL_METRIC = re.compile(
+    r"^(?P<label>[A-Za-z][^\n]*?)\s+(?:val_loss[:=]\s*(?P<loss>-?\d+(?:\.\d+)?)\s+)?"
+    r"val_bpb[:=]\s*(?P<bpb>-?\d+(?:\.\d+)?)(?P<rest>.*)$")
+_LABEL_NOISE = re.compile(r"\s+\w+[:=]\S*")
+_STOP = re.compile(r"^stopping_early:\s*(\S+)\s+train_time:\s*(\d+(?:\.\d+)?)ms\s+step:\s*(\d+)/(\d+)")
+_CODE_SIZE = re.compile(r"^Code size(?: \((uncompressed|compressed)\))?:\s*(\d+) bytes")
+_LAUNCHER_CODE = re.compile(r"^(?:Uploading \S+ \((\d+) bytes\)|\[modal\] Script size: (\d+) bytes)")
+_SERIALIZED = re.compile(r"^Serialized model(?: ([^:]+?))?:\s*(\d+) bytes")
+_TOTAL = re.compile(r"^Total submission size(?: ([^:]+?))?:\s*(\d+) bytes")
+_BUDGET = re.compile(r"^budget:(\d+)/(\d+)")
+_ARTIFACT_CODE = re.compile(r"^artifact:.*\bcode:(\d+)")
+_SEED = re.compile(r"^\s*seed:\s*(\d+)\s*$")
+_COMPACT_PARAMS = re.compile(r"^params:(\d+)\b.*?\bws:(\d+).*?\bs:(\d+)\b")
+_WORLD_SIZE = re.compile(r"(?:^|\s)world_size:\s*(\d+)\b")
+_MODEL_PARAMS = re.compile(r"^model_params:\s*(\d+)")
+_ITERATIONS = re.compile(r"(?:^|\s)iterations:\s*(\d+)\b")
+_WALLCLOCK = re.compile(r"(?:^|\s)max_wallclock_seconds:\s*(\d+(?:\.\d+)?)")
+_TOKENIZER_PATH = re.compile(r"tokenizer_path[=:]\s*(\S+)")
+_TOKENIZER_KIND = re.compile(r"tokenizer_kind=(\w+)")
+_VOCAB = re.compile(r"(?:^|\s)vocab_size[=:]\s*(\d+)")
+_VAL_TOKENS = re.compile(r"^(?:val_tokens:\s*(\d+)|val_loader:.*\btokens:(\d+))")
+_GPTQ_RESERVE = re.compile(r"^gptq:reserving (\d+(?:\.\d+)?)(ms|s)\b")
+_TOTAL_EVAL = re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s")
+_FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d+)\.(?:log|txt)$", re.IGNORECASE)
+_TRAINING_END = re.compile(r"^(?:stopping_early|peak memory)")
+
+
+@dataclass(frozen=True)
+class TrainPoint:
+    step: int
+    total_steps: int
+    train_loss: float
+    train_time_ms: float | None
+    step_avg_ms: float | None
+    line: int
+
+
+@dataclass(frozen=True)
+class ValPoint:
+    step: int
+    total_steps: int
+    val_loss: float | None
+    val_bpb: float | None
+    train_time_ms: float | None
+    step_avg_ms: float | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    kind: MetricKind
+    label: str
+    val_loss: float | None
+    val_bpb: float
+    decimals: int  # of val_bpb as printed: 8 on `_exact` lines, 4 on rounded ones
+    eval_time_ms: float | None
+    stride: int | None
+    line: int
+    reason: str  # why this kind (see metric_kinds)
+
+
+@dataclass(frozen=True)
+class ByteCount:
+    bytes: int
+    label: str
+    line: int
+
+
+@dataclass(frozen=True)
+class StopInfo:
+    reason: str
+    train_time_ms: float
+    step: int
+    total_steps: int
+    line: int
+
+
+@dataclass(frozen=True)
+class LineValue:
+    value: int | float
+    line: int
+
+
+@dataclass
+class TrainLog:
+    path: str
+    file_name: str
+    sha256: str
+    n_lines: int
+    seed: int | None = None
+    seed_evidence: str | None = None
+    world_size: LineValue | None = None
+    model_params: LineValue | None = None
+    iterations: LineValue | None = None
+    max_wallclock_seconds: LineValue | None = None
+    tokenizer: str | None = None
+    vocab_size: int | None = None
+    val_tokens: int | None = None
+    gptq_reserve_ms: LineValue | None = None
+    train_curve: list[TrainPoint] = field(default_factory=list)
+    val_curve: list[ValPoint] = field(default_factory=list)
+    stop: StopInfo | None = None
+    code_bytes: ByteCount | None = None  # the script as run (uncompressed)
+    code_bytes_compressed: ByteCount | None = None  # when the log counts a compressed wrapper
+    launcher_code_bytes: ByteCount | None = None  # what a launcher said it uploaded
+    model_bytes_raw: ByteCount | None = None  # unquantised torch.save, not what counts
+    model_bytes_by_format: list[ByteCount] = field(default_factory=list)
+    total_bytes_by_format: list[ByteCount] = field(default_factory=list)
+    total_bytes_raw: ByteCount | None = None
+    metrics: list[Metric] = field(default_factory=list)
+    total_eval_time_ms: LineValue | None = None
+    source: EmbeddedSource | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_training_log(self) -> bool:
+        return bool(self.train_curve or self.val_curve or self.metrics or self.stop)
+
+    def final(self, kind: MetricKind) -> Metric | None:
+        """The most precise reading of a kind; among equally precise prints the last one that is
+        not a legacy-label repeat (the repeat carries the same numbers under a misleading name)."""
+        readings = [m for m in self.metrics if m.kind is kind]
+        if not readings:
+            return None
+        return max(readings, key=lambda m: (m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
+
+    def kinds(self) -> list[MetricKind]:
+        return [kind for kind in MetricKind if kind is not MetricKind.UNKNOWN and self.final(kind)]
+
+    @property
+    def final_step(self) -> int | None:
+        if self.stop:
+            return self.stop.step
+        steps = [p.step for p in self.train_curve] + [p.step for p in self.val_curve]
+        return max(steps) if steps else None
+
+    @property
+    def train_time_ms(self) -> LineValue | None:
+        if self.stop:
+            return LineValue(self.stop.train_time_ms, self.stop.line)
+        timed = [(p.train_time_ms, p.line) for p in [*self.train_curve, *self.val_curve]
+                 if p.train_time_ms is not None]
+        return LineValue(*max(timed, key=lambda pair: pair[1])) if timed else None
+
+    @property
+    def last_step_avg_ms(self) -> float | None:
+        points = [p for p in [*self.train_curve, *self.val_curve] if p.step_avg_ms is not None]
+        return max(points, key=lambda p: p.line).step_avg_ms if points else None
+
+    @property
+    def model_bytes(self) -> ByteCount | None:
+        """The compressed model: the last `Serialized model <format>` line."""
+        return self.model_bytes_by_format[-1] if self.model_bytes_by_format else None
+
+    @property
+    def total_bytes(self) -> ByteCount | None:
+        """Code + compressed model as the log states it, in the model's format when printed."""
+        if not self.total_bytes_by_format:
+            return None
+        if self.model_bytes:
+            same = [t for t in self.total_bytes_by_format if t.label == self.model_bytes.label]
+            if same:
+                return same[-1]
+        return self.total_bytes_by_format[-1]
+
+    @property
+    def counted_code_bytes(self) -> ByteCount | None:
+        """The code size the log's total uses: the compressed wrapper when it reports one."""
+        return self.code_bytes_compressed or self.code_bytes or self.launcher_code_bytes
+
+
+def _number_and_unit_ms(value: str, unit: str | None) -> float:
+    number = float(value)
+    return number * {"m": 60_000.0, "s": 1000.0}.get(unit or "ms", 1.0)
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+class _LogParser:
+    def __init__(self, path: Path, text: str):
+        self.lines = text.split("\n")
+        self.log = TrainLog(path=str(path), file_name=path.name,
+                            sha256=hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest(),
+                            n_lines=len(self.lines))
+        self.context: list[str] = []
+        self.seen: list[SeenMetric] = []
+        self.unknown_labels: set[str] = set()
+
+    def parse(self) -> TrainLog:
+        found = find_embedded_source(self.lines)
+        if found:
+            self.log.source = found[0]
+        for index, raw in enumerate(self.lines):
+            number = index + 1
+            if self.log.source and self.log.source.covers(number):
+                continue
+            self._line(raw.rstrip("\r"), number)
+        self._finish()
+        return self.log
+
+    def _line(self, text: str, number: int) -> None:
+        log = self.log
+        if not text.strip():
+            return
+        if step := _STEP_LINE.match(text):
+            self._step_line(int(step.group(1)), int(step.group(2)), step.group(3), number)
+            self.context = []
+            return
+        if stop := _STOP.match(text):
+            log.stop = StopInfo(stop.group(1), float(stop.group(2)), int(stop.group(3)), int(stop.group(4)), number)
+            self.context = []
+            return
+        if _TRAINING_END.match(text):
+            self.context = []
+        if self._size_line(text, number) or self._setting_line(text, number):
+            self.context.append(text)
+            return
+        if (metric := _FINAL_METRIC.match(text)) and not text.startswith(("val_bpb:", "val_loss:")):
+            self._metric_line(metric, text, number)
+            self.context = []
+            return
+        if total := _TOTAL_EVAL.match(text):
+            log.total_eval_time_ms = LineValue(float(total.group(1)) * 1000.0, number)
+        self.context.append(text)
+
+    def _step_line(self, step: int, total: int, rest: str, number: int) -> None:
+        values: dict[str, float] = {}
+        for key, value, unit in _KEY_VALUE.findall(rest):
+            if key in ("train_time", "t", "step_avg", "avg"):
+                values[key] = _number_and_unit_ms(value, unit)
+            else:
+                values[key] = float(value)
+        train_time = values.get("train_time", values.get("t"))
+        step_avg = values.get("step_avg", values.get("avg"))
+        if "val_loss" in values or "val_bpb" in values:
+            self.log.val_curve.append(ValPoint(step, total, values.get("val_loss"), values.get("val_bpb"),
+                                               train_time, step_avg, number))
+        elif "train_loss" in values or "loss" in values:
+            self.log.train_curve.append(TrainPoint(step, total, values.get("train_loss", values.get("loss")),
+                                                   train_time, step_avg, number))
+
+    def _size_line(self, text: str, number: int) -> bool:
+        log = self.log
+        if code := _CODE_SIZE.match(text):
+            count = ByteCount(int(code.group(2)), f"Code size{' (' + code.group(1) + ')' if code.group(1) else ''}", number)
+            if code.group(1) == "compressed":
+                log.code_bytes_compressed = count
+            else:
+                log.code_bytes = count
+        elif launcher := _LAUNCHER_CODE.match(text):
+            log.launcher_code_bytes = ByteCount(int(launcher.group(1) or launcher.group(2)), "launcher upload", number)
+        elif model := _SERIALIZED.match(text):
+            if model.group(1):
+                log.model_bytes_by_format.append(ByteCount(int(model.group(2)), model.group(1).strip(), number))
+            else:
+                log.model_bytes_raw = ByteCount(int(model.group(2)), "raw", number)
+        elif total := _TOTAL.match(text):
+            if total.group(1):
+                log.total_bytes_by_format.append(ByteCount(int(total.group(2)), total.group(1).strip(), number))
+            else:
+                log.total_bytes_raw = ByteCount(int(total.group(2)), "raw", number)
+        elif budget := _BUDGET.match(text):
+            log.total_bytes_by_format.append(ByteCount(int(budget.group(1)), "budget", number))
+        elif artifact := _ARTIFACT_CODE.match(text):
+            log.code_bytes = ByteCount(int(artifact.group(1)), "artifact code", number)
+        else:
+            return False
+        return True
+
+    def _setting_line(self, text: str, number: int) -> bool:
+        log, matched = self.log, False
+        if seed := _SEED.match(text):
+            self._set_seed(int(seed.group(1)), f"{log.file_name}:{number}")
+            matched = True
+        if compact := _COMPACT_PARAMS.match(text):
+            log.model_params = LineValue(int(compact.group(1)), number)
+            log.world_size = LineValue(int(compact.group(2)), number)
+            self._set_seed(int(compact.group(3)), f"{log.file_name}:{number}")
+            matched = True
+        if world := _WORLD_SIZE.search(text):
+            log.world_size = LineValue(int(world.group(1)), number)
+            matched = True
+        if params := _MODEL_PARAMS.match(text):
+            log.model_params = LineValue(int(params.group(1)), number)
+            matched = True
+        if iterations := _ITERATIONS.search(text):
+            log.iterations = LineValue(int(iterations.group(1)), number)
+            matched = True
+        if wallclock := _WALLCLOCK.search(text):
+            log.max_wallclock_seconds = LineValue(float(wallclock.group(1)), number)
+            matched = True
+        if tokenizer := _TOKENIZER_PATH.search(text):
+            log.tokenizer = Path(tokenizer.group(1)).name
+            matched = True
+        elif (kind := _TOKENIZER_KIND.search(text)) and kind.group(1) != "sentencepiece":
+            log.tokenizer = kind.group(1)
+            matched = True
+        if vocab := _VOCAB.search(text):
+            log.vocab_size = int(vocab.group(1))
+            matched = True
+        if tokens := _VAL_TOKENS.match(text):
+            log.val_tokens = int(tokens.group(1) or tokens.group(2))
+            matched = True
+        if reserve := _GPTQ_RESERVE.match(text):
+            log.gptq_reserve_ms = LineValue(_number_and_unit_ms(reserve.group(1), reserve.group(2)), number)
+            matched = True
+        return matched
+
+    def _set_seed(self, seed: int, evidence: str) -> None:
+        if self.log.seed is not None and self.log.seed != seed:
+            self.log.warnings.append(f"seed printed as {self.log.seed} and as {seed}; keeping the first")
+            return
+        self.log.seed, self.log.seed_evidence = seed, evidence
+
+    def _metric_line(self, match: re.Match[str], text: str, number: int) -> None:
+        label = _LABEL_NOISE.sub("", match.group("label")).strip()
+        loss = float(match.group("loss")) if match.group("loss") else None
+        bpb = float(match.group("bpb"))
+        decision: KindDecision = decide_kind(label, text, self.context, self.seen, loss, bpb)
+        extras = {key: (value, unit) for key, value, unit in _KEY_VALUE.findall(match.group("rest") + " " + text)}
+        eval_time = _number_and_unit_ms(*extras["eval_time"]) if "eval_time" in extras else None
+        stride = int(float(extras["stride"][0])) if "stride" in extras else None
+        if eval_time is None or stride is None:
+            # the exact print or legacy repeat of an evaluation carries no timing; take the original's
+            original = next((m for m in reversed(self.log.metrics) if m.kind is decision.kind and (
+                m.label == base_label(label) or (m.val_bpb == bpb and m.val_loss == loss))), None)
+            if original:
+                eval_time = eval_time if eval_time is not None else original.eval_time_ms
+                stride = stride if stride is not None else original.stride
+        metric = Metric(decision.kind, label, loss, bpb, _decimals(match.group("bpb")), eval_time, stride,
+                        number, decision.reason)
+        self.log.metrics.append(metric)
+        self.seen.append(SeenMetric(label, decision.kind, loss, bpb))
+        if decision.kind is MetricKind.UNKNOWN and label not in self.unknown_labels:
+            self.unknown_labels.add(label)
+            self.log.warnings.append(f"line {number}: metric label {label!r} is of no known kind")
+
+    def _finish(self) -> None:
+        log = self.log
+        log.train_curve = list({p.step: p for p in log.train_curve}.values())
+        log.val_curve = list({p.step: p for p in log.val_curve}.values())
+        if log.seed is None and (from_name := _FILE_SEED.search(log.file_name)):
+            log.seed, log.seed_evidence = int(from_name.group(1)), f"file name {log.file_name}"
+        elif log.seed is not None and (from_name := _FILE_SEED.search(log.file_name)) \
+                and int(from_name.group(1)) != log.seed and "seed" in log.file_name.lower():
+            log.warnings.append(f"file name says seed {from_name.group(1)} but the log says {log.seed}")
+        if log.seed is None:
+            log.warnings.append("no seed found")
+        if not log.is_training_log:
+            log.warnings.append("no training or evaluation lines recognised")
+            return
+        if not log.metrics:
+            log.warnings.append("no final evaluation line (val_bpb) found")
+        if log.stop is None and log.train_time_ms is None:
+            log.warnings.append("no training time found")
+        if log.model_bytes is None and log.total_bytes is None:
+            log.warnings.append("no compressed model size or total submission size found")
+        totals = {t.bytes for t in log.total_bytes_by_format}
+        if len(totals) > 1:
+            log.warnings.append("total submission sizes disagree across formats: "
+                                + ", ".join(f"{t.label}={t.bytes}" for t in log.total_bytes_by_format))
+
+
+def parse_log_text(text: str, path: Path) -> TrainLog:
+    return _LogParser(path, text).parse()
+
+
+def parse_log(path: Path) -> TrainLog:
+    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
+    return parse_log_text(text, path)

@@ -1,0 +1,117 @@
+"""The per-seed table of a record: one row per training log, then n / mean / sample std / min / max."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evaluator.records.headline import headline_metric
+from evaluator.records.jsonable import JsonMixin
+from evaluator.records.logs import TrainLog
+from evaluator.records.metric_kinds import SCORE_PRIORITY, MetricKind
+from evaluator.records.record import Record
+from evaluator.records.stats import Summary, summarize
+
+
+@dataclass
+class SeedRow:
+    seed: int | None
+    log: str
+    bpb_by_kind: dict[str, float | None]  # every scored kind, None where the log has no such line
+    headline_kind: MetricKind | None
+    headline_bpb: float | None
+    val_loss: float | None  # of the headline metric
+    steps: int | None
+    train_time_s: float | None
+    eval_time_s: float | None  # of the headline evaluation (total_eval_time when the log prints one)
+    world_size: int | None
+    code_bytes: int | None
+    model_bytes: int | None
+    total_bytes: int | None
+
+
+@dataclass
+class WorstSize:
+    seed: int | None
+    log: str
+    total_bytes: int
+
+
+@dataclass
+class SeedTable(JsonMixin):
+    record: str
+    headline_kind: MetricKind | None
+    headline_reason: str
+    rows: list[SeedRow]
+    bpb: Summary
+    val_loss: Summary
+    worst_size: WorstSize | None
+    notes: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        kinds = [kind for kind in SCORE_PRIORITY[::-1] if any(r.bpb_by_kind.get(kind) is not None for r in self.rows)]
+        header = ["Seed", *[f"{k} BPB" for k in kinds], "val_loss", "Steps", "Train s", "Eval s",
+                  "Model bytes", "Total bytes"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in self.rows:
+            cells = [str(row.seed) if row.seed is not None else "?",
+                     *[_bpb(row.bpb_by_kind.get(k), bold=k == row.headline_kind) for k in kinds],
+                     _num(row.val_loss, 8), _int(row.steps), _num(row.train_time_s, 1), _num(row.eval_time_s, 1),
+                     _int(row.model_bytes), _int(row.total_bytes)]
+            lines.append("| " + " | ".join(cells) + " |")
+        kind = self.headline_kind.value if self.headline_kind else "headline"
+        lines.append("")
+        lines.append(f"{kind} BPB over {self.bpb.n} seed(s): mean {_num(self.bpb.mean, 8)}, "
+                     f"sample std {_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}")
+        if self.worst_size:
+            lines.append(f"Worst seed size: {self.worst_size.total_bytes:,} bytes "
+                         f"(seed {self.worst_size.seed}, {self.worst_size.log})")
+        return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _int(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _bpb(value: float | None, bold: bool) -> str:
+    text = _num(value, 8)
+    return f"**{text}**" if bold and value is not None else text
+
+
+def seed_row(log: TrainLog, kind: MetricKind | None) -> SeedRow:
+    metric = headline_metric(log, kind)
+    eval_ms = log.total_eval_time_ms.value if log.total_eval_time_ms else (metric.eval_time_ms if metric else None)
+    train_ms = log.train_time_ms
+    model = log.model_bytes
+    total = log.total_bytes
+    code = log.counted_code_bytes
+    model_bytes = model.bytes if model else (total.bytes - code.bytes if total and code else None)
+    return SeedRow(
+        seed=log.seed, log=log.file_name,
+        bpb_by_kind={k.value: (m.val_bpb if (m := log.final(k)) else None) for k in SCORE_PRIORITY},
+        headline_kind=metric.kind if metric else None,
+        headline_bpb=metric.val_bpb if metric else None,
+        val_loss=metric.val_loss if metric else None,
+        steps=log.final_step,
+        train_time_s=train_ms.value / 1000.0 if train_ms else None,
+        eval_time_s=eval_ms / 1000.0 if eval_ms is not None else None,
+        world_size=int(log.world_size.value) if log.world_size else None,
+        code_bytes=code.bytes if code else None,
+        model_bytes=model_bytes,
+        total_bytes=total.bytes if total else None)
+
+
+def seed_table(record: Record) -> SeedTable:
+    rows = [seed_row(log, record.headline_kind) for log in record.logs]
+    notes = [f"seed {row.seed} ({row.log}) has no {record.headline_kind} line; using {row.headline_kind}"
+             for row in rows if record.headline_kind and row.headline_kind != record.headline_kind]
+    sized = [row for row in rows if row.total_bytes is not None]
+    worst_row = max(sized, key=lambda row: row.total_bytes) if sized else None
+    worst = WorstSize(worst_row.seed, worst_row.log, worst_row.total_bytes) if worst_row else None
+    return SeedTable(
+        record=record.name, headline_kind=record.headline_kind, headline_reason=record.headline_reason, rows=rows,
+        bpb=summarize([r.headline_bpb for r in rows if r.headline_bpb is not None]),
+        val_loss=summarize([r.val_loss for r in rows if r.val_loss is not None]),
+        worst_size=worst, notes=notes)

@@ -1,0 +1,240 @@
+"""The compliance rules on synthetic records, and `record` output passing them."""
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from evaluator.check import Status, compliance_report
+from evaluator.record_writer import CodeFileSpec, RecordMeta, RecordWriteError, write_record
+from evaluator.records.record import load_record
+
+CODE = ("import os\nimport sys\nfrom pathlib import Path\n\n\ndef main():\n    print('crawl', sys.argv, Path(os.getcwd()))"
+        "\n\n\nif __name__ == '__main__':\n    main()\n")
+SEEDS = {1337: 1.18720375, 42: 1.18761637, 300: 1.18745690}
+
+
+def trainer_log(seed: int, bpb: float, code_bytes: int, model_bytes: int, train_ms: int = 598_000,
+                stop: bool = True, eval_ms: int = 59_454, source: str | None = None) -> str:
+    """A log in the format our trainer writes (runs/<run_id>/train.log)."""
+    loss = bpb * 1.6884
+    lines = [source + "\n" + "=" * 100] if source is not None else []
+    lines += [f"run_id:r{seed} run_dir:runs/r{seed}", "model_params:14462508", "world_size:8 grad_accum_steps:1",
+              "train_batch_tokens:786432 train_seq_len:2048 iterations:20000 warmup_steps:20 max_wallclock_seconds:600.000",
+              "tokenizer_path=data/tokenizer.model", f"seed:{seed}",
+              "step:0/20000 val_loss:6.9293 val_bpb:4.1039 train_time:0ms step_avg:0.01ms",
+              "step:1/20000 train_loss:6.9313 train_time:124ms step_avg:124.26ms",
+              f"step:8087/20000 val_loss:2.0230 val_bpb:1.1982 train_time:{train_ms}ms step_avg:74.19ms"]
+    if stop:
+        lines.append(f"stopping_early: wallclock_cap train_time:{train_ms}ms step:8087/20000")
+    lines += ["post_average val_loss:2.0230 val_bpb:1.1982", "Serialized model: 55905148 bytes",
+              f"Code size: {code_bytes} bytes", f"Serialized model int6+zstd: {model_bytes} bytes",
+              f"Total submission size int6+zstd: {code_bytes + model_bytes} bytes",
+              f"final_int6_roundtrip val_loss:{loss + 0.04:.4f} val_bpb:{bpb + 0.02:.4f} eval_time:3619ms",
+              f"final_int6_roundtrip_exact val_loss:{loss + 0.04:.8f} val_bpb:{bpb + 0.02:.8f}",
+              f"final_int6_sliding_window val_loss:{loss:.4f} val_bpb:{bpb:.4f} stride:64 eval_time:{eval_ms}ms",
+              f"final_int6_sliding_window_exact val_loss:{loss:.8f} val_bpb:{bpb:.8f}"]
+    return "\n".join(lines) + "\n"
+
+
+def make_run(root: Path, seed: int, bpb: float, model_bytes: int = 9_000_000, **log_options) -> Path:
+    run = root / "runs" / f"r{seed}"
+    run.mkdir(parents=True)
+    (run / "train.log").write_text(trainer_log(seed, bpb, len(CODE), model_bytes, **log_options), encoding="utf-8")
+    (run / "final_model.ptz").write_bytes(b"\x00" * model_bytes)
+    return run
+
+
+def code_file(root: Path) -> Path:
+    path = root / "code" / "train_gpt.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(CODE, encoding="utf-8")
+    return path
+
+
+META = RecordMeta(name="Micro Crawler demo", author="Test Author", github_id="tester",
+                  blurb="A synthetic record.", date=date(2026, 5, 1), architecture="4 flat + 1 crawler x 3.")
+
+
+def written_record(tmp_path: Path, seeds: dict[int, float] = SEEDS, **run_options) -> Path:
+    runs = [make_run(tmp_path, seed, bpb, **run_options) for seed, bpb in seeds.items()]
+    return write_record(runs, tmp_path / "records" / "track_10min_16mb", META,
+                        [CodeFileSpec(code_file(tmp_path), "train_gpt.py")])
+
+
+def hand_record(folder: Path, seeds: dict[int, float] = SEEDS, model_bytes: int = 9_000_000,
+                submission: dict | None = None, **log_options) -> Path:
+    """A record folder written directly, for breaking one thing at a time."""
+    folder.mkdir(parents=True)
+    (folder / "README.md").write_text("# demo\n", encoding="utf-8")
+    (folder / "train_gpt.py").write_text(CODE, encoding="utf-8")
+    for seed, bpb in seeds.items():
+        (folder / f"train_seed{seed}.log").write_text(
+            trainer_log(seed, bpb, len(CODE), model_bytes, **log_options), encoding="utf-8")
+    mean = sum(seeds.values()) / len(seeds)
+    data = {"author": "a", "github_id": "a", "name": "demo", "blurb": "b", "date": "2026-05-01",
+            "val_bpb": round(mean, 8), "val_loss": round(mean * 1.6884, 8),
+            "bytes_total": len(CODE) + model_bytes, "bytes_code": len(CODE), "seeds": list(seeds)}
+    data.update(submission or {})
+    (folder / "submission.json").write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def rows(folder: Path, against: Path | None = None) -> dict:
+    report = compliance_report(load_record(folder), load_record(against) if against else None)
+    return {row.rule: row for row in report.rows} | {"overall": report.status}
+
+
+def test_the_checker_passes_what_record_writes(tmp_path):
+    folder = written_record(tmp_path)
+    assert folder.name == "2026-05-01_Micro Crawler demo"  # a folder name with spaces
+    result = rows(folder)
+    assert result["overall"] is Status.PASS, {k: (v.status, v.summary) for k, v in result.items() if k != "overall"}
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "submission.json", "train_gpt.py",
+                                                        "train_seed1337.log", "train_seed300.log", "train_seed42.log"]
+
+
+def test_record_writes_the_official_fields(tmp_path):
+    folder = written_record(tmp_path)
+    data = json.loads((folder / "submission.json").read_text())
+    for key in ("author", "github_id", "name", "blurb", "date", "val_bpb", "val_loss", "bytes_total", "bytes_code"):
+        assert key in data
+    assert data["val_bpb"] == 1.18742567 and data["bytes_total"] == len(CODE) + 9_000_000
+    assert data["seeds"] == [1337, 42, 300] and data["metric_kind"] == "sliding_window"
+    assert data["seed_results"]["42"]["val_bpb"] == 1.18761637 and data["seed_results"]["42"]["steps"] == 8087
+    readme = (folder / "README.md").read_text()
+    assert "1.18742567" in readme and "SEED=300 torchrun --standalone --nproc_per_node=8 train_gpt.py" in readme
+    assert "4 flat + 1 crawler x 3." in readme and "Parameters: 14,462,508" in readme
+
+
+def test_record_refuses_inconsistent_inputs(tmp_path):
+    runs = [make_run(tmp_path, 1, 1.2), make_run(tmp_path, 2, 1.21)]
+    out = tmp_path / "records"
+    with pytest.raises(RecordWriteError, match="counted"):
+        wrong = tmp_path / "train_gpt.py"
+        wrong.write_text(CODE + "# edited after the run\n", encoding="utf-8")
+        write_record(runs, out, META, [CodeFileSpec(wrong, "train_gpt.py")])
+    with pytest.raises(RecordWriteError, match="must be train_gpt.py"):
+        write_record(runs, out, META, [CodeFileSpec(code_file(tmp_path), "main.py")])
+    (runs[0] / "final_model.ptz").write_bytes(b"\x00" * 10)
+    with pytest.raises(RecordWriteError, match="says the model is"):
+        write_record(runs, out, META, [CodeFileSpec(code_file(tmp_path), "train_gpt.py")])
+    assert not out.exists()
+
+
+def test_hand_record_passes_then_each_break_fails(tmp_path):
+    assert rows(hand_record(tmp_path / "ok"))["overall"] is Status.PASS
+
+
+def test_over_size_fails(tmp_path):
+    result = rows(hand_record(tmp_path / "big", model_bytes=15_999_990))
+    assert result["size"].status is Status.FAIL
+    assert "exceeds 16,000,000" in result["size"].summary
+
+
+def test_missing_file_fails(tmp_path):
+    folder = hand_record(tmp_path / "nofile")
+    (folder / "train_gpt.py").unlink()
+    result = rows(folder)
+    assert result["files"].status is Status.FAIL and result["overall"] is Status.FAIL
+    assert any(e.text == "train_gpt.py: missing" for e in result["files"].evidence)
+
+
+def test_training_over_600_seconds_fails(tmp_path):
+    result = rows(hand_record(tmp_path / "slow", train_ms=650_000))
+    assert result["train_time"].status is Status.FAIL
+    assert "650.0" in result["train_time"].summary
+
+
+def test_small_cap_overshoot_passes_and_forced_steps_warn(tmp_path):
+    assert rows(hand_record(tmp_path / "cap", train_ms=600_070))["train_time"].status is Status.PASS
+    forced = hand_record(tmp_path / "forced", stop=False)
+    for log in forced.glob("*.log"):  # the run reaches ITERATIONS instead of the cap
+        log.write_text(log.read_text().replace("step:8087/20000", "step:20000/20000"))
+    result = rows(forced)
+    assert result["train_time"].status is Status.WARN
+    assert any("forced step count" in e.text for e in result["train_time"].evidence)
+
+
+def test_evaluation_over_600_seconds_fails(tmp_path):
+    assert rows(hand_record(tmp_path / "evalslow", eval_ms=700_000))["eval_time"].status is Status.FAIL
+
+
+def test_submission_contradicting_the_logs_fails(tmp_path):
+    result = rows(hand_record(tmp_path / "claims", submission={"val_bpb": 1.10}))
+    assert result["claims"].status is Status.FAIL
+    assert any("val_bpb = 1.1 but" in e.text for e in result["claims"].evidence)
+    sizes = rows(hand_record(tmp_path / "bytes", submission={"bytes_code": 999}))
+    assert sizes["size_claims"].status is Status.FAIL
+
+
+def test_one_seed_value_as_the_headline_warns(tmp_path):
+    result = rows(hand_record(tmp_path / "oneseed", submission={"val_bpb": 1.18720375}))
+    assert result["claims"].status is Status.WARN
+    assert any("matches train_seed1337.log (seed 1337)'s value" in e.text for e in result["claims"].evidence)
+
+
+def test_fewer_than_three_seeds_warn(tmp_path):
+    result = rows(hand_record(tmp_path / "two", seeds={1: 1.2, 2: 1.21}))
+    assert result["seeds"].status is Status.WARN
+
+
+def test_significance_against_a_baseline(tmp_path):
+    baseline = hand_record(tmp_path / "base", seeds={1: 1.2200, 2: 1.2204, 3: 1.2198})
+    better = hand_record(tmp_path / "better", seeds={1: 1.1870, 2: 1.1874, 3: 1.1872})
+    slightly = hand_record(tmp_path / "slightly", seeds={1: 1.2196, 2: 1.2199, 3: 1.2197})
+    worse = hand_record(tmp_path / "worse", seeds={1: 1.2300, 2: 1.2304, 3: 1.2302})
+    assert rows(better, baseline)["significance"].status is Status.PASS
+    assert rows(slightly, baseline)["significance"].status is Status.WARN
+    assert rows(worse, baseline)["significance"].status is Status.FAIL
+    assert rows(better)["significance"].status is Status.SKIP
+    evidence = " ".join(e.text for e in rows(better, baseline)["significance"].evidence)
+    assert "nats/token" in evidence and "nats/byte" in evidence and "p=" in evidence
+
+
+def test_embedded_source_hash(tmp_path):
+    same = hand_record(tmp_path / "same", source=CODE.rstrip("\n"))
+    (same / "train_gpt.py").write_text(CODE.rstrip("\n"), encoding="utf-8")
+    assert rows(same)["source"].status is Status.PASS
+    other = hand_record(tmp_path / "other", source="import sys\nimport os\nfrom x import y\ndef f():\n    pass")
+    assert rows(other)["source"].status is Status.FAIL
+    assert rows(hand_record(tmp_path / "none"))["source"].status is Status.SKIP
+
+
+def test_size_accountings_show_helpers_and_wrapper(tmp_path):
+    import base64
+    import lzma
+    folder = hand_record(tmp_path / "wrapped")
+    blob = base64.b85encode(lzma.compress(CODE.encode())).decode()
+    (folder / "train_gpt.py").write_text(f"import lzma,base64\nexec(lzma.decompress(base64.b85decode('{blob}')))\n")
+    (folder / "helper.py").write_text("x = 1\n" * 10)
+    result = rows(folder)
+    text = " ".join(e.text for e in result["size"].evidence)
+    assert "lzma+base85 wrapper" in text and f"unwraps to {len(CODE)}" in text and "helper.py" in text
+
+
+def fake_evaluation(model_bytes: int, sliding_bpb: float, roundtrip_bpb: float, full: bool = True):
+    """The fields of evaluator.artifact_eval.EvalReport that the artifact rule reads."""
+    from types import SimpleNamespace
+    available = 62_021_631
+    result = {"available_tokens": available}
+    return SimpleNamespace(
+        artifact="final_model.ptz", sha256="ab" * 32, max_tokens=available if full else 65_536,
+        prefix_note="full validation split" if full else "PREFIX ONLY: first 65,536 targets",
+        roundtrip=result | {"val_bpb": roundtrip_bpb}, sliding=result | {"val_bpb": sliding_bpb},
+        size=SimpleNamespace(model_bytes=model_bytes, code_bytes=len(CODE), code_source="artifact manifest",
+                             total_bytes=model_bytes + len(CODE)))
+
+
+def test_artifact_rule(tmp_path):
+    from evaluator.check import check_artifact
+    record = load_record(hand_record(tmp_path / "art"))
+    same = check_artifact(record, fake_evaluation(9_000_000, 1.18720380, 1.20720375))
+    assert same.status is Status.PASS and "seed 1337" in same.evidence[1].text
+    off = check_artifact(record, fake_evaluation(9_000_000, 1.19, 1.20720375))
+    assert off.status is Status.FAIL
+    prefix = check_artifact(record, fake_evaluation(9_000_000, 1.31, 1.33, full=False))
+    assert prefix.status is Status.WARN and any("prefix only" in e.text for e in prefix.evidence)
+    stranger = check_artifact(record, fake_evaluation(16_500_000, 1.1874, 1.2074))
+    assert stranger.status is Status.FAIL and any("matches no seed" in e.text for e in stranger.evidence)
+    assert rows(tmp_path / "art")["artifact"].status is Status.SKIP

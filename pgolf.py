@@ -2,10 +2,20 @@
 import typer
 
 from crawler.cli import register as register_crawler
+from crawler.train_cli import register as register_train
+from evaluator.check_cli import register as register_check
+from evaluator.demo import register as register_demo
+from evaluator.eval_cli import register as register_eval
+from webapp.cli import register as register_webapp
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Micro Crawler toolkit for the OpenAI Parameter Golf challenge.")
 register_crawler(app)
+register_train(app)
+register_eval(app)
+register_check(app)
+register_demo(app)
+register_webapp(app)
 
 
 @app.callback()

@@ -59,6 +59,7 @@ class CrawlerConfig:
     warmup_steps: int = 20  # compile warm-up steps whose state is discarded
     warmdown_iters: int = 2000
     train_batch_tokens: int = 786_432
+    grad_accum_steps: int = 0  # 0 = 8 // world_size, as the challenge's trainer (1 on 8 GPUs)
     max_wallclock_seconds: float = 600.0
     val_loss_every: int = 4000
     train_log_every: int = 500
@@ -135,10 +136,10 @@ PRESETS: dict[str, dict] = {
     "leg3": {},
     "tiny": dict(
         model_dim=128, num_heads=4, num_kv_heads=2, train_seq_len=256, eval_seq_len=256, eval_stride=64,
-        rope_base=10000.0, bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=8192,
-        val_batch_size=65_536, iterations=100_000, warmdown_iters=150, max_wallclock_seconds=270.0,
+        rope_base=10000.0, bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=4096,
+        val_batch_size=65_536, iterations=100_000, warmdown_iters=200, max_wallclock_seconds=270.0,
         val_loss_every=200, train_log_every=25, muon_momentum_warmup_steps=150, compile=False,
-        warmup_steps=0, run_id="tiny",
+        warmup_steps=0, grad_accum_steps=1, run_id="tiny",
     ),
 }
 
@@ -172,6 +173,7 @@ ENV_NAMES: dict[str, str] = {
     "WARMUP_STEPS": "warmup_steps",
     "WARMDOWN_ITERS": "warmdown_iters",
     "TRAIN_BATCH_TOKENS": "train_batch_tokens",
+    "GRAD_ACCUM_STEPS": "grad_accum_steps",
     "MAX_WALLCLOCK_SECONDS": "max_wallclock_seconds",
     "VAL_LOSS_EVERY": "val_loss_every",
     "TRAIN_LOG_EVERY": "train_log_every",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -65,8 +66,10 @@ def plan_windows(n_targets: int, seq_len: int, stride: int) -> list[tuple[int, i
 
 @torch.no_grad()
 def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: int, batch_seqs: int,
-                 device, max_tokens: int = 0, rank: int = 0, world_size: int = 1, progress: bool = False) -> BPBResult:
-    """BPB of `model` (ids (B,T) -> logits (B,T,V)) on tokens[: max_tokens+1] (0 = all)."""
+                 device, max_tokens: int = 0, rank: int = 0, world_size: int = 1, progress: bool = False,
+                 on_batch: Callable[[int, int], None] | None = None) -> BPBResult:
+    """BPB of `model` (ids (B,T) -> logits (B,T,V)) on tokens[: max_tokens+1] (0 = all).
+    on_batch(scored, total) follows this rank's targets after each batch (the web app's live progress)."""
     device = torch.device(device)
     available = len(tokens) - 1
     n_targets = min(available, max_tokens) if max_tokens else available
@@ -84,7 +87,8 @@ def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: 
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
-    bar = tqdm(total=sum(hi - lo for _, lo, hi in mine), unit="tok", unit_scale=True, desc="eval",
+    to_score = sum(hi - lo for _, lo, hi in mine)
+    bar = tqdm(total=to_score, unit="tok", unit_scale=True, desc="eval",
                disable=not progress or rank != 0, leave=False)
     for b in range(0, len(mine), batch_seqs):
         chunk = mine[b: b + batch_seqs]
@@ -103,6 +107,8 @@ def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: 
         nbytes += tok_bytes[mask].sum()
         ntok += mask.sum()
         bar.update(int(mask.sum()))
+        if on_batch is not None:
+            on_batch(int(ntok), to_score)
     bar.close()
     if world_size > 1:
         for t in (nll, nbytes, ntok):

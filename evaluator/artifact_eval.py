@@ -1,0 +1,131 @@
+"""Recompute what a reviewer trusts from any `.ptz`: roundtrip and sliding-window BPB, the byte audit, and size.
+
+On CPU the full FineWeb validation split (62M tokens) is days of sliding-window
+work, so unless --max-tokens says otherwise a CPU run scores the first
+CPU_DEFAULT_MAX_TOKENS targets, says so, and estimates the time full coverage
+would take at the measured rate.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from crawler.bpb import build_byte_lut, decode_audit
+from crawler.evaluate import evaluate_bpb
+from crawler.model import CrawlerGPT
+from crawler.shards import load_split
+from crawler.tokenizer import check_vocab, load_tokenizer
+from evaluator.artifacts import open_artifact
+from evaluator.distributed import Dist
+
+SIZE_CAP = 16_000_000  # decimal bytes: code + compressed model
+CPU_DEFAULT_MAX_TOKENS = 65_536
+
+
+@dataclass
+class SizeReport:
+    model_bytes: int
+    code_bytes: int | None
+    code_source: str
+    total_bytes: int | None = None
+    cap: int = SIZE_CAP
+    margin: int | None = None
+
+    def __post_init__(self):
+        if self.code_bytes is not None:
+            self.total_bytes = self.model_bytes + self.code_bytes
+            self.margin = self.cap - self.total_bytes
+
+
+@dataclass
+class EvalReport:
+    artifact: str
+    sha256: str
+    format: str
+    assumptions: list[str]
+    device: str
+    world_size: int
+    data_path: str
+    tokenizer: str
+    max_tokens: int  # 0 = the whole validation split
+    prefix_note: str
+    roundtrip: dict
+    sliding: dict
+    audit: dict
+    size: SizeReport
+    prequant: dict | None = None
+    estimated_full_seconds: float | None = None
+    config: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _model(config, state_dict, device) -> CrawlerGPT:
+    model = CrawlerGPT(config).to(device)
+    model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in state_dict.items()})
+    return model.eval()
+
+
+def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:
+    return None if on_progress is None else lambda scored, total: on_progress(stage, scored, total)
+
+
+def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None,
+                      max_tokens: int | None = None, loops: int | None = None, checkpoint_state: dict | None = None,
+                      seq_len: int | None = None, stride: int | None = None, batch_seqs: int = 16,
+                      code_files: tuple[Path, ...] = (), dist_info: Dist | None = None,
+                      progress: bool = False,
+                      on_progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
+    """on_progress(stage, scored, total) reports each evaluation pass batch by batch (stages: roundtrip,
+    sliding, prequant), for callers that show live progress instead of a terminal bar."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    d = dist_info or Dist(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    art = open_artifact(path, loops=loops)
+    cfg = art.require_evaluable()
+    data_path = Path(data_path or cfg.data_path)
+    tokenizer_path = Path(tokenizer_path) if tokenizer_path else cfg.tokenizer_file
+    sp = load_tokenizer(tokenizer_path)
+    check_vocab(sp, cfg.vocab_size, tokenizer_path)
+    lut = build_byte_lut(sp, cfg.vocab_size)
+    val = load_split(data_path, "val", cfg.vocab_size)
+    if max_tokens is None:
+        max_tokens = CPU_DEFAULT_MAX_TOKENS if d.device.type == "cpu" else 0
+    n_targets = min(max_tokens, len(val) - 1) if max_tokens else len(val) - 1
+    prefix_note = "full validation split" if n_targets == len(val) - 1 else \
+        f"PREFIX ONLY: first {n_targets:,} of {len(val) - 1:,} validation targets"
+
+    seq_len = seq_len or cfg.eval_seq_len
+    stride = stride or cfg.eval_stride
+    run = dict(lut=lut, batch_seqs=batch_seqs, device=d.device, max_tokens=n_targets, rank=d.rank,
+               world_size=d.world_size, progress=progress)
+    model = _model(cfg, art.state_dict, d.device)
+    roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
+                             on_batch=_stage(on_progress, "roundtrip"), **run)
+    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"), **run)
+    prequant = None
+    if checkpoint_state is not None:
+        prequant = evaluate_bpb(_model(cfg, checkpoint_state, d.device), val, seq_len=cfg.train_seq_len,
+                                stride=cfg.train_seq_len, on_batch=_stage(on_progress, "prequant"), **run).to_dict()
+    estimate = None if n_targets == len(val) - 1 else sliding.seconds * (len(val) - 1) / sliding.scored_tokens
+
+    code_bytes, code_source = art.code_bytes, "artifact manifest"
+    if code_files:
+        code_bytes, code_source = sum(Path(f).stat().st_size for f in code_files), ", ".join(str(f) for f in code_files)
+    if code_bytes is None:
+        code_source = "unknown: this format does not record its code; pass --code FILE"
+    return EvalReport(
+        artifact=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), format=art.format,
+        assumptions=list(art.assumptions), device=str(d.device), world_size=d.world_size, data_path=str(data_path),
+        tokenizer=str(tokenizer_path), max_tokens=n_targets, prefix_note=prefix_note,
+        roundtrip=roundtrip.to_dict(), sliding=sliding.to_dict(),
+        audit=decode_audit(sp, lut, val[: n_targets + 1]).to_dict(),
+        size=SizeReport(path.stat().st_size, code_bytes, code_source), prequant=prequant,
+        estimated_full_seconds=estimate, config=cfg.to_dict(), seconds=time.perf_counter() - t0)

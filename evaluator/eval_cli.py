@@ -1,0 +1,75 @@
+"""`pgolf eval ARTIFACT`: recompute BPB and size of any .ptz, print it, write it as JSON."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from crawler.config import env_overrides
+from crawler.errors import exit_on_error
+from evaluator.artifact_eval import EvalReport, evaluate_artifact
+from evaluator.distributed import init_distributed
+
+
+def format_report(r: EvalReport) -> str:
+    s = r.size
+    lines = [
+        f"artifact        {r.artifact}  ({r.format}, sha256 {r.sha256[:16]}…)",
+        *(f"assumed         {a}" for a in r.assumptions),
+        f"data            {r.data_path}  tokenizer {r.tokenizer}",
+        f"scope           {r.prefix_note}  (device {r.device}, {r.world_size} process{'es' if r.world_size > 1 else ''})",
+    ]
+    if r.prequant:
+        lines.append(f"pre-quant       val_loss {r.prequant['val_loss']:.8f}  val_bpb {r.prequant['val_bpb']:.8f}")
+    for name, m in (("roundtrip", r.roundtrip), ("sliding window", r.sliding)):
+        lines.append(f"{name:<15} val_loss {m['val_loss']:.8f}  val_bpb {m['val_bpb']:.8f}  "
+                     f"(seq {m['seq_len']}, stride {m['stride']}, {m['scored_tokens']:,} tokens, "
+                     f"{m['byte_sum']:,} bytes, coverage {m['coverage']:.2%}, {m['seconds']:.1f} s)")
+    lines.append(f"byte audit      decoded {r.audit['text_bytes']:,} B / LUT {r.audit['lut_bytes']:,} B = {r.audit['ratio']:.6f}")
+    lines.append(f"model bytes     {s.model_bytes:>12,}")
+    if s.code_bytes is None:
+        lines.append(f"code bytes      {'?':>12}  ({s.code_source})")
+    else:
+        verdict = "under" if s.margin >= 0 else "OVER"
+        lines += [f"code bytes      {s.code_bytes:>12,}  ({s.code_source})",
+                  f"total bytes     {s.total_bytes:>12,}  {verdict} the {s.cap:,} cap by {abs(s.margin):,}"]
+    if r.estimated_full_seconds is not None:
+        lines.append(f"full coverage   ~{r.estimated_full_seconds / 3600:.1f} h of sliding-window evaluation at this rate")
+    return "\n".join(lines)
+
+
+def eval_command(
+    artifact: Annotated[Path, typer.Argument(help="A .ptz: ours, the Micro Crawler record's, or the official baseline's.")],
+    data: Annotated[Optional[Path], typer.Option(help="Folder with fineweb_val_*.bin (default: DATA_PATH or the artifact's config).")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="SentencePiece model (default: TOKENIZER_PATH or DATA/tokenizer.model).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Score only the first N validation targets; 0 = all. Default: all on GPU, 65,536 on CPU.")] = None,
+    loops: Annotated[Optional[int], typer.Option(help="Crawler loop count for foreign formats, whose weights do not record it (record format: 3).")] = None,
+    stride: Annotated[Optional[int], typer.Option(help="Sliding-window stride (default: the artifact's eval_stride, 64).")] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="Sliding-window length (default: the artifact's eval_seq_len, 2048).")] = None,
+    batch_seqs: Annotated[int, typer.Option(help="Windows per forward pass.")] = 16,
+    code: Annotated[Optional[list[Path]], typer.Option(help="Code files that ship with the artifact (counted toward the cap).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="JSON report path (default: ARTIFACT with .eval.json).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
+) -> None:
+    """Roundtrip and sliding-window BPB, byte audit and exact size of an artifact."""
+    with exit_on_error():
+        d = init_distributed(device)
+        env = env_overrides()
+        report = evaluate_artifact(
+            artifact, data_path=data or env.get("data_path"), tokenizer_path=tokenizer or env.get("tokenizer_path"),
+            max_tokens=max_tokens, loops=loops, seq_len=seq_len, stride=stride, batch_seqs=batch_seqs,
+            code_files=tuple(code or ()), dist_info=d, progress=True)
+        if d.is_main:
+            out = out or artifact.with_suffix(".eval.json")
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+            os.replace(tmp, out)
+            typer.echo(format_report(report))
+            typer.echo(f"report          {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

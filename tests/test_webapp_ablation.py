@@ -1,0 +1,67 @@
+"""Ablations: records and training runs as arms against a control, with settings diffs and deltas."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import shared_path
+from tests.test_webapp_fixtures import CRAWLER_RECORD, make_settings
+from webapp.app import create_app
+
+pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
+
+BASELINE = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
+
+
+@pytest.fixture
+def client(tmp_path, eval_data):
+    """Two runs made from the crawler record's seed logs: the same but for crawler_loops (and the seed)."""
+    logs = shared_path("records", "track_10min_16mb", CRAWLER_RECORD)
+    for name, seed, loops in (("loops3", 1337, 3), ("loops4", 42, 4)):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        shutil.copy(logs / f"train_seed{seed}.log", run / "train.log")
+        (run / "config.json").write_text(json.dumps({"model_dim": 512, "crawler_loops": loops, "seed": seed}))
+    return TestClient(create_app(make_settings(tmp_path, eval_data)))
+
+
+def test_choices_list_records_and_runs(client):
+    body = client.get("/api/ablation").json()
+    ids = {choice["id"] for choice in body["choices"]}
+    assert {f"record:{CRAWLER_RECORD}", "run:loops3", "run:loops4"} <= ids and body["control"] is None
+
+
+def test_runs_against_a_run_show_the_setting_that_differs(client):
+    body = client.get("/api/ablation", params={"control": "run:loops3", "arm": ["run:loops4"]}).json()
+    assert body["kind"] == "sliding_window" and body["control"]["delta"] == 0.0
+    (arm,) = body["arms"]
+    assert arm["settings_diff"] == [{"key": "crawler_loops", "control": "3", "arm": "4"}]  # the seed is no setting
+    assert arm["delta"] == pytest.approx(1.18761637 - 1.18720375, abs=1e-9)
+    assert arm["p_value"] is None  # one seed per side: no Welch test
+    assert arm["worst_total_bytes"] == 9_362_069 and arm["steps"] == 8119
+
+
+def test_records_as_arms_have_seed_spread_and_p_values(client):
+    params = {"control": f"record:{CRAWLER_RECORD}", "arm": [f"record:{BASELINE}", "run:loops4"]}
+    body = client.get("/api/ablation", params=params).json()
+    record_arm, run_arm = body["arms"]
+    assert len(record_arm["seed_deltas"]) == 3 and record_arm["delta"] < 0 and record_arm["p_value"] < 0.01
+    assert record_arm["bpb"]["sliding_window"]["n"] == 3 and record_arm["bpb"]["sliding_window"]["std"] > 0
+    assert body["control"]["bpb"]["sliding_window"]["mean"] == pytest.approx(1.18742567, abs=5e-9)
+    assert any(diff["key"] == "model_params" for diff in record_arm["settings_diff"])
+    assert set(body["kinds"]) >= {"roundtrip", "sliding_window"}
+    roundtrip = client.get("/api/ablation", params={**params, "kind": "roundtrip"}).json()
+    assert roundtrip["kind"] == "roundtrip" and roundtrip["arms"][0]["delta"] != record_arm["delta"]
+    page = client.get("/ablation", params=params, headers={"accept": "text/html"})
+    assert page.status_code == 200 and 'id="ablation"' in page.text and "/ablation/chart.svg?" in page.text
+    chart = client.get("/ablation/chart.svg", params=params)
+    assert chart.headers["content-type"] == "image/svg+xml" and "vs control (bits/byte" in chart.text
+
+
+def test_bad_ablation_requests(client):
+    assert client.get("/api/ablation", params={"control": "record:nope"}).status_code == 404
+    response = client.get("/api/ablation", params={"control": "run:loops3", "kind": "best"})
+    assert response.status_code == 422 and "unknown metric kind" in response.json()["detail"]

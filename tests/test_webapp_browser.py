@@ -1,0 +1,111 @@
+"""A real browser (Debian's headless Chromium, driven by selenium) against `pgolf serve`: the records
+index, the Micro Crawler record's seed table, and an artifact upload followed to its result."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import REPO, shared_path
+from tests.test_webapp_fixtures import CRAWLER_RECORD, make_settings
+
+pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000")
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
+    reason="Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does this)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, eval_data):
+    records = shared_path("records")
+    port = _free_port()
+    settings = make_settings(tmp_path, eval_data)
+    env = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "serve.log").open("ab")
+    # its own process group, so the worker it starts goes down with it
+    process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve", "--port", str(port), "--records", str(records),
+                                "--data-dir", str(settings.data_dir)], cwd=REPO, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/evaluations", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield base
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_records_record_and_upload_in_a_browser(server, browser, tiny_artifact, tmp_path):
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{server}/records")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#records tbody tr")
+    assert len(rows) == 31
+    browser.save_screenshot(str(tmp_path / "records.png"))
+
+    browser.find_element(By.LINK_TEXT, "Crawler").click()
+    wait.until(expected_conditions.url_contains(CRAWLER_RECORD))
+    seed_rows = browser.find_elements(By.CSS_SELECTOR, "#seed-table tbody tr")
+    seeds = [row.find_element(By.CSS_SELECTOR, "td").text for row in seed_rows]
+    headline = [row.find_element(By.CSS_SELECTOR, "td.headline").text for row in seed_rows]
+    assert seeds == ["1337", "42", "300"]
+    assert headline == ["1.18720375", "1.18761637", "1.18745690"]
+    assert browser.find_element(By.CSS_SELECTOR, "#seed-summary td.headline").text == "1.18742567"
+    browser.save_screenshot(str(tmp_path / "record.png"))
+
+    browser.get(f"{server}/evaluations")
+    browser.find_element(By.ID, "artifact-input").send_keys(str(tiny_artifact))
+    browser.find_element(By.ID, "upload-button").click()
+    wait.until(expected_conditions.url_matches(r"/evaluations/\d+$"))
+    WebDriverWait(browser, 240, poll_frequency=0.5).until(
+        lambda driver: driver.find_element(By.ID, "job-state").text in ("done", "failed"))
+    state = browser.find_element(By.ID, "job-state").text
+    assert state == "done", browser.find_element(By.ID, "job-error").text
+    cells = browser.find_elements(By.CSS_SELECTOR, "#bpb tbody td.headline")
+    assert len(cells) == 2 and all(re.fullmatch(r"\d+\.\d{8}", cell.text) for cell in cells)
+    browser.save_screenshot(str(tmp_path / "evaluation.png"))

@@ -1,0 +1,94 @@
+"""What the web app's tests share: fixtures (a tiny validation set and a tiny real artifact, settings
+pointing at temporary folders, a client), loaded through `pytest_plugins` in each module, and helpers
+to run a worker."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from crawler.artifact import export_model
+from crawler.config import load_config
+from crawler.model import CrawlerGPT
+from crawler.prepare import prepare_data
+from tests.conftest import REPO, SHARED, sample_docs
+from webapp.app import create_app
+from webapp.settings import Settings
+
+VOCAB = 400
+CRAWLER_RECORD = "2026-03-30_Crawler_Leg3_8xH100"
+CODE = b"# the code that ships with the tiny artifact\nprint('crawler')\n"
+
+
+@pytest.fixture(scope="session")
+def eval_data(tmp_path_factory) -> Path:
+    """Train/val shards and a 400-piece tokenizer, in the layout prepare-data writes."""
+    docs = sample_docs()
+    out = tmp_path_factory.mktemp("webapp-eval") / "data"
+    prepare_data([f"Document {i}. " + docs[i % len(docs)] for i in range(40)], out, "test", vocab_size=VOCAB,
+                 val_docs=5)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(eval_data, tmp_path_factory) -> Path:
+    """An untrained Micro Crawler small enough to evaluate in seconds, exported in our .ptz format."""
+    cfg = load_config("tiny", environ={}, data_path=str(eval_data), vocab_size=VOCAB, model_dim=64, num_heads=4,
+                      num_kv_heads=2, train_seq_len=32, eval_seq_len=32, eval_stride=16, bigram_vocab_size=64,
+                      bigram_dim=32, train_batch_tokens=256)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("webapp-artifact")
+    (out / "train_gpt.py").write_bytes(CODE)
+    export_model(CrawlerGPT(cfg), cfg, eval_data / "tokenizer.model", [out / "train_gpt.py"], out / "tiny.ptz")
+    return out / "tiny.ptz"
+
+
+def make_settings(tmp_path: Path, eval_data: Path, **overrides) -> Settings:
+    values = dict(records=[SHARED / "records" if (SHARED / "records").is_dir() else tmp_path / "records"],
+                  runs=[tmp_path / "runs"], data_dir=tmp_path / "web", eval_data_dir=eval_data,
+                  eval_max_tokens=1024, eval_device="cpu", heartbeat_seconds=0.5, stale_after_seconds=3.0)
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture
+def settings(tmp_path, eval_data) -> Settings:
+    return make_settings(tmp_path, eval_data)
+
+
+@pytest.fixture
+def client(settings) -> TestClient:
+    return TestClient(create_app(settings))
+
+
+def start_worker(settings: Settings, log: Path) -> subprocess.Popen:
+    """`pgolf worker` in its own process, configured the way `pgolf serve` configures it: by environment."""
+    env = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pgolf", "worker"], cwd=REPO, env=env, stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(client: TestClient, job_id: int, states: set[str], timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/api/evaluations/{job_id}").json()
+        if body["state"] in states:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {body['state']} after {timeout:.0f} s: {body}")
+        time.sleep(0.3)

@@ -1,0 +1,115 @@
+"""Ablation arms: a record (several seeds) or a training run from `pgolf train` (one seed), each with the
+settings it ran with and its per-seed results.
+
+A run's settings are its config.json. A record ships no config, so its settings are the `key:value`
+and `key=value` pairs its first log prints before training starts (hyperparameter dumps, env echoes),
+which is what differs between two records' scripts in practice.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluator.records.headline import choose_headline_kind
+from evaluator.records.logs import TrainLog, parse_log
+from evaluator.records.seeds import SeedRow, seed_row
+from webapp.catalog import CatalogEntry, RecordCatalog
+
+RUN_LOG = "train.log"
+RUN_CONFIG = "config.json"
+_CONFIG_LINE = "config:"
+_PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*([^\s,]+)")
+# torch's launcher warnings and nvidia-smi's table (drawn with |) carry no settings
+_NOT_SETTING_LINE = re.compile(r"^[WIEF]\d{4} |\|")
+# what changes from one seed or machine to the next without being a setting
+_NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
+                 "running"}
+
+
+@dataclass
+class Arm:
+    id: str
+    label: str
+    source: str  # record | run
+    settings: dict[str, str]
+    rows: list[SeedRow]
+    headline_kind: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+def _first_training_line(log: TrainLog) -> int:
+    lines = [p.line for p in [*log.train_curve, *log.val_curve]] + [m.line for m in log.metrics]
+    return min(lines, default=log.n_lines + 1)
+
+
+def log_settings(log: TrainLog) -> dict[str, str]:
+    """key:value pairs printed before the first training line, outside the embedded source."""
+    text = Path(log.path).read_bytes().decode("utf-8", errors="replace").split("\n")
+    settings: dict[str, str] = {}
+    for number, line in enumerate(text[: _first_training_line(log) - 1], start=1):
+        if _NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number)):
+            continue
+        for key, value in _PAIR.findall(line):
+            if key.lower() not in _NOT_SETTINGS:
+                settings.setdefault(key, value)
+    return settings
+
+
+def record_arm(entry: CatalogEntry) -> Arm:
+    settings = log_settings(entry.record.logs[0]) if entry.record.logs else {}
+    kind = entry.seeds.headline_kind
+    return Arm(f"record:{entry.id}", entry.id, "record", settings, entry.seeds.rows, kind.value if kind else None)
+
+
+def _flat(config: dict) -> dict[str, str]:
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in config.items()
+            if k not in _NOT_SETTINGS}
+
+
+def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str, str]:
+    """config.json, else the `config:{...}` line `pgolf train` logs, else the log's key:value header."""
+    config = run_dir / RUN_CONFIG
+    if config.is_file():
+        try:
+            return _flat(json.loads(config.read_text()))
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({str(exc).splitlines()[0]})")
+    for line in Path(log.path).read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(_CONFIG_LINE):
+            try:
+                return _flat(json.loads(line[len(_CONFIG_LINE):]))
+            except (json.JSONDecodeError, AttributeError):
+                break
+    return log_settings(log)
+
+
+def _run_arm(run_dir: Path) -> Arm:
+    problems: list[str] = []
+    log = parse_log(run_dir / RUN_LOG)
+    log.file_name = f"{run_dir.name}/{RUN_LOG}"
+    kind, _ = choose_headline_kind([log], None)
+    return Arm(f"run:{run_dir.name}", run_dir.name, "run", _run_settings(run_dir, log, problems),
+               [seed_row(log, kind)], kind.value if kind else None, problems)
+
+
+def run_arms(roots: list[Path]) -> tuple[list[Arm], list[str]]:
+    arms, problems = [], []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for run_dir in sorted(p for p in root.iterdir() if (p / RUN_LOG).is_file()):
+            try:
+                arm = _run_arm(run_dir)
+            except OSError as exc:
+                problems.append(f"run {run_dir.name}: unreadable ({exc.strerror or exc})")
+                continue
+            arms.append(arm)
+            problems.extend(arm.problems)
+    return arms, problems
+
+
+def all_arms(catalog: RecordCatalog, run_roots: list[Path]) -> tuple[list[Arm], list[str]]:
+    runs, problems = run_arms(run_roots)
+    return [record_arm(entry) for entry in catalog.entries()] + runs, problems

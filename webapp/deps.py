@@ -1,0 +1,64 @@
+"""What routes depend on, as FastAPI dependencies over the objects create_app puts on app.state."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import sessionmaker
+
+from webapp import jobs
+from webapp.blobs import BlobStore
+from webapp.catalog import CatalogEntry, RecordCatalog
+from webapp.queue import EvalQueue
+from webapp.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_catalog(request: Request) -> RecordCatalog:
+    return request.app.state.catalog
+
+
+def get_queue(request: Request) -> EvalQueue:
+    return request.app.state.queue
+
+
+def get_store(request: Request) -> BlobStore:
+    return request.app.state.store
+
+
+def get_sessions(request: Request) -> sessionmaker:
+    """The session factory, after reporting jobs whose worker died: every job page reads through here."""
+    sessions, settings, queue = request.app.state.sessions, request.app.state.settings, request.app.state.queue
+    for job_id in jobs.recover_stale(sessions, settings):
+        queue.enqueue(job_id)
+    return sessions
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[RecordCatalog, Depends(get_catalog)]
+QueueDep = Annotated[EvalQueue, Depends(get_queue)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+SessionsDep = Annotated[sessionmaker, Depends(get_sessions)]
+
+
+def get_entry(record_id: str, catalog: CatalogDep) -> CatalogEntry:
+    entry = catalog.get(record_id)
+    if entry is None:
+        raise HTTPException(404, f"no record {record_id!r} under the configured roots")
+    return entry
+
+
+def get_against(catalog: CatalogDep, against: str = "") -> CatalogEntry | None:
+    if not against:
+        return None
+    entry = catalog.get(against)
+    if entry is None:
+        raise HTTPException(404, f"no record {against!r} to compare against")
+    return entry
+
+
+EntryDep = Annotated[CatalogEntry, Depends(get_entry)]
+AgainstDep = Annotated[CatalogEntry | None, Depends(get_against)]

@@ -1,0 +1,20 @@
+"""A record's README as HTML that cannot run anything: raw HTML in the Markdown is shown as text, and the
+result goes through an allow-list sanitiser as well, in case the renderer ever lets something through."""
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+# tables and strikethrough, as READMEs on GitHub use them; html off escapes every raw tag
+_renderer = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+_TAGS = {"a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
+         "pre", "s", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul"}
+_ATTRIBUTES = {"a": {"href", "title"}, "td": {"style"}, "th": {"style"}}
+
+
+def render_markdown(text: str) -> str:
+    html = _renderer.render(text)
+    # images and relative links in a README point at files beside it, which this app does not serve:
+    # images are dropped and such links keep their text only
+    return nh3.clean(html, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
+                     url_relative="deny", filter_style_properties={"text-align"})

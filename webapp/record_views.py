@@ -1,0 +1,94 @@
+"""Catalog entries turned into the records pages' models: the sorted, filtered index and one record's detail."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Literal
+
+from evaluator.check import compliance_report
+from webapp.catalog import CatalogEntry, RecordCatalog
+from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
+
+SortKey = Literal["date", "track", "name", "author", "best_bpb", "n_seeds", "mean_bpb", "worst_total_bytes", "status"]
+SORT_KEYS: tuple[str, ...] = SortKey.__args__
+StatusFilter = Literal["", "PASS", "WARN", "FAIL"]
+_STATUS_ORDER = {"PASS": 0, "WARN": 1, "FAIL": 2, "SKIP": 3}
+
+
+def record_row(entry: CatalogEntry) -> RecordRow:
+    record, bpb, sub = entry.record, entry.seeds.bpb, entry.record.submission
+    return RecordRow(
+        id=entry.id, folder=record.name, name=entry.title,
+        track=record.track.removeprefix("track_") if record.track else None, date=entry.date,
+        author=sub.author if sub else None,
+        headline_kind=entry.seeds.headline_kind.value if entry.seeds.headline_kind else None,
+        best_bpb=bpb.min, n_seeds=bpb.n, mean_bpb=bpb.mean, std_bpb=bpb.std,
+        claimed_bpb=sub.val_bpb if sub else None,
+        worst_total_bytes=entry.seeds.worst_size.total_bytes if entry.seeds.worst_size else None,
+        status=entry.compliance.status.value)
+
+
+def _sort_value(row: RecordRow, key: str):
+    value = getattr(row, key)
+    if key == "status":
+        return _STATUS_ORDER[value]
+    return value.lower() if isinstance(value, str) else value
+
+
+def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal["asc", "desc"] = "desc",
+                 q: str = "", track: str = "", status: StatusFilter = "") -> RecordIndex:
+    rows = [record_row(entry) for entry in catalog.entries()]
+    tracks = sorted({row.track for row in rows if row.track})
+    needle = q.strip().lower()
+    shown = [row for row in rows
+             if (not needle or any(needle in (text or "").lower() for text in (row.name, row.folder, row.author)))
+             and (not track or row.track == track) and (not status or row.status == status)]
+    # rows without the value go last in either order
+    present = [row for row in shown if getattr(row, sort) is not None]
+    missing = [row for row in shown if getattr(row, sort) is None]
+    present.sort(key=lambda row: (_sort_value(row, sort), row.folder), reverse=order == "desc")
+    return RecordIndex(rows=present + missing, total=len(rows), roots=[str(root) for root in catalog.roots],
+                       problems=catalog.problems(), tracks=tracks, sort=sort, order=order, q=q, track=track,
+                       status=status)
+
+
+CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "std_bpb",
+               "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status")
+
+
+def index_csv(index: RecordIndex) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in index.rows:
+        values = row.model_dump()
+        writer.writerow(["" if values[col] is None else (f"{values[col]:.8f}" if isinstance(values[col], float)
+                                                         else values[col]) for col in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def seed_curves(entry: CatalogEntry) -> list[SeedCurve]:
+    def seconds(ms: float | None) -> float | None:
+        return None if ms is None else ms / 1000.0
+
+    return [SeedCurve(seed=log.seed, log=log.file_name,
+                      train=[TrainPointOut(step=p.step, train_time_s=seconds(p.train_time_ms), train_loss=p.train_loss)
+                             for p in log.train_curve],
+                      val=[ValPointOut(step=p.step, train_time_s=seconds(p.train_time_ms), val_loss=p.val_loss,
+                                       val_bpb=p.val_bpb) for p in log.val_curve])
+            for log in entry.record.logs if log.train_curve or log.val_curve]
+
+
+def record_detail(entry: CatalogEntry, against: CatalogEntry | None = None) -> RecordDetail:
+    """The record's page; with `against`, the compliance report's significance rule and the comparison use it."""
+    record, sub = entry.record, entry.record.submission
+    report = compliance_report(record, against.record) if against else entry.compliance
+    readme = None
+    if record.readme_file:
+        readme = Path(record.path, record.readme_file).read_text(encoding="utf-8", errors="replace")
+    return RecordDetail(
+        row=record_row(entry), path=record.path, blurb=sub.blurb if sub else None,
+        hardware=sub.hardware if sub else None, readme_markdown=readme, seed_table=entry.seeds,
+        compliance=report.rows, compliance_status=report.status.value, warnings=record.warnings,
+        against=against.id if against else None, comparison=report.comparison, curves=seed_curves(entry))

@@ -1,0 +1,1 @@
+"""One module per area of the site; each has `pages` (HTML) and `api` (the same data as JSON under /api)."""

@@ -1,0 +1,55 @@
+"""Ablation comparison: a control and several arms (records or training runs), with its JSON twin and chart."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from webapp.ablation import AblationError, UnknownArm, ablation
+from webapp.arms import all_arms
+from webapp.deps import CatalogDep, SettingsDep
+from webapp.plots import ablation_svg
+from webapp.schemas import Ablation
+from webapp.templating import templates
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["ablation"])
+
+ControlQuery = Annotated[str, Query(max_length=300, description="the control's arm id: record:<id> or run:<name>")]
+ArmsQuery = Annotated[list[str], Query(alias="arm", max_length=50, description="arm ids to compare (repeat)")]
+KindQuery = Annotated[str, Query(max_length=40, description="metric kind; default: the control's headline kind")]
+
+
+def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ablation:
+    choices, problems = all_arms(catalog, settings.runs)
+    try:
+        return ablation(choices, control or None, arms, kind or None, problems)
+    except UnknownArm as exc:
+        raise HTTPException(404, str(exc)) from None
+    except AblationError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@api.get("/ablation", response_model=Ablation, summary="Each arm against the control, in one metric kind")
+def ablation_json(catalog: CatalogDep, settings: SettingsDep, control: ControlQuery = "", arm: ArmsQuery = [],
+                  kind: KindQuery = "") -> Ablation:
+    return _ablation(catalog, settings, control, arm, kind)
+
+
+@pages.get("/ablation", response_class=HTMLResponse)
+def ablation_page(request: Request, catalog: CatalogDep, settings: SettingsDep, control: ControlQuery = "",
+                  arm: ArmsQuery = [], kind: KindQuery = "") -> HTMLResponse:
+    result = _ablation(catalog, settings, control, arm, kind)
+    return templates.TemplateResponse(request, "ablation.html", {
+        "ablation": result, "selected": set(arm), "kind_param": kind, "query": request.url.query,
+        "has_chart": any(row.delta is not None for row in result.arms)})
+
+
+@pages.get("/ablation/chart.svg")
+def ablation_chart(catalog: CatalogDep, settings: SettingsDep, control: ControlQuery = "", arm: ArmsQuery = [],
+                   kind: KindQuery = "") -> Response:
+    result = _ablation(catalog, settings, control, arm, kind)
+    if result.kind is None:
+        raise HTTPException(422, "choose a control and arms that share a metric kind")
+    return Response(ablation_svg(result.arms, result.kind), media_type="image/svg+xml")

@@ -1,0 +1,74 @@
+"""Records: the index (sortable, filterable, CSV/JSON export) and one record's page, each with its JSON twin."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from webapp.catalog import CatalogEntry
+from webapp.deps import AgainstDep, CatalogDep, EntryDep
+from webapp.plots import has_curves, training_curves_svg
+from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index, seed_curves
+from webapp.schemas import RecordDetail, RecordIndex
+from webapp.templating import templates
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["records"])
+
+SortQuery = Annotated[SortKey, Query(description="column to sort by")]
+OrderQuery = Annotated[Literal["asc", "desc"], Query()]
+TextQuery = Annotated[str, Query(max_length=200, description="substring of name, folder or author")]
+TrackQuery = Annotated[str, Query(max_length=100)]
+StatusQuery = Annotated[StatusFilter, Query(description="compliance status")]
+
+
+@pages.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/records", status_code=303)
+
+
+@api.get("/records", response_model=RecordIndex, summary="Every record under the configured roots")
+def records_json(catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuery = "desc", q: TextQuery = "",
+                 track: TrackQuery = "", status: StatusQuery = "") -> RecordIndex:
+    return record_index(catalog, sort, order, q, track, status)
+
+
+@pages.get("/records", response_class=HTMLResponse)
+def records_page(request: Request, catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuery = "desc",
+                 q: TextQuery = "", track: TrackQuery = "", status: StatusQuery = "") -> HTMLResponse:
+    index = record_index(catalog, sort, order, q, track, status)
+    return templates.TemplateResponse(request, "records_index.html", {"index": index, "query": request.url.query})
+
+
+@pages.get("/records.csv", response_class=PlainTextResponse)
+def records_csv(catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuery = "desc", q: TextQuery = "",
+                track: TrackQuery = "", status: StatusQuery = "") -> Response:
+    body = index_csv(record_index(catalog, sort, order, q, track, status))
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="records.csv"'})
+
+
+@api.get("/records/{record_id}", response_model=RecordDetail,
+         summary="One record: seed table, compliance rows, curves, and a comparison when `against` is given")
+def record_json(entry: EntryDep, against: AgainstDep) -> RecordDetail:
+    return record_detail(entry, against)
+
+
+@pages.get("/records/{record_id}", response_class=HTMLResponse)
+def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog: CatalogDep) -> HTMLResponse:
+    detail = record_detail(entry, against)
+    others = [other for other in catalog.entries() if other.id != entry.id]
+    return templates.TemplateResponse(request, "record.html", {
+        "detail": detail, "others": others, "has_curves": has_curves(detail.curves)})
+
+
+@lru_cache(maxsize=128)
+def _curves_svg(entry: CatalogEntry) -> str:
+    return training_curves_svg(seed_curves(entry))
+
+
+@pages.get("/records/{record_id}/curves.svg")
+def record_curves(entry: EntryDep) -> Response:
+    return Response(_curves_svg(entry), media_type="image/svg+xml")

@@ -1,0 +1,208 @@
+"""The JSON the API returns, which is also what each HTML page renders: one model per page.
+
+The evaluator's dataclasses (seed table, compliance rows, comparison) are used as they are; Pydantic
+derives their schema for OpenAPI.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, Field
+
+from evaluator.check import RuleResult
+from evaluator.records.compare import Comparison
+from evaluator.records.seeds import SeedTable
+
+SIZE_CAP_BYTES = 16_000_000
+
+
+class RecordRow(BaseModel):
+    id: str
+    folder: str
+    name: str
+    track: str | None
+    date: date | None
+    author: str | None
+    headline_kind: str | None = Field(description="the metric kind the record's score is (e.g. sliding_window)")
+    best_bpb: float | None = Field(description="lowest headline BPB over the seeds' logs")
+    n_seeds: int
+    mean_bpb: float | None
+    std_bpb: float | None = Field(description="sample standard deviation over seeds")
+    claimed_bpb: float | None = Field(description="val_bpb as submission.json states it")
+    worst_total_bytes: int | None = Field(description="largest code + compressed model total over the seeds' logs")
+    size_cap_bytes: int = SIZE_CAP_BYTES
+    status: str = Field(description="worst compliance status without a baseline: PASS, WARN or FAIL")
+
+
+class RecordIndex(BaseModel):
+    rows: list[RecordRow]
+    total: int = Field(description="records before filtering")
+    roots: list[str]
+    problems: list[str]
+    tracks: list[str]
+    sort: str
+    order: str
+    q: str
+    track: str
+    status: str
+
+
+class TrainPointOut(BaseModel):
+    step: int
+    train_time_s: float | None
+    train_loss: float
+
+
+class ValPointOut(BaseModel):
+    step: int
+    train_time_s: float | None
+    val_loss: float | None
+    val_bpb: float | None
+
+
+class SeedCurve(BaseModel):
+    seed: int | None
+    log: str
+    train: list[TrainPointOut]
+    val: list[ValPointOut]
+
+
+class RecordDetail(BaseModel):
+    row: RecordRow
+    path: str
+    blurb: str | None
+    hardware: str | None
+    readme_markdown: str | None
+    seed_table: SeedTable
+    compliance: list[RuleResult]
+    compliance_status: str
+    warnings: list[str]
+    against: str | None = Field(description="id of the record compared against, if one was chosen")
+    comparison: Comparison | None
+    curves: list[SeedCurve]
+
+
+class BPBOut(BaseModel):
+    val_loss: float
+    val_bpb: float
+    byte_sum: int
+    scored_tokens: int
+    available_tokens: int
+    coverage: float
+    seconds: float
+    seq_len: int
+    stride: int
+
+
+class SizeOut(BaseModel):
+    model_bytes: int
+    code_bytes: int | None
+    code_source: str
+    total_bytes: int | None
+    cap: int
+    margin: int | None
+
+
+class AuditOut(BaseModel):
+    text_bytes: int
+    lut_bytes: int
+    ratio: float
+
+
+class EvalResultOut(BaseModel):
+    sha256: str
+    format: str
+    assumptions: list[str]
+    device: str
+    max_tokens: int
+    prefix_note: str
+    roundtrip: BPBOut
+    sliding: BPBOut
+    audit: AuditOut
+    size: SizeOut
+    estimated_full_seconds: float | None
+    seconds: float
+    config: dict
+
+
+class StoredFileOut(BaseModel):
+    sha256: str
+    name: str = Field(description="the uploaded file's name, for display only")
+    size: int
+
+
+class EvaluationOut(BaseModel):
+    id: int
+    state: str = Field(description="queued, running, done or failed")
+    stage: str = Field(description="while running: loading, roundtrip, sliding")
+    scored: int = Field(description="targets scored so far in the current stage")
+    to_score: int
+    attempts: int
+    max_attempts: int
+    worker: str = Field(description="host:pid:thread of the worker running (or that ran) the last attempt")
+    queue_position: int | None = Field(description="1 = next to run; only while queued")
+    note: str = Field(description="why an earlier attempt ended (its worker died)")
+    error: str
+    artifact: StoredFileOut
+    artifact_format: str
+    tokenizer: StoredFileOut | None
+    config: StoredFileOut | None
+    options: dict
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+    result: EvalResultOut | None
+
+
+class SubmitOut(BaseModel):
+    evaluation: EvaluationOut
+    reused: bool = Field(description="true when these exact inputs were uploaded before")
+    url: str
+
+
+class EvaluationList(BaseModel):
+    evaluations: list[EvaluationOut]
+    upload_max_bytes: int
+    token_required: bool
+
+
+class ArmChoice(BaseModel):
+    id: str
+    label: str
+    source: str = Field(description="record or run")
+
+
+class SettingDiff(BaseModel):
+    key: str
+    control: str | None
+    arm: str | None
+
+
+class KindSummary(BaseModel):
+    n: int
+    mean: float | None
+    std: float | None
+
+
+class ArmRow(BaseModel):
+    id: str
+    label: str
+    source: str
+    seeds: list[int | None]
+    steps: float | None = Field(description="mean final step over seeds")
+    bpb: dict[str, KindSummary] = Field(description="per metric kind, over seeds")
+    delta: float | None = Field(description="mean BPB of the chosen kind minus the control's; negative is better")
+    seed_deltas: list[float]
+    p_value: float | None = Field(description="one-sided Welch p that the arm is lower than the control")
+    worst_total_bytes: int | None
+    settings_diff: list[SettingDiff]
+
+
+class Ablation(BaseModel):
+    kind: str | None = Field(description="the metric kind the deltas compare")
+    kinds: list[str]
+    control: ArmRow | None
+    arms: list[ArmRow]
+    choices: list[ArmChoice]
+    problems: list[str]

@@ -1,0 +1,71 @@
+"""Every setting of the web app and its workers, read once from PGOLF_* environment variables or flags.
+
+`pgolf serve` hands its settings to the worker it starts through the same variables, so a worker
+started by hand on another machine needs only the same PGOLF_* values (database URL, queue, data dir).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PGOLF_", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # folders holding record folders (records/<track>/<date>_<name>/); the first one listed wins a name clash
+    records: list[Path] = [Path("records")]
+    # folders holding training runs (<run_id>/train.log and config.json, as `pgolf train` writes them)
+    runs: list[Path] = [Path("runs")]
+    # uploads (content-addressed), the embedded queue and the default database live here
+    data_dir: Path = Path("out/web")
+    # SQLAlchemy URL; empty means SQLite at DATA_DIR/pgolf.sqlite
+    db: str = ""
+    # "sqlite": Huey's SQLite storage under DATA_DIR, one machine; "redis": REDIS_URL, any number of machines
+    queue: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "redis://localhost:6379/0"
+    upload_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    # required on uploads when set (header `Authorization: Bearer TOKEN` or the form's token field)
+    upload_token: str = ""
+    # evaluations running at once across every worker; the rest wait in the queue
+    max_concurrent_evals: int = Field(1, ge=1)
+    # validation shards and tokenizer for uploads; empty means the artifact's own config (data/wiki_sp1024)
+    eval_data_dir: Path | None = None
+    # validation targets scored per evaluation; None is the evaluator's default (65,536 on CPU, all on GPU)
+    eval_max_tokens: int | None = Field(None, ge=0)
+    eval_device: str = ""  # "" = cuda when available, else cpu
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    # a running job without a heartbeat for this long belongs to a dead worker
+    stale_after_seconds: float = Field(60.0, gt=0)
+    # a job whose worker died is queued again this many times, then reported failed
+    max_attempts: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _stale_after_outlasts_heartbeat(self) -> "Settings":
+        if self.stale_after_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("stale_after_seconds must exceed two heartbeats")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.db or f"sqlite:///{(self.data_dir / 'pgolf.sqlite').resolve()}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.host in LOCAL_HOSTS
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the PGOLF_* variables that rebuild them in another process."""
+        env = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            env[f"PGOLF_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+        return env

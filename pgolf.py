@@ -6,6 +6,7 @@ from crawler.train_cli import register as register_train
 from evaluator.check_cli import register as register_check
 from evaluator.demo import register as register_demo
 from evaluator.eval_cli import register as register_eval
+from evaluator.loops_cli import register as register_loops
 from webapp.cli import register as register_webapp
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -15,6 +16,7 @@ register_train(app)
 register_eval(app)
 register_check(app)
 register_demo(app)
+register_loops(app)
 register_webapp(app)
 
 

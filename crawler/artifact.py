@@ -377,6 +377,7 @@ def export_model(model_or_state_dict: nn.Module | dict[str, Tensor], config: Cra
         with tempfile.NamedTemporaryFile(dir=out_path.parent, prefix=f".{out_path.name}.", delete=False) as f:
             tmp = f.name
             f.write(blob)
+        os.chmod(tmp, 0o644)  # NamedTemporaryFile is private; an artifact is an ordinary file to share
         os.replace(tmp, out_path)
     except OSError as e:
         if tmp is not None and os.path.exists(tmp):

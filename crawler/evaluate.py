@@ -23,6 +23,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from crawler.bpb import ByteLUT, bits_per_byte
+from crawler.errors import PgolfError
+
+
+class EvalError(PgolfError, ValueError):
+    pass
 
 
 @dataclass
@@ -76,7 +81,7 @@ def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: 
     width = min(seq_len, n_targets)
     plan = plan_windows(n_targets, width, min(stride, width))
     if not plan:
-        raise ValueError(f"{n_targets} targets is fewer than one window of {seq_len}")
+        raise EvalError(f"{n_targets} validation targets is fewer than one window of {seq_len}")
     mine = plan[rank::world_size]
     stream = torch.from_numpy(np.asarray(tokens[: n_targets + 1], dtype=np.int64))
     base, space, boundary = lut.to_torch(device)

@@ -231,7 +231,7 @@ class CrawlerGPT(nn.Module):
         return self.config.num_flat_layers + self.config.num_crawler_layers * self.config.crawler_loops
 
     def _run_block(self, name: str, loop: int, block: Block, x: Tensor, x0: Tensor, rope: tuple[Tensor, Tensor],
-               hidden: list | None) -> Tensor:
+                   hidden: list | None) -> Tensor:
         # every block application passes here: analysis keys hooks and hidden states by (name, loop)
         x = block(x, x0, *rope)
         if hidden is not None:

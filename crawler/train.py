@@ -24,7 +24,7 @@ import contextlib
 import copy
 import json
 import math
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,18 +35,28 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler import artifact, bpb, config, errors, evaluate, loader, model, muon, quant, shards, tokenizer
+from crawler import (artifact, bpb, config, distributed, errors, evaluate, loader, model, muon, quant, shards,
+                     tokenizer, train_cli)
 from crawler.artifact import export_model, load_artifact
 from crawler.bpb import load_byte_lut
 from crawler.config import CrawlerConfig
+from crawler.distributed import Dist, setup_dist
 from crawler.evaluate import evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
 from crawler.shards import load_split
 
-# The modules a submission runs (train, export, score): their bytes are the artifact's code size.
-CODE_MODULES = (config, errors, shards, tokenizer, bpb, evaluate, loader, model, muon, quant, artifact)
+# What a submission ships and runs: the challenge's entry script, then the modules it imports, in this
+# order. Their bytes are the artifact's code size and their concatenation is the manifest's code hash.
+CODE_MODULES = (train_cli, sys.modules[__name__], config, errors, distributed, shards, tokenizer, bpb, evaluate,
+                loader, model, muon, quant, artifact)
+
+
+def code_files() -> list[Path]:
+    import train_gpt
+
+    return [Path(train_gpt.__file__).resolve(), *(Path(m.__file__).resolve() for m in CODE_MODULES)]
 
 
 @dataclass
@@ -57,35 +67,6 @@ class TrainResult:
     val_loss: float
     val_bpb: float
     final: dict = field(default_factory=dict)  # sizes and the roundtrip / sliding-window scores of the artifact
-
-
-@dataclass
-class Dist:
-    rank: int
-    world_size: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def master(self) -> bool:
-        return self.rank == 0
-
-
-def setup_dist() -> Dist:
-    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank, world_size, local_rank, device)
 
 
 class RunLog:
@@ -366,9 +347,9 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     if d.master:
         ckpt = save_checkpoint(gpt, cfg, run_dir)
         log(f"Serialized model: {ckpt.stat().st_size} bytes")
-        code_files = [Path(m.__file__) for m in CODE_MODULES]
-        sizes = export_model(gpt, cfg, cfg.tokenizer_file, code_files, artifact_path)
-        log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(code_files)}")
+        shipped = code_files()
+        sizes = export_model(gpt, cfg, cfg.tokenizer_file, shipped, artifact_path)
+        log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(shipped)}")
         log(f"Code size: {sizes['code_bytes']} bytes")
         log(f"Serialized model int6+zstd: {sizes['model_bytes']} bytes")
         log(f"Total submission size int6+zstd: {sizes['total_bytes']} bytes")

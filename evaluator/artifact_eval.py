@@ -16,12 +16,12 @@ from typing import Callable
 import torch
 
 from crawler.bpb import build_byte_lut, decode_audit
+from crawler.distributed import Dist, single_process
 from crawler.evaluate import evaluate_bpb
 from crawler.model import CrawlerGPT
 from crawler.shards import load_split
 from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts import open_artifact
-from evaluator.distributed import Dist
 
 SIZE_CAP = 16_000_000  # decimal bytes: code + compressed model
 CPU_DEFAULT_MAX_TOKENS = 65_536
@@ -87,7 +87,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     sliding, prequant), for callers that show live progress instead of a terminal bar."""
     t0 = time.perf_counter()
     path = Path(path)
-    d = dist_info or Dist(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    d = dist_info or single_process()
     art = open_artifact(path, loops=loops)
     cfg = art.require_evaluable()
     data_path = Path(data_path or cfg.data_path)

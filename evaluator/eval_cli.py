@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from crawler.config import env_overrides
+from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
-from evaluator.distributed import init_distributed
 
 
 def format_report(r: EvalReport) -> str:
@@ -56,13 +56,13 @@ def eval_command(
 ) -> None:
     """Roundtrip and sliding-window BPB, byte audit and exact size of an artifact."""
     with exit_on_error():
-        d = init_distributed(device)
+        d = setup_dist(device)
         env = env_overrides()
         report = evaluate_artifact(
             artifact, data_path=data or env.get("data_path"), tokenizer_path=tokenizer or env.get("tokenizer_path"),
             max_tokens=max_tokens, loops=loops, seq_len=seq_len, stride=stride, batch_seqs=batch_seqs,
             code_files=tuple(code or ()), dist_info=d, progress=True)
-        if d.is_main:
+        if d.master:
             out = out or artifact.with_suffix(".eval.json")
             tmp = out.with_name(out.name + ".tmp")
             tmp.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

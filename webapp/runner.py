@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from crawler.errors import PgolfError
 from evaluator.artifact_eval import evaluate_artifact
-from evaluator.distributed import Dist
+from crawler.distributed import single_process
 from webapp import jobs
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
@@ -108,5 +108,5 @@ class JobRunner:
         report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
                                    max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                    seq_len=options.get("seq_len"), stride=options.get("stride"),
-                                   dist_info=Dist(0, 1, device), on_progress=progress.update)
+                                   dist_info=single_process(device), on_progress=progress.update)
         return report.to_dict()

@@ -1,0 +1,97 @@
+"""`pgolf loops ARTIFACT`: per-loop analysis of a crawler on a seeded validation slice, as JSON and PNGs."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import torch
+import typer
+
+from crawler.bpb import load_byte_lut
+from crawler.config import env_overrides
+from crawler.errors import exit_on_error
+from crawler.shards import load_split
+from evaluator.artifacts import open_artifact
+from evaluator.loops import LoopsError, analyse, val_slice
+from evaluator.loops_plots import write_plots
+
+
+def load_float_checkpoint(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise LoopsError(f"{path}: checkpoint not found") from None
+    except (SafetensorError, OSError) as e:
+        raise LoopsError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:100]})") from None
+
+
+def format_table(r: dict) -> str:
+    quant = {q["stage"]: q["rel_error"] for q in r["quant_error"] or ()}
+    attn = {a["stage"]: a for a in r["attention"]}
+    lines = [f"{'stage':<12} {'lens BPB':>9} {'rank':>7} {'rms':>8} {'attn dist':>9} {'last8':>6} {'quant err':>9}"]
+    for lens, act in zip(r["logit_lens"], r["activations"]):
+        a = attn.get(lens["stage"])
+        dist = f"{sum(a['distance']) / len(a['distance']):9.2f}" if a else f"{'':9}"
+        mass = f"{sum(a['mass_last8']) / len(a['mass_last8']):6.3f}" if a else f"{'':6}"
+        q = f"{quant[lens['stage']]:9.5f}" if lens["stage"] in quant else f"{'':9}"
+        lines.append(f"{lens['stage']:<12} {lens['bpb']:9.4f} {lens['mean_rank']:7.1f} {act['rms']:8.3f} {dist} {mass} {q}")
+    lines.append("early exit   " + "  ".join(
+        f"k={e['loops']}{'*' if e['trained'] else ''}: " + (f"{e['bpb']:.4f}" if e["bpb"] is not None else "n/a")
+        for e in r["early_exit"]))
+    if r["repr_change"]:
+        rc = r["repr_change"]
+        lines.append("rel step     " + "  ".join(f"loop{k}: {s:.4f}" for k, s in enumerate(rc["rel_step"])))
+        lines.append("update cos   " + "  ".join(f"loop{k + 1}: {c:.4f}" for k, c in enumerate(rc["update_cosine"])))
+    return "\n".join(lines)
+
+
+def loops_command(
+    artifact: Annotated[Path, typer.Argument(help="A .ptz the crawler model can run (ours or the record's).")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Float .safetensors of the same model: adds quantisation error per stage.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder with fineweb_val_*.bin (default: DATA_PATH or the artifact's config).")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="SentencePiece model (default: TOKENIZER_PATH or DATA/tokenizer.model).")] = None,
+    tokens: Annotated[int, typer.Option(help="Scored tokens in the slice (rounded down to whole windows).")] = 16384,
+    seq_len: Annotated[Optional[int], typer.Option(help="Window length (default: the artifact's eval_seq_len).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the window offsets.")] = 0,
+    extra_loops: Annotated[int, typer.Option(help="Early exit also runs this many loops beyond the trained count.")] = 2,
+    loops: Annotated[Optional[int], typer.Option(help="Loop count for record files, whose weights do not record it.")] = None,
+    batch_seqs: Annotated[int, typer.Option(help="Windows per forward pass.")] = 4,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: ARTIFACT's folder / loops).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
+) -> None:
+    """Logit lens, early exit, representation change, attention horizons, quantisation error and
+    activation statistics per crawler loop."""
+    with exit_on_error():
+        if extra_loops < 0 or batch_seqs < 1:
+            raise LoopsError("--extra-loops must be >= 0 and --batch-seqs >= 1")
+        art = open_artifact(artifact, loops=loops)
+        cfg = art.require_evaluable()
+        env = env_overrides()
+        data = Path(data or env.get("data_path") or cfg.data_path)
+        tokenizer = Path(tokenizer or env.get("tokenizer_path") or data / "tokenizer.model")
+        float_sd = None if checkpoint is None else load_float_checkpoint(checkpoint)
+        windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
+        report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),
+                         float_state_dict=float_sd, extra_loops=extra_loops, batch_seqs=batch_seqs,
+                         device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
+        report = {"artifact": str(artifact), "checkpoint": str(checkpoint) if checkpoint else None,
+                  "assumptions": list(art.assumptions), **report}
+        report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))
+        out = out or artifact.parent / "loops"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "loops.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=1) + "\n")
+        os.replace(tmp, path)
+        plots = write_plots(report, out)
+        typer.echo(format_table(report))
+        typer.echo(f"report       {path}")
+        typer.echo(f"plots        {', '.join(p.name for p in plots)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("loops")(loops_command)

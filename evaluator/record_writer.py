@@ -157,6 +157,36 @@ def _result_row(r: SeedRow) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _log_field(folder: Path, prefix: str) -> str | None:
+    """A `prefix...` header line of our trainer's log (its config JSON, its device), if the run has one."""
+    for line in (folder / RUN_LOG_NAME).read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    return None
+
+
+def _hardware(folder: Path, world: int) -> str:
+    device = _log_field(folder, "device:")
+    if device and device.split()[0] == "cpu":
+        return f"CPU ({world} process{'es' if world > 1 else ''})"
+    return f"{world} GPU(s)"
+
+
+def _reproduce(run: _Run, seed: int, world: int) -> str:
+    """The command that reruns this seed: every config field that differs from the leg3 defaults, as flags."""
+    from crawler.config import CrawlerConfig, config_from_dict
+
+    launch = f"torchrun --standalone --nproc_per_node={world}" if world > 1 else "python"
+    config = _log_field(run.folder, "config:")
+    if config is None:
+        return f"SEED={seed} {launch} {SCRIPT_NAME}"
+    defaults = CrawlerConfig().to_dict()
+    changed = {k: v for k, v in config_from_dict(json.loads(config)).to_dict().items()
+               if v != defaults[k] and k not in ("seed", "out_dir", "run_id")}
+    flags = " ".join(f"--set {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changed.items())
+    return f"SEED={seed} {launch} {SCRIPT_NAME} {flags}".rstrip()
+
+
 def _readme(meta: RecordMeta, rows: list[SeedRow], runs: list[_Run], kind: str, code: list[CodeFileSpec]) -> str:
     bpb = summarize([r.headline_bpb for r in rows])
     first = runs[0].log
@@ -164,7 +194,8 @@ def _readme(meta: RecordMeta, rows: list[SeedRow], runs: list[_Run], kind: str, 
     facts = [f"- Parameters: {int(first.model_params.value):,}" if first.model_params else None,
              f"- Tokenizer: {first.tokenizer}" + (f" (vocab {first.vocab_size})" if first.vocab_size else "")
              if first.tokenizer else None,
-             f"- Trained on {world} GPU(s), iterations cap {int(first.iterations.value)}" if first.iterations else None]
+             f"- Trained on {_hardware(runs[0].folder, world)}, iterations cap {int(first.iterations.value)}"
+             if first.iterations else None]
     std = f", sample std {bpb.std:.8f}" if bpb.std is not None else ""
     lines = [f"# {meta.name} — val_bpb {bpb.mean:.4f} ({bpb.n}-seed mean)", "", meta.blurb, "",
              "## Architecture", ""]
@@ -178,7 +209,7 @@ def _readme(meta: RecordMeta, rows: list[SeedRow], runs: list[_Run], kind: str, 
     worst = max(rows, key=lambda r: r.total_bytes)
     lines += ["", f"Mean {bpb.mean:.8f}{std} over {bpb.n} seed(s); worst seed size {worst.total_bytes:,} bytes "
               f"(seed {worst.seed}) against the 16,000,000-byte cap.", "", "## Reproduce", "", "```bash"]
-    lines += [f"SEED={r.seed} torchrun --standalone --nproc_per_node={world} {SCRIPT_NAME}" for r in rows]
+    lines += [_reproduce(run, r.seed, world) for run, r in zip(runs, rows)]
     lines += ["```", "", "## Files", ""]
     lines += [f"- `{spec.dest}`" for spec in code]
     lines += [f"- `train_seed{r.seed}.log`" for r in rows] + ["- `submission.json`", ""]

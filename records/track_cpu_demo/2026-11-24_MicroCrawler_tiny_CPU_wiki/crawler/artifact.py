@@ -1,0 +1,469 @@
+"""Our `.ptz` artifact: a small manifest and the quantised tensors, loaded without pickle.
+
+Byte layout (little-endian; every byte counts toward the 16,000,000-byte cap):
+
+    offset  size  field
+    0       4     magic b"PGZ1" (format version 1)
+    4       1     codec: 0 zstd, 1 rans (CODECS)
+    5       4     uint32 m: length of the manifest frame
+    9       m     manifest: one zstd-22 frame of compact UTF-8 JSON
+    9+m     ...   payload, to the end of the file
+
+The manifest holds format_version, config (CrawlerConfig.to_dict(): every
+model, loop and per-loop option), tokenizer_sha256, code_sha256 (of the code
+files' bytes concatenated in order), code_bytes, crc32 of the canonical stream,
+and tensors: [name, scheme, shape] in payload order (schemes: crawler.quant).
+
+The canonical stream is, tensor after tensor, its data (int8 q row-major, or
+the float16 values) followed, for int6/int8, by its float16 row scales.
+
+Codecs (the payload):
+    zstd  the canonical stream as one zstd-22 frame: the record's compression, without pickle.
+    rans  uint32 k; a zstd-22 frame of k bytes (the side stream) holding the frequency tables
+          (uint16, each summing to 2**RANS_PREC: RANS_CLASSES tables of 63 entries for int6, then
+          RANS_CLASSES of 255 for int8), one uint8 class per row of every quantised tensor, then
+          the low bytes and then the high bytes of every float16 (row scales, then fp16 tensors);
+          then the symbols q + qmax of all quantised tensors, each row under the table of its
+          scheme and class, as one rANS stream interleaved over `lanes` states (symbol i goes to
+          lane i % lanes): uint16 lanes, lanes uint32 final states, uint16 words to the end.
+No zstd frame stores its content size, and the reader never trusts one: it
+decompresses in small steps and refuses output beyond what the manifest implies.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import zstandard
+from torch import Tensor, nn
+
+from crawler.config import CrawlerConfig, config_from_dict
+from crawler.errors import PgolfError
+from crawler.model import CrawlerGPT
+from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict
+
+MAGIC = b"PGZ1"
+FORMAT_VERSION = 1
+CODECS = ("zstd", "rans")
+DEFAULT_CODEC = "rans"
+HEADER = struct.Struct("<4sBI")
+ZSTD_LEVEL = 22
+MANIFEST_CAP = 1 << 20
+DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x a record-sized model's tensors
+RANS_PREC = 15  # table total 2**15; with 255 symbols every present symbol still gets a frequency >= 1
+RANS_L = 1 << 16  # states live in [2**16, 2**32) and renormalise by 16-bit words
+RANS_CLASSES = 16  # row classes per scheme, each with its own frequency table
+
+
+class ArtifactError(PgolfError, ValueError):
+    """A file that cannot be read or written as an artifact; the message is one line naming the file."""
+
+
+def first_line(e: BaseException, limit: int = 120) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:limit]
+
+
+def zstd_compress(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=False).compress(data)
+
+
+def zstd_decompress_capped(data: bytes, cap: int, what: str) -> bytes:
+    """Exactly one zstd frame filling `data`, refusing more than `cap` bytes of output."""
+    d = zstandard.ZstdDecompressor().decompressobj()
+    out = bytearray()
+    step = 1024  # a step's output is bounded (~32 MB at zstd's best ratio), so a bomb stops near the cap
+    try:
+        for i in range(0, len(data), step):
+            out += d.decompress(data[i:i + step])
+            if len(out) > cap:
+                raise ArtifactError(f"{what}: decompresses to more than {cap:,} bytes (refused)")
+            if d.eof:
+                if d.unused_data or i + step < len(data):
+                    raise ArtifactError(f"{what}: unexpected bytes after the zstd frame")
+                return bytes(out)
+    except zstandard.ZstdError as e:
+        raise ArtifactError(f"{what}: corrupt zstd data ({first_line(e)})") from None
+    raise ArtifactError(f"{what}: truncated (zstd frame ends early)")
+
+
+def expected_shapes(config: CrawlerConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor CrawlerGPT(config) holds, built on the meta device (no memory, no init cost)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in CrawlerGPT(config).state_dict().items()}
+
+
+def check_shapes(shapes: dict[str, tuple[int, ...]], config: CrawlerConfig, where: str) -> None:
+    # block counts first, from the names alone: a hostile config must not get a huge model built
+    for group, n in (("flat_blocks", config.num_flat_layers), ("crawler_blocks", config.num_crawler_layers)):
+        found = len({name.split(".")[1] for name in shapes if name.startswith(group + ".")})
+        if found != n:
+            raise ArtifactError(f"{where}: tensors do not match the config ({found} {group}, the config has {n})")
+    want = expected_shapes(config)
+    if "tok_emb.weight" in shapes and shapes["tok_emb.weight"][:1] != (config.vocab_size,):
+        raise ArtifactError(f"{where}: wrong vocabulary: tok_emb.weight has shape {shapes['tok_emb.weight']} "
+                            f"but the config's vocab_size is {config.vocab_size}")
+    missing, extra = sorted(want.keys() - shapes.keys()), sorted(shapes.keys() - want.keys())
+    if missing or extra:
+        raise ArtifactError(f"{where}: tensors do not match the config (missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, shape in shapes.items():
+        if tuple(shape) != want[name]:
+            raise ArtifactError(f"{where}: wrong shape: {name} is {tuple(shape)}, the config needs {want[name]}")
+
+
+# ----------------------------------------------------------------------------- canonical stream
+
+def _rows(shape: tuple[int, ...]) -> int:
+    return shape[0] if len(shape) >= 2 else 1
+
+
+def _sizes(scheme: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(data bytes, scale bytes) of one tensor in the canonical stream."""
+    numel = math.prod(shape)
+    return (2 * numel, 0) if scheme == "fp16" else (numel, 2 * _rows(shape))
+
+
+def _canonical(qsd: dict[str, QTensor]) -> bytes:
+    parts = []
+    for qt in qsd.values():
+        parts.append(qt.data.numpy().astype("<f2" if qt.scheme == "fp16" else np.int8).tobytes())
+        if qt.scale is not None:
+            parts.append(qt.scale.numpy().astype("<f2").tobytes())
+    return b"".join(parts)
+
+
+def _from_canonical(raw: bytes, entries: list[tuple[str, str, tuple[int, ...]]]) -> dict[str, QTensor]:
+    out, pos = {}, 0
+    for name, scheme, shape in entries:
+        nd, ns = _sizes(scheme, shape)
+        if scheme == "fp16":
+            data = torch.from_numpy(np.frombuffer(raw, "<f2", nd // 2, pos).reshape(shape).copy())
+            out[name] = QTensor(scheme, shape, data)
+        else:
+            rows = _rows(shape)
+            data = torch.from_numpy(np.frombuffer(raw, np.int8, nd, pos).reshape(rows, -1).copy())
+            scale = torch.from_numpy(np.frombuffer(raw, "<f2", ns // 2, pos + nd).copy())
+            out[name] = QTensor(scheme, shape, data, scale)
+        pos += nd + ns
+    return out
+
+
+# ----------------------------------------------------------------------------- rANS
+
+def _normalize(counts: np.ndarray) -> np.ndarray:
+    """Frequencies summing to 2**RANS_PREC, >= 1 for every symbol that occurs."""
+    total = 1 << RANS_PREC
+    f = np.where(counts > 0, np.maximum(1, counts * total // max(int(counts.sum()), 1)), 0)
+    if not f.any():
+        f[0] = total
+    f[np.argmax(f)] += total - f.sum()
+    return f.astype(np.uint64)
+
+
+def _lanes_for(n: int) -> int:
+    # enough lanes that the per-step numpy overhead is amortised, few enough that the 4-byte states stay cheap
+    return 1 << min(10, max(0, (n >> 12).bit_length()))
+
+
+def _padded(sym: np.ndarray, tid: np.ndarray, freq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    pad = -len(sym) % lanes
+    last = tid[-1] if len(tid) else 0
+    return (np.concatenate((sym, np.full(pad, np.argmax(freq[last]), np.uint8))),
+            np.concatenate((tid, np.full(pad, last, tid.dtype))))
+
+
+def rans_encode(sym: np.ndarray, tid: np.ndarray, freq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(final states uint32 (lanes,), words uint16): symbol sym[i] under table freq[tid[i]]."""
+    cum = np.cumsum(freq, axis=1) - freq
+    sym, tid = _padded(sym, tid, freq, lanes)
+    x = np.full(lanes, RANS_L, np.uint64)
+    chunks = []
+    for step in range(len(sym) // lanes - 1, -1, -1):  # rANS encodes backwards so the decoder runs forwards
+        t, s = tid[step * lanes:(step + 1) * lanes], sym[step * lanes:(step + 1) * lanes]
+        f, c = freq[t, s], cum[t, s]
+        m = x >= f << np.uint64(32 - RANS_PREC)
+        chunks.append((x[m] & np.uint64(0xFFFF)).astype(np.uint16))
+        x[m] >>= np.uint64(16)
+        x = ((x // f) << np.uint64(RANS_PREC)) + x % f + c
+    return x.astype(np.uint32), np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.uint16)
+
+
+def rans_decode(states: np.ndarray, words: np.ndarray, tid: np.ndarray, freq: np.ndarray, where: str) -> np.ndarray:
+    """The len(tid) symbols rans_encode wrote; ArtifactError if the words do not decode back to the start state."""
+    n, lanes = len(tid), len(states)
+    cum = np.cumsum(freq, axis=1) - freq
+    lookup = np.stack([np.repeat(np.arange(freq.shape[1], dtype=np.uint8), f.astype(np.int64)) for f in freq])
+    _, tid = _padded(np.zeros(n, np.uint8), tid, freq, lanes)
+    out = np.empty(len(tid), np.uint8)
+    x = states.astype(np.uint64)
+    mask, pos = np.uint64((1 << RANS_PREC) - 1), 0
+    for step in range(len(tid) // lanes):
+        sl = slice(step * lanes, (step + 1) * lanes)
+        t, slot = tid[sl], x & mask
+        s = lookup[t, slot]
+        x = freq[t, s] * (x >> np.uint64(RANS_PREC)) + slot - cum[t, s]
+        m = x < RANS_L
+        k = int(np.count_nonzero(m))
+        if pos + k > len(words):
+            raise ArtifactError(f"{where}: corrupt rANS stream (runs out of words)")
+        x[m] = (x[m] << np.uint64(16)) | words[pos:pos + k]
+        pos += k
+        out[sl] = s
+    if pos != len(words) or (x != RANS_L).any():
+        raise ArtifactError(f"{where}: corrupt rANS stream (does not end where it began)")
+    return out[:n]
+
+
+# ----------------------------------------------------------------------------- codecs
+
+def _row_classes(q: np.ndarray) -> np.ndarray:
+    """Each row's class: half-octave bin of its mean |q|. Rows of one spread share a table, so the
+    coder follows the spread from row to row, which one table per tensor cannot."""
+    spread = np.abs(q.astype(np.float32)).mean(axis=1)
+    return np.clip(np.floor(2 * np.log2(np.maximum(spread, 1e-3) * 4)), 0, RANS_CLASSES - 1).astype(np.uint8)
+
+
+def _table_layout(scheme: str) -> tuple[int, int]:
+    """(first table index, alphabet size) of a scheme's RANS_CLASSES tables."""
+    return (0, 63) if scheme == "int6" else (RANS_CLASSES, 255)
+
+
+def _encode_rans(qsd: dict[str, QTensor]) -> bytes:
+    quantised = [qt for qt in qsd.values() if qt.scheme != "fp16"]
+    syms, tids, classes = [], [], []
+    for qt in quantised:
+        q = qt.data.numpy().astype(np.int16)
+        first, size = _table_layout(qt.scheme)
+        c = _row_classes(q)
+        syms.append((q + size // 2).astype(np.uint8).ravel())
+        tids.append(np.repeat(c + first, q.shape[1]))
+        classes.append(c)
+    sym = np.concatenate(syms) if syms else np.zeros(0, np.uint8)
+    tid = np.concatenate(tids) if tids else np.zeros(0, np.uint8)
+    counts = np.bincount(tid.astype(np.int64) * 255 + sym, minlength=2 * RANS_CLASSES * 255).reshape(-1, 255)
+    freq = np.stack([_normalize(c) for c in counts])
+    halves = [qt.scale.numpy().view(np.uint16) for qt in quantised]
+    halves += [qt.data.numpy().ravel().view(np.uint16) for qt in qsd.values() if qt.scheme == "fp16"]
+    h = np.concatenate(halves) if halves else np.zeros(0, np.uint16)
+    side = b"".join((freq[:RANS_CLASSES, :63].astype("<u2").tobytes(), freq[RANS_CLASSES:].astype("<u2").tobytes(),
+                     *(c.tobytes() for c in classes), (h & 0xFF).astype(np.uint8).tobytes(),
+                     (h >> 8).astype(np.uint8).tobytes()))
+    lanes = _lanes_for(len(sym))
+    states, words = rans_encode(sym, tid, freq, lanes)
+    zside = zstd_compress(side)
+    return struct.pack("<I", len(zside)) + zside + struct.pack("<H", lanes) + states.astype("<u4").tobytes() \
+        + words.astype("<u2").tobytes()
+
+
+def _decode_rans(payload: bytes, entries: list, where: str) -> dict[str, QTensor]:
+    quantised = [(name, scheme, shape) for name, scheme, shape in entries if scheme != "fp16"]
+    n_rows = sum(_rows(shape) for _, _, shape in quantised)
+    n_half = n_rows + sum(math.prod(shape) for _, scheme, shape in entries if scheme == "fp16")
+    table_bytes = 2 * RANS_CLASSES * (63 + 255)
+    side_bytes = table_bytes + n_rows + 2 * n_half
+    if len(payload) < 4:
+        raise ArtifactError(f"{where}: truncated payload")
+    (k,) = struct.unpack_from("<I", payload)
+    if 4 + k + 2 > len(payload):
+        raise ArtifactError(f"{where}: truncated payload")
+    side = zstd_decompress_capped(payload[4:4 + k], side_bytes, f"{where}: side stream")
+    if len(side) != side_bytes:
+        raise ArtifactError(f"{where}: side stream has {len(side):,} bytes, the manifest implies {side_bytes:,}")
+    (lanes,) = struct.unpack_from("<H", payload, 4 + k)
+    body = payload[4 + k + 2:]
+    if lanes == 0 or len(body) < 4 * lanes or (len(body) - 4 * lanes) % 2:
+        raise ArtifactError(f"{where}: truncated or malformed rANS stream")
+    states = np.frombuffer(body, "<u4", lanes)
+    words = np.frombuffer(body, "<u2", offset=4 * lanes).astype(np.uint64)
+    if (states < RANS_L).any():
+        raise ArtifactError(f"{where}: corrupt rANS states")
+
+    freq = np.zeros((2 * RANS_CLASSES, 255), np.uint64)
+    freq[:RANS_CLASSES, :63] = np.frombuffer(side, "<u2", RANS_CLASSES * 63).reshape(-1, 63)
+    freq[RANS_CLASSES:] = np.frombuffer(side, "<u2", RANS_CLASSES * 255, 2 * RANS_CLASSES * 63).reshape(-1, 255)
+    if (freq.sum(axis=1) != 1 << RANS_PREC).any():
+        raise ArtifactError(f"{where}: corrupt rANS frequency table")
+    classes = np.frombuffer(side, np.uint8, n_rows, table_bytes)
+    if (classes >= RANS_CLASSES).any():
+        raise ArtifactError(f"{where}: corrupt rANS row class")
+    pos = table_bytes + n_rows
+    h = np.frombuffer(side, np.uint8, n_half, pos).astype(np.uint16) | \
+        (np.frombuffer(side, np.uint8, n_half, pos + n_half).astype(np.uint16) << 8)
+
+    tids, rpos = [], 0
+    for _, scheme, shape in quantised:
+        rows = _rows(shape)
+        tids.append(np.repeat(classes[rpos:rpos + rows] + _table_layout(scheme)[0], math.prod(shape) // rows))
+        rpos += rows
+    tid = np.concatenate(tids) if tids else np.zeros(0, np.uint8)
+    sym = rans_decode(states, words, tid, freq, where)
+    out, spos, hpos = {}, 0, 0
+    for name, scheme, shape in quantised:
+        rows, n = _rows(shape), math.prod(shape)
+        q = (sym[spos:spos + n].astype(np.int16) - _table_layout(scheme)[1] // 2).astype(np.int8).reshape(rows, -1)
+        scale = h[hpos:hpos + rows].view(np.float16).copy()
+        out[name] = QTensor(scheme, shape, torch.from_numpy(q), torch.from_numpy(scale))
+        spos, hpos = spos + n, hpos + rows
+    for name, scheme, shape in entries:
+        if scheme == "fp16":
+            n = math.prod(shape)
+            data = torch.from_numpy(h[hpos:hpos + n].view(np.float16).reshape(shape).copy())
+            out[name] = QTensor(scheme, shape, data)
+            hpos += n
+    return {name: out[name] for name, _, _ in entries}
+
+
+def encode_payload(qsd: dict[str, QTensor], codec: str) -> bytes:
+    if codec == "zstd":
+        return zstd_compress(_canonical(qsd))
+    if codec == "rans":
+        return _encode_rans(qsd)
+    raise ArtifactError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
+
+
+def decode_payload(payload: bytes, codec: str, entries: list, where: str) -> dict[str, QTensor]:
+    if codec == "zstd":
+        raw_bytes = sum(sum(_sizes(scheme, shape)) for _, scheme, shape in entries)
+        raw = zstd_decompress_capped(payload, raw_bytes, f"{where}: payload")
+        if len(raw) != raw_bytes:
+            raise ArtifactError(f"{where}: payload has {len(raw):,} bytes, the manifest implies {raw_bytes:,}")
+        return _from_canonical(raw, entries)
+    return _decode_rans(payload, entries, where)
+
+
+# ----------------------------------------------------------------------------- write
+
+def _read_bytes(path: str | Path, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+
+
+def export_model(model_or_state_dict: nn.Module | dict[str, Tensor], config: CrawlerConfig, tokenizer_file: str | Path,
+                 code_files: list[str | Path], out_path: str | Path, codec: str | None = None) -> dict:
+    """Quantise, encode and write the artifact atomically (temp file + rename); returns its byte counts."""
+    codec = codec or DEFAULT_CODEC
+    if codec not in CODECS:
+        raise ArtifactError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
+    out_path = Path(out_path)
+    sd = model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module) else model_or_state_dict
+    check_shapes({k: tuple(v.shape) for k, v in sd.items()}, config, f"{out_path}: export")
+    qsd = quantize_state_dict(sd, block_matrix_bits(config.qat_flat_bits, config.qat_crawler_bits))
+    code = b"".join(_read_bytes(f, "code file") for f in code_files)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "tokenizer_sha256": hashlib.sha256(_read_bytes(tokenizer_file, "tokenizer")).hexdigest(),
+        "code_sha256": hashlib.sha256(code).hexdigest(),
+        "code_bytes": len(code),
+        "crc32": zlib.crc32(_canonical(qsd)),
+        "tensors": [[name, qt.scheme, list(qt.shape)] for name, qt in qsd.items()],
+    }
+    manifest_json = json.dumps(manifest, separators=(",", ":")).encode()
+    zmanifest = zstd_compress(manifest_json)
+    payload = encode_payload(qsd, codec)
+    blob = HEADER.pack(MAGIC, CODECS.index(codec), len(zmanifest)) + zmanifest + payload
+    tmp = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=out_path.parent, prefix=f".{out_path.name}.", delete=False) as f:
+            tmp = f.name
+            f.write(blob)
+        os.chmod(tmp, 0o644)  # NamedTemporaryFile is private; an artifact is an ordinary file to share
+        os.replace(tmp, out_path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise ArtifactError(f"{out_path}: cannot write the artifact ({e.strerror or e})") from None
+    return {
+        "path": str(out_path),
+        "codec": codec,
+        "model_bytes": len(blob),
+        "code_bytes": len(code),
+        "total_bytes": len(blob) + len(code),
+        "manifest_bytes": HEADER.size + len(zmanifest),
+        "manifest_json_bytes": len(manifest_json),
+        "payload_bytes": len(payload),
+        "tensor_bytes": sum(sum(_sizes(qt.scheme, qt.shape)) for qt in qsd.values()),
+        "tensors": len(qsd),
+    }
+
+
+# ----------------------------------------------------------------------------- read
+
+def _parse_manifest(m, where: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    keys = {"format_version": int, "config": dict, "tokenizer_sha256": str, "code_sha256": str,
+            "code_bytes": int, "crc32": int, "tensors": list}
+    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in keys.items()):
+        raise ArtifactError(f"{where}: malformed manifest (needs {', '.join(keys)})")
+    if m["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(f"{where}: format version {m['format_version']} (this reader knows {FORMAT_VERSION})")
+    entries, seen = [], set()
+    for e in m["tensors"]:
+        ok = isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and e[1] in ("fp16", *SCHEME_BITS) \
+            and isinstance(e[2], list) and len(e[2]) <= 8 \
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 31 for d in e[2])
+        if not ok or e[0] in seen:
+            raise ArtifactError(f"{where}: malformed manifest tensor entry {str(e)[:80]}")
+        seen.add(e[0])
+        entries.append((e[0], e[1], tuple(e[2])))
+    return entries
+
+
+def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
+                  ) -> tuple[CrawlerConfig, dict[str, QTensor], dict]:
+    """(config, quantised tensors, manifest); the manifest gains `codec` and `model_bytes`."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_decompressed_bytes:
+            raise ArtifactError(f"{path}: {size:,} bytes is larger than the {max_decompressed_bytes:,}-byte cap")
+        blob = path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(blob) < HEADER.size:
+        raise ArtifactError(f"{path}: truncated ({len(blob)} bytes, shorter than the header)")
+    magic, codec_id, m = HEADER.unpack_from(blob)
+    if magic != MAGIC:
+        raise ArtifactError(f"{path}: not a pgolf artifact (magic {magic!r}, expected {MAGIC!r})")
+    if codec_id >= len(CODECS):
+        raise ArtifactError(f"{path}: unknown codec id {codec_id}")
+    if HEADER.size + m > len(blob):
+        raise ArtifactError(f"{path}: truncated (manifest runs past the end of the file)")
+    raw = zstd_decompress_capped(blob[HEADER.size:HEADER.size + m], MANIFEST_CAP, f"{path}: manifest")
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ArtifactError(f"{path}: manifest is not JSON ({first_line(e, 80)})") from None
+    entries = _parse_manifest(manifest, str(path))
+    declared = sum(sum(_sizes(scheme, shape)) for _, scheme, shape in entries)
+    if declared > max_decompressed_bytes:
+        raise ArtifactError(f"{path}: declares {declared:,} bytes of tensors, "
+                            f"more than the {max_decompressed_bytes:,}-byte cap")
+    try:
+        config = config_from_dict(manifest["config"])
+        check_shapes({name: shape for name, _, shape in entries}, config, str(path))
+    except ArtifactError:
+        raise
+    except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:  # a hostile config can break the model build
+        raise ArtifactError(f"{path}: bad config in manifest ({first_line(e)})") from None
+    codec = CODECS[codec_id]
+    qsd = decode_payload(blob[HEADER.size + m:], codec, entries, str(path))
+    if zlib.crc32(_canonical(qsd)) != manifest["crc32"]:
+        raise ArtifactError(f"{path}: corrupt (tensor checksum mismatch)")
+    return config, qsd, {**manifest, "codec": codec, "model_bytes": len(blob)}
+
+
+def load_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
+                  ) -> tuple[CrawlerConfig, dict[str, Tensor], dict]:
+    """(config, float32 dequantised state dict, manifest) of one of our artifacts; ArtifactError on any bad input."""
+    config, qsd, manifest = read_artifact(path, max_decompressed_bytes)
+    return config, dequantize_state_dict(qsd), manifest

@@ -1,0 +1,277 @@
+"""One config object for data, model and training.
+
+Values come from, in rising precedence: a preset, a TOML file, the challenge's
+environment variable names (mapped in ENV_NAMES, the only place the environment
+is read), and explicit overrides such as CLI flags.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.errors import PgolfError
+
+
+class ConfigError(PgolfError, ValueError):
+    pass
+
+
+@dataclass
+class CrawlerConfig:
+    # data (official layout: DATA_PATH/fineweb_{train,val}_*.bin); an empty
+    # tokenizer_path means DATA_PATH/tokenizer.model, where prepare-data writes it
+    data_path: str = "data/wiki_sp1024"
+    tokenizer_path: str = ""
+    vocab_size: int = 1024
+
+    # model
+    model_dim: int = 512
+    num_heads: int = 8
+    num_kv_heads: int = 4
+    num_flat_layers: int = 4  # split evenly: first half encoder, second half decoder
+    num_crawler_layers: int = 1
+    crawler_loops: int = 3
+    mlp_mult: float = 3.0
+    crawler_mlp_mult: float = 6.0
+    train_seq_len: int = 2048
+    rope_dims: int = 16
+    # the record's NTK rescale from a hard-coded train length of 1024: 10000 * 2^(16/14)
+    rope_base: float = 10000.0 * (2048 / 1024) ** (16 / 14)
+    logit_softcap: float = 30.0
+    qk_gain_init: float = 1.5
+    tied_embed_init_std: float = 0.005
+    bigram_vocab_size: int = 2048
+    bigram_dim: int = 128
+    xsa_crawler: bool = True
+    xsa_flat: bool = False
+    # per-loop RoPE base multipliers, e.g. (1, 3, 9); empty = every loop uses rope_base
+    loop_rope_scales: tuple[float, ...] = ()
+    # trained per-loop instruction vectors added to the crawler input; 0 = off
+    loop_inst_dim: int = 0
+
+    # training
+    seed: int = 1337
+    iterations: int = 20000
+    warmup_steps: int = 20  # compile warm-up steps whose state is discarded
+    warmdown_iters: int = 2000
+    train_batch_tokens: int = 786_432
+    grad_accum_steps: int = 0  # 0 = 8 // world_size, as the challenge's trainer (1 on 8 GPUs)
+    max_wallclock_seconds: float = 600.0
+    val_loss_every: int = 4000
+    train_log_every: int = 500
+    val_batch_size: int = 524_288
+    val_max_tokens: int = 0  # 0 = the whole validation split during training
+    matrix_lr: float = 0.03
+    tied_embed_lr: float = 0.035
+    scalar_lr: float = 0.025
+    muon_momentum: float = 0.99
+    muon_momentum_warmup_start: float = 0.92
+    muon_momentum_warmup_steps: int = 1500
+    muon_backend_steps: int = 5
+    muon_wd: float = 0.04
+    beta1: float = 0.9
+    beta2: float = 0.95
+    adam_eps: float = 1e-8
+    adam_wd: float = 0.04
+    grad_clip_norm: float = 0.3
+    # QAT: straight-through fake quantisation to the export grid once the LR
+    # scale falls below qat_threshold; bits 0 = off for that block group
+    qat_flat_bits: int = 0
+    qat_crawler_bits: int = 0
+    qat_threshold: float = 0.15
+    ema_decay: float = 0.0  # 0 = off
+    swa_every: int = 0  # 0 = off
+    swa_threshold: float = 0.2  # collect SWA snapshots once the LR scale is below this
+    compile: bool = True  # torch.compile, CUDA only
+
+    # evaluation
+    eval_seq_len: int = 2048
+    eval_stride: int = 64
+
+    # output
+    run_id: str = "run"
+    out_dir: str = "runs"
+
+    @property
+    def tokenizer_file(self) -> Path:
+        return Path(self.tokenizer_path) if self.tokenizer_path else Path(self.data_path) / "tokenizer.model"
+
+    @property
+    def head_dim(self) -> int:
+        return self.model_dim // self.num_heads
+
+    def validate(self) -> "CrawlerConfig":
+        checks = [
+            (self.model_dim % self.num_heads == 0, "model_dim must be divisible by num_heads"),
+            (self.num_heads % self.num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"),
+            (self.head_dim % 2 == 0, "head_dim must be even"),
+            (0 < self.rope_dims <= self.head_dim and self.rope_dims % 2 == 0, "rope_dims must be even and <= head_dim"),
+            (self.num_flat_layers % 2 == 0, "num_flat_layers must be even (encoder/decoder halves)"),
+            (self.crawler_loops >= 0 and self.num_crawler_layers >= 0, "crawler_loops and num_crawler_layers must be >= 0"),
+            (not self.loop_rope_scales or len(self.loop_rope_scales) == self.crawler_loops,
+             "loop_rope_scales needs one value per crawler loop"),
+            (self.qat_flat_bits in (0, 6, 8) and self.qat_crawler_bits in (0, 6, 8), "QAT bits must be 0, 6 or 8"),
+            (self.train_batch_tokens % self.train_seq_len == 0, "train_batch_tokens must be a multiple of train_seq_len"),
+            (self.eval_stride > 0 and self.eval_stride <= self.eval_seq_len, "eval_stride must be in 1..eval_seq_len"),
+            (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **overrides) -> "CrawlerConfig":
+        return dataclasses.replace(self, **coerce_overrides(overrides)).validate()
+
+
+# The record's `leg3` run is the dataclass default; `tiny` keeps its topology at CPU scale.
+PRESETS: dict[str, dict] = {
+    "leg3": {},
+    "tiny": dict(
+        model_dim=128, num_heads=4, num_kv_heads=2, train_seq_len=256, eval_seq_len=256, eval_stride=64,
+        rope_base=10000.0, bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=4096,
+        val_batch_size=65_536, iterations=100_000, warmdown_iters=200, max_wallclock_seconds=270.0,
+        val_loss_every=200, train_log_every=25, muon_momentum_warmup_steps=150, compile=False,
+        warmup_steps=0, grad_accum_steps=1, run_id="tiny",
+    ),
+}
+
+# The challenge's environment variable names, and the few our flags add, onto config fields.
+ENV_NAMES: dict[str, str] = {
+    "DATA_PATH": "data_path",
+    "TOKENIZER_PATH": "tokenizer_path",
+    "VOCAB_SIZE": "vocab_size",
+    "MODEL_DIM": "model_dim",
+    "NUM_HEADS": "num_heads",
+    "NUM_KV_HEADS": "num_kv_heads",
+    "NUM_FLAT_LAYERS": "num_flat_layers",
+    "NUM_CRAWLER_LAYERS": "num_crawler_layers",
+    "CRAWLER_LOOPS": "crawler_loops",
+    "MLP_MULT": "mlp_mult",
+    "CRAWLER_MLP_MULT": "crawler_mlp_mult",
+    "TRAIN_SEQ_LEN": "train_seq_len",
+    "ROPE_DIMS": "rope_dims",
+    "ROPE_BASE": "rope_base",
+    "LOGIT_SOFTCAP": "logit_softcap",
+    "QK_GAIN_INIT": "qk_gain_init",
+    "TIED_EMBED_INIT_STD": "tied_embed_init_std",
+    "BIGRAM_VOCAB_SIZE": "bigram_vocab_size",
+    "BIGRAM_DIM": "bigram_dim",
+    "XSA_CRAWLER": "xsa_crawler",
+    "XSA_FLAT": "xsa_flat",
+    "CRAWLER_LOOP_ROPE_SCALES": "loop_rope_scales",
+    "INST_DIM": "loop_inst_dim",
+    "SEED": "seed",
+    "ITERATIONS": "iterations",
+    "WARMUP_STEPS": "warmup_steps",
+    "WARMDOWN_ITERS": "warmdown_iters",
+    "TRAIN_BATCH_TOKENS": "train_batch_tokens",
+    "GRAD_ACCUM_STEPS": "grad_accum_steps",
+    "MAX_WALLCLOCK_SECONDS": "max_wallclock_seconds",
+    "VAL_LOSS_EVERY": "val_loss_every",
+    "TRAIN_LOG_EVERY": "train_log_every",
+    "VAL_BATCH_SIZE": "val_batch_size",
+    "VAL_MAX_TOKENS": "val_max_tokens",
+    "MATRIX_LR": "matrix_lr",
+    "TIED_EMBED_LR": "tied_embed_lr",
+    "EMBED_LR": "tied_embed_lr",
+    "SCALAR_LR": "scalar_lr",
+    "MUON_MOMENTUM": "muon_momentum",
+    "MUON_MOMENTUM_WARMUP_START": "muon_momentum_warmup_start",
+    "MUON_MOMENTUM_WARMUP_STEPS": "muon_momentum_warmup_steps",
+    "MUON_BACKEND_STEPS": "muon_backend_steps",
+    "MUON_WD": "muon_wd",
+    "BETA1": "beta1",
+    "BETA2": "beta2",
+    "ADAM_EPS": "adam_eps",
+    "ADAM_WD": "adam_wd",
+    "GRAD_CLIP_NORM": "grad_clip_norm",
+    "QAT_FLAT_BITS": "qat_flat_bits",
+    "QAT_CRAWLER_BITS": "qat_crawler_bits",
+    "LATE_QAT_THRESHOLD": "qat_threshold",
+    "EMA_DECAY": "ema_decay",
+    "SWA_EVERY": "swa_every",
+    "SWA_THRESHOLD": "swa_threshold",
+    "COMPILE_ENABLED": "compile",
+    "EVAL_SEQ_LEN": "eval_seq_len",
+    "EVAL_STRIDE": "eval_stride",
+    "RUN_ID": "run_id",
+    "OUT_DIR": "out_dir",
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(CrawlerConfig)}
+_TYPES = typing.get_type_hints(CrawlerConfig)
+
+
+def _coerce(name: str, value):
+    if name not in _FIELDS:
+        raise ConfigError(f"unknown config field {name!r}")
+    kind = _TYPES[name]
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.strip().lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.strip().lower() in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if kind is float:
+            return float(value)
+        if kind is str:
+            return str(value)
+        if typing.get_origin(kind) is tuple:
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"config field {name}: cannot read {value!r} as {getattr(kind, '__name__', kind)}") from None
+    raise ConfigError(f"config field {name} has unsupported type {kind}")
+
+
+def coerce_overrides(overrides: dict) -> dict:
+    return {name: _coerce(name, value) for name, value in overrides.items()}
+
+
+def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
+    environ = os.environ if environ is None else environ
+    return {ENV_NAMES[k]: v for k, v in environ.items() if k in ENV_NAMES}
+
+
+def toml_overrides(path: str | Path) -> dict:
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    return {k.lower(): v for k, v in data.items()}
+
+
+def load_config(preset: str = "leg3", toml_path: str | Path | None = None,
+                environ: typing.Mapping[str, str] | None = None, **overrides) -> CrawlerConfig:
+    """Preset < TOML < environment < explicit overrides (None values are ignored)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    merged: dict = dict(PRESETS[preset])
+    if toml_path is not None:
+        merged.update(toml_overrides(toml_path))
+    merged.update(env_overrides(environ))
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return CrawlerConfig(**coerce_overrides(merged)).validate()
+
+
+def config_from_dict(data: dict) -> CrawlerConfig:
+    """Rebuild a config written by to_dict (unknown keys are an error, missing ones take defaults)."""
+    return CrawlerConfig(**coerce_overrides(data)).validate()

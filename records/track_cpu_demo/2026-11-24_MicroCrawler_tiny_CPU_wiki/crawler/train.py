@@ -1,0 +1,379 @@
+"""Train the Micro Crawler under a wallclock cap, then export and score the artifact.
+
+One process per GPU under torchrun (RANK / WORLD_SIZE / LOCAL_RANK, torchrun's
+protocol), or a single process on one GPU or the CPU:
+
+    torchrun --standalone --nproc_per_node=8 -m crawler.train --preset leg3
+    python -m crawler.train --preset tiny        # same flags as `pgolf train`
+
+Schedule, as the challenge's trainer: no LR warmup; `warmup_steps` compile
+warm-up steps whose model and optimizer state is thrown away; constant LR, then
+a linear warmdown to 0 over the last `warmdown_iters` steps, where the step
+count left is estimated from the average step time under the wallclock cap.
+Only training steps count against the cap, not validation. Muon trains the
+linear layers, AdamW the embeddings and the small control tensors.
+
+Late in training (LR scale below the thresholds) QAT turns on and SWA collects
+snapshots. At the end the averaged weights (SWA, else EMA) replace the live
+ones, the float checkpoint is saved, the int6+zstd artifact is exported,
+reloaded and scored.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import save_file
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from crawler import (artifact, bpb, config, distributed, errors, evaluate, loader, model, muon, quant, shards,
+                     tokenizer, train_cli)
+from crawler.artifact import export_model, load_artifact
+from crawler.bpb import load_byte_lut
+from crawler.config import CrawlerConfig
+from crawler.distributed import Dist, setup_dist
+from crawler.evaluate import evaluate_bpb
+from crawler.loader import DistributedTokenLoader
+from crawler.model import CastedLinear, CrawlerGPT
+from crawler.muon import Muon
+from crawler.shards import load_split
+
+# What a submission ships and runs: the challenge's entry script, then the modules it imports, in this
+# order. Their bytes are the artifact's code size and their concatenation is the manifest's code hash.
+CODE_MODULES = (train_cli, sys.modules[__name__], config, errors, distributed, shards, tokenizer, bpb, evaluate,
+                loader, model, muon, quant, artifact)
+
+
+def code_files() -> list[Path]:
+    import train_gpt
+
+    return [Path(train_gpt.__file__).resolve(), *(Path(m.__file__).resolve() for m in CODE_MODULES)]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    train_time_ms: float
+    val_loss: float
+    val_bpb: float
+    final: dict = field(default_factory=dict)  # sizes and the roundtrip / sliding-window scores of the artifact
+
+
+class RunLog:
+    """The challenge's log lines, to run_dir/train.log and stdout; a RunLog without a path (rank > 0) is silent."""
+
+    def __init__(self, path: Path | None):
+        self.file = open(path, "w") if path else None
+
+    def __call__(self, line: str) -> None:
+        if self.file:
+            self.file.write(line + "\n")
+            self.file.flush()
+            tqdm.write(line)
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+def grad_accum_for(cfg: CrawlerConfig, world_size: int) -> int:
+    # auto: 8 GPUs' worth of micro-batches, so one GPU takes the same step as the 8-GPU run
+    steps = cfg.grad_accum_steps or max(1, 8 // world_size)
+    if cfg.train_batch_tokens % (world_size * steps * cfg.train_seq_len):
+        raise config.ConfigError(f"train_batch_tokens {cfg.train_batch_tokens} does not split into sequences of "
+                                 f"{cfg.train_seq_len} over {world_size} ranks x {steps} accumulation steps")
+    return steps
+
+
+def build_optimizers(gpt: CrawlerGPT, cfg: CrawlerConfig) -> list[torch.optim.Optimizer]:
+    """Muon for every linear layer; AdamW for the embedding tables and everything small."""
+    matrices = [m.weight for m in gpt.modules() if isinstance(m, CastedLinear)]
+    embeddings = [gpt.tok_emb.weight, gpt.bigram.embed.weight]
+    taken = {id(p) for p in matrices + embeddings}
+    scalars = [p for p in gpt.parameters() if id(p) not in taken]
+    adam = torch.optim.AdamW(
+        [dict(params=embeddings, lr=cfg.tied_embed_lr, base_lr=cfg.tied_embed_lr),
+         dict(params=scalars, lr=cfg.scalar_lr, base_lr=cfg.scalar_lr)],
+        betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, weight_decay=cfg.adam_wd, fused=gpt.tok_emb.weight.is_cuda)
+    matrix_opt = Muon(matrices, lr=cfg.matrix_lr, momentum=cfg.muon_momentum, backend_steps=cfg.muon_backend_steps,
+                      weight_decay=cfg.muon_wd)
+    for group in matrix_opt.param_groups:
+        group["base_lr"] = cfg.matrix_lr
+    return [adam, matrix_opt]
+
+
+def lr_scale(cfg: CrawlerConfig, step: int, elapsed_ms: float) -> float:
+    """1 until the warmdown, then linear to 0 at the last step (by iterations or by estimated wallclock)."""
+    if cfg.warmdown_iters <= 0:
+        return 1.0
+    scale = (cfg.iterations - step) / cfg.warmdown_iters
+    if cfg.max_wallclock_seconds > 0 and step > 0:
+        remaining_ms = max(1000.0 * cfg.max_wallclock_seconds - elapsed_ms, 0.0)
+        scale = min(scale, remaining_ms / (cfg.warmdown_iters * elapsed_ms / step))
+    return max(0.0, min(1.0, scale))
+
+
+def muon_momentum(cfg: CrawlerConfig, step: int) -> float:
+    frac = min(step / cfg.muon_momentum_warmup_steps, 1.0) if cfg.muon_momentum_warmup_steps > 0 else 1.0
+    return (1 - frac) * cfg.muon_momentum_warmup_start + frac * cfg.muon_momentum
+
+
+def train_step(net, gpt: CrawlerGPT, optimizers, next_batch, grad_accum: int, cfg: CrawlerConfig, step: int,
+               scale: float, autocast) -> torch.Tensor:
+    """One optimizer step over grad_accum micro-batches; `net` is what runs forward (DDP / compiled / gpt)."""
+    total = torch.zeros((), device=gpt.tok_emb.weight.device)
+    for micro in range(grad_accum):
+        sync = micro == grad_accum - 1 or not isinstance(net, DDP)
+        x, y = next_batch()
+        with contextlib.nullcontext() if sync else net.no_sync():
+            with autocast:
+                loss = net(x, y)
+            (loss / grad_accum).backward()
+        total += loss.detach()
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * scale
+            if isinstance(opt, Muon):
+                group["momentum"] = muon_momentum(cfg, step)
+    if cfg.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(gpt.parameters(), cfg.grad_clip_norm)
+    for opt in optimizers:
+        opt.step()
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    if gpt.qat_enabled:
+        gpt.set_qat(True)  # re-quantise the updated weights
+    return total / grad_accum
+
+
+class WeightAverage:
+    """EMA of the weights every step, and SWA: the mean of snapshots every swa_every steps late in training.
+
+    SWA snapshots are taken from the EMA weights when both are on. `final()` is
+    the SWA mean if any snapshot was taken, else the EMA, else None.
+    """
+
+    def __init__(self, gpt: CrawlerGPT, cfg: CrawlerConfig):
+        self.gpt, self.cfg = gpt, cfg
+        params = {k: v.detach() for k, v in gpt.state_dict().items()}
+        self.ema = {k: v.float().clone() for k, v in params.items()} if cfg.ema_decay > 0 else None
+        self.swa = None
+        self.swa_count = 0
+
+    @torch.no_grad()
+    def update(self, step: int, scale: float) -> bool:
+        """Returns True when this step took the first SWA snapshot."""
+        if self.ema is not None:
+            for k, v in self.gpt.state_dict().items():
+                self.ema[k].lerp_(v.float(), 1.0 - self.cfg.ema_decay)
+        if not (self.cfg.swa_every > 0 and scale < self.cfg.swa_threshold and step % self.cfg.swa_every == 0):
+            return False
+        source = self.ema if self.ema is not None else {k: v.float() for k, v in self.gpt.state_dict().items()}
+        if self.swa is None:
+            self.swa = {k: v.clone() for k, v in source.items()}
+        else:
+            for k, v in source.items():
+                self.swa[k] += v
+        self.swa_count += 1
+        return self.swa_count == 1
+
+    def final(self) -> tuple[str, dict] | None:
+        if self.swa_count:
+            return f"swa snapshots:{self.swa_count}", {k: v / self.swa_count for k, v in self.swa.items()}
+        if self.ema is not None:
+            return f"ema decay:{self.cfg.ema_decay}", self.ema
+        return None
+
+
+def save_checkpoint(gpt: CrawlerGPT, cfg: CrawlerConfig, run_dir: Path) -> Path:
+    """Float weights as safetensors (config JSON in its metadata and beside it); no pickle."""
+    path = run_dir / "final_model.safetensors"
+    meta = {"config": json.dumps(cfg.to_dict())}
+    save_file({k: v.detach().contiguous().cpu() for k, v in gpt.state_dict().items()}, str(path), metadata=meta)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    return path
+
+
+def train(cfg: CrawlerConfig, progress: bool = True) -> TrainResult:
+    cfg.validate()
+    d = setup_dist()
+    try:
+        return _train(cfg, d, progress)
+    finally:
+        if d.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
+    run_dir = Path(cfg.out_dir) / cfg.run_id
+    if d.master:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(run_dir / "train.log" if d.master else None)
+    cuda = d.device.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    grad_accum = grad_accum_for(cfg, d.world_size)
+    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
+    lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
+    make_loader = lambda: DistributedTokenLoader(cfg.data_path, d.rank, d.world_size, d.device, cfg.vocab_size)
+    train_loader = make_loader()
+
+    compiled = cfg.compile and cuda
+    torch.manual_seed(cfg.seed)
+    gpt = CrawlerGPT(cfg).to(d.device)
+    net = torch.compile(gpt, dynamic=False) if compiled else gpt
+    if d.enabled:
+        net = DDP(net, device_ids=[d.local_rank] if cuda else None, broadcast_buffers=False,
+                  find_unused_parameters=cfg.crawler_loops == 0)
+    optimizers = build_optimizers(gpt, cfg)
+    step_fn = lambda step, scale: train_step(
+        net, gpt, optimizers, lambda: train_loader.next_batch(cfg.train_batch_tokens, cfg.train_seq_len, grad_accum),
+        grad_accum, cfg, step, scale, autocast)
+    eval_model = net.module if isinstance(net, DDP) else net
+    val_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
+
+    def validate(max_tokens: int) -> evaluate.BPBResult:
+        return evaluate_bpb(eval_model, val_tokens, lut, cfg.train_seq_len, cfg.train_seq_len, val_seqs, d.device,
+                            max_tokens=max_tokens, rank=d.rank, world_size=d.world_size, progress=progress)
+
+    log(f"run_id:{cfg.run_id} run_dir:{run_dir}")
+    log(f"config:{json.dumps(cfg.to_dict(), separators=(',', ':'))}")
+    log(f"device:{d.device} torch:{torch.__version__} dtype:{'bf16-autocast' if cuda else 'fp32'}")
+    log(f"train_loader:shards:{len(train_loader.stream.files)} val_tokens:{len(val_tokens)}")
+    log(f"model_params:{sum(p.numel() for p in gpt.parameters())}")
+    log(f"layout:flat:{cfg.num_flat_layers} crawler:{cfg.num_crawler_layers}x{cfg.crawler_loops} "
+        f"block_applications:{gpt.num_block_applications()} xsa_crawler:{int(cfg.xsa_crawler)} xsa_flat:{int(cfg.xsa_flat)}")
+    log(f"world_size:{d.world_size} grad_accum_steps:{grad_accum}")
+    log(f"num_heads:{cfg.num_heads} num_kv_heads:{cfg.num_kv_heads} embed_lr:{cfg.tied_embed_lr} "
+        f"matrix_lr:{cfg.matrix_lr} scalar_lr:{cfg.scalar_lr}")
+    log(f"train_batch_tokens:{cfg.train_batch_tokens} train_seq_len:{cfg.train_seq_len} iterations:{cfg.iterations} "
+        f"warmup_steps:{cfg.warmup_steps} max_wallclock_seconds:{cfg.max_wallclock_seconds:.3f}")
+    log(f"compile:enabled={int(compiled)}")
+    log(f"seed:{cfg.seed}")
+
+    # Compile warm-up: real steps (QAT on for the second half, so both graphs get compiled), then back to init.
+    if cfg.warmup_steps > 0:
+        init_model = copy.deepcopy(gpt.state_dict())
+        init_opts = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
+        qat = cfg.qat_flat_bits > 0 or cfg.qat_crawler_bits > 0
+        for i in range(cfg.warmup_steps):
+            gpt.set_qat(qat and i >= cfg.warmup_steps // 2)
+            step_fn(0, 1.0)
+            log(f"warmup_step:{i + 1}/{cfg.warmup_steps}")
+        gpt.set_qat(False)
+        gpt.load_state_dict(init_model)
+        for opt, state in zip(optimizers, init_opts):
+            opt.load_state_dict(state)
+        train_loader = make_loader()
+
+    average = WeightAverage(gpt, cfg)
+    qat_on = False
+    max_ms = 1000.0 * cfg.max_wallclock_seconds if cfg.max_wallclock_seconds > 0 else math.inf
+    bar = tqdm(total=cfg.iterations, desc="train", unit="step", disable=not progress or not d.master, leave=False)
+    train_ms, stop_after, step = 0.0, None, 0
+    val = None
+    sync()
+    t0 = time.perf_counter()
+    while True:
+        last = step == cfg.iterations or (stop_after is not None and step >= stop_after)
+        if last or (cfg.val_loss_every > 0 and step % cfg.val_loss_every == 0):
+            sync()
+            train_ms += 1000.0 * (time.perf_counter() - t0)
+            val = validate(cfg.val_max_tokens)
+            log(f"step:{step}/{cfg.iterations} val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f} "
+                f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            sync()
+            t0 = time.perf_counter()
+        if last:
+            if stop_after is not None and step < cfg.iterations:
+                log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{cfg.iterations}")
+            break
+        scale = lr_scale(cfg, step, train_ms + 1000.0 * (time.perf_counter() - t0))
+        if not qat_on and (cfg.qat_flat_bits or cfg.qat_crawler_bits) and scale < cfg.qat_threshold:
+            gpt.set_qat(True)
+            qat_on = True
+            log(f"qat:start step:{step} lr_scale:{scale:.4f} flat_bits:{cfg.qat_flat_bits} "
+                f"crawler_bits:{cfg.qat_crawler_bits}")
+        train_loss = step_fn(step, scale)
+        step += 1
+        if average.update(step, scale):
+            log(f"swa:start step:{step}")
+        elapsed = train_ms + 1000.0 * (time.perf_counter() - t0)
+        if cfg.train_log_every > 0 and (step <= 10 or step % cfg.train_log_every == 0 or stop_after is not None):
+            log(f"step:{step}/{cfg.iterations} train_loss:{train_loss.item():.4f} train_time:{elapsed:.0f}ms "
+                f"step_avg:{elapsed / step:.2f}ms")
+        bar.update()
+        reached = elapsed >= max_ms
+        if d.enabled:
+            flag = torch.tensor(int(reached), device=d.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+            reached = bool(flag.item())
+        if stop_after is None and reached:
+            stop_after = step
+    bar.close()
+    gpt.set_qat(False)
+    if cuda:
+        log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
+            f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
+    result = TrainResult(run_dir, step, train_ms, val.val_loss, val.bpb)
+
+    averaged = average.final()
+    if averaged is not None:
+        label, weights = averaged
+        gpt.load_state_dict(weights)
+        log(f"average:applied {label}")
+        val = validate(cfg.val_max_tokens)
+        log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f}")
+        result.val_loss, result.val_bpb = val.val_loss, val.bpb
+
+    artifact_path = run_dir / "final_model.ptz"
+    if d.master:
+        ckpt = save_checkpoint(gpt, cfg, run_dir)
+        log(f"Serialized model: {ckpt.stat().st_size} bytes")
+        shipped = code_files()
+        sizes = export_model(gpt, cfg, cfg.tokenizer_file, shipped, artifact_path)
+        log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(shipped)}")
+        log(f"Code size: {sizes['code_bytes']} bytes")
+        log(f"Serialized model int6+zstd: {sizes['model_bytes']} bytes")
+        log(f"Total submission size int6+zstd: {sizes['total_bytes']} bytes")
+        result.final.update(sizes)
+    if d.enabled:
+        dist.barrier()
+
+    loaded_cfg, state, _ = load_artifact(artifact_path)
+    roundtrip = CrawlerGPT(loaded_cfg).to(d.device)
+    roundtrip.load_state_dict(state)
+    roundtrip = torch.compile(roundtrip, dynamic=False) if compiled else roundtrip
+    eval_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.eval_seq_len))
+    for name, stride in (("roundtrip", cfg.eval_seq_len), ("sliding_window", cfg.eval_stride)):
+        r = evaluate_bpb(roundtrip, val_tokens, lut, cfg.eval_seq_len, stride, eval_seqs, d.device,
+                         rank=d.rank, world_size=d.world_size, progress=progress)
+        extra = f" stride:{stride}" if name == "sliding_window" else ""
+        log(f"final_int6_{name} val_loss:{r.val_loss:.4f} val_bpb:{r.bpb:.4f}{extra} eval_time:{1000 * r.seconds:.0f}ms")
+        log(f"final_int6_{name}_exact val_loss:{r.val_loss:.8f} val_bpb:{r.bpb:.8f}")
+        result.final[f"{name}_val_loss"], result.final[f"{name}_val_bpb"] = r.val_loss, r.bpb
+    log.close()
+    return result
+
+
+if __name__ == "__main__":
+    from crawler.train_cli import main
+
+    main()

@@ -311,3 +311,15 @@ def open_artifact(path: str | Path, loops: int | None = None,
         return LoadedArtifact(where, "record-int6", "Micro Crawler (record PR #1140 layout)", config, mapped, info,
                               assumptions, size, unmapped=unmapped)
     raise ArtifactError(f"{where}: torch archive is neither the record's {{'w', 'm'}} nor the baseline's int8 format")
+
+
+def load_float_checkpoint(path: str | Path) -> dict[str, Tensor]:
+    """A trainer's float weights (final_model.safetensors): tensors only, nothing executable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: checkpoint not found") from None
+    except (SafetensorError, OSError) as e:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:100]})") from None

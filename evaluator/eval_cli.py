@@ -12,6 +12,7 @@ from crawler.config import env_overrides
 from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
+from evaluator.artifacts import load_float_checkpoint
 
 
 def format_report(r: EvalReport) -> str:
@@ -50,6 +51,7 @@ def eval_command(
     stride: Annotated[Optional[int], typer.Option(help="Sliding-window stride (default: the artifact's eval_stride, 64).")] = None,
     seq_len: Annotated[Optional[int], typer.Option(help="Sliding-window length (default: the artifact's eval_seq_len, 2048).")] = None,
     batch_seqs: Annotated[int, typer.Option(help="Windows per forward pass.")] = 16,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="The float .safetensors the artifact was exported from: adds pre-quant BPB.")] = None,
     code: Annotated[Optional[list[Path]], typer.Option(help="Code files that ship with the artifact (counted toward the cap).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="JSON report path (default: ARTIFACT with .eval.json).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
@@ -60,7 +62,8 @@ def eval_command(
         env = env_overrides()
         report = evaluate_artifact(
             artifact, data_path=data or env.get("data_path"), tokenizer_path=tokenizer or env.get("tokenizer_path"),
-            max_tokens=max_tokens, loops=loops, seq_len=seq_len, stride=stride, batch_seqs=batch_seqs,
+            max_tokens=max_tokens, loops=loops, seq_len=seq_len,
+            checkpoint_state=load_float_checkpoint(checkpoint) if checkpoint else None, stride=stride, batch_seqs=batch_seqs,
             code_files=tuple(code or ()), dist_info=d, progress=True)
         if d.master:
             out = out or artifact.with_suffix(".eval.json")

@@ -13,20 +13,9 @@ from crawler.bpb import load_byte_lut
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
 from crawler.shards import load_split
-from evaluator.artifacts import open_artifact
+from evaluator.artifacts import load_float_checkpoint, open_artifact
 from evaluator.loops import LoopsError, analyse, val_slice
 from evaluator.loops_plots import write_plots
-
-
-def load_float_checkpoint(path: Path) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-    try:
-        return load_file(str(path))
-    except FileNotFoundError:
-        raise LoopsError(f"{path}: checkpoint not found") from None
-    except (SafetensorError, OSError) as e:
-        raise LoopsError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:100]})") from None
 
 
 def format_table(r: dict) -> str:

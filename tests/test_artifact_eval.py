@@ -55,6 +55,25 @@ def test_roundtrip_equals_the_in_memory_dequantised_model(run):
     assert s.margin == 16_000_000 - s.total_bytes and report.prefix_note == "full validation split"
 
 
+def test_prequant_from_the_float_checkpoint(run, tmp_path):
+    from safetensors.torch import save_file
+    _, cfg, model, _ = run
+    tmp = run[0]
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "float.safetensors"))
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--checkpoint", str(tmp_path / "float.safetensors"),
+                                   "--max-tokens", "0", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    val = load_split(tmp / "data", "val", 400)
+    lut = build_byte_lut(load_tokenizer(tmp / "data" / "tokenizer.model"), 400)
+    direct = evaluate_bpb(model, val, lut, seq_len=64, stride=64, batch_seqs=16, device="cpu")
+    report = json.loads(out.read_text())
+    assert report["prequant"]["val_bpb"] == direct.bpb != report["roundtrip"]["val_bpb"]
+    assert "pre-quant" in res.output
+    missing = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--checkpoint", str(tmp_path / "nope.safetensors")])
+    assert missing.exit_code == 1
+
+
 def test_prefix_is_said_and_estimated(run):
     tmp, *_ = run
     report = evaluate_artifact(tmp / "model.ptz", max_tokens=100)

@@ -21,8 +21,42 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+# Enough prose that fixtures built from it have a few thousand validation tokens with or without ../shared.
+PARAGRAPHS = [
+    """Parameter Golf asks for the best language model that fits in sixteen million bytes, counting both the
+code that trains it and the compressed weights it produces. Training must finish in ten minutes on eight
+accelerators, and the score is the number of bits the model needs, on average, to encode each byte of a
+held-out slice of web text. Lower is better, and small differences matter: a gain of five thousandths of a
+bit per byte is enough to set a record, so every part of the pipeline has to be measured with care.""",
+    """The Micro Crawler keeps a few ordinary transformer blocks at the bottom and the top of the network and
+puts a single shared block in the middle, which it applies three times in a row. Sharing the block saves
+parameters, which leaves room in the byte budget for a wider feed-forward layer, while the repeated
+application still gives the model depth. Whether the three passes learn to do different jobs is a question
+that can only be answered by looking inside the trained model, loop by loop, rather than by reading its code.""",
+    """Weights are stored as six-bit integers with one scale per row, then compressed. The choice of clipping
+threshold for each matrix trades rounding error against the error of clipped outliers, and the best choice
+differs from matrix to matrix. After quantisation the symbols are far from uniform: most of them sit near
+zero, so an entropy coder that knows their frequencies can store them in fewer bits than a general purpose
+compressor, and every byte saved is a byte that can be spent on parameters instead.""",
+    """Evaluation slides a window of two thousand and forty-eight tokens over the validation text and scores
+only the last sixty-four positions of each window, so that every scored token sees a long context. Each
+token must be scored exactly once, and the number of bytes it stands for has to be counted from the
+tokenizer's pieces, including the spaces that pieces carry at their front. A wrong byte count changes the
+score of every submission, which is why the count is checked against the decoded text.""",
+    """Reviewers read the training logs that come with each submission: the loss every few hundred steps, the
+time the training loop took, the size of the code and of the compressed model, and the final scores after
+the weights have been reloaded from the compressed file. The logs of different submissions use different
+labels for the same quantity, so a checker has to decide what each number measures from its context, and
+it has to say which reading of each rule it applied when it reports a pass, a warning or a failure.""",
+    """Seeds matter because two runs of the same recipe never end at exactly the same score. A claim of
+improvement needs several seeds on each side and a test that accounts for the spread between them; with
+three seeds per side, a one-sided Welch test can show whether the new recipe is better at all, and whether
+it is better by a margin that is large enough to count, given the noise that any single run carries.""",
+]
+
+
 def sample_docs() -> list[str]:
-    docs = [SAMPLE_TEXT] * 3
+    docs = [SAMPLE_TEXT] * 3 + [" ".join(p.split()) for p in PARAGRAPHS]
     web = SHARED / "data" / "fineweb_sample" / "fineweb_sample_1doc.txt"
     if web.exists():
         docs += [p for p in web.read_text(encoding="utf-8").split("\n\n") if p.strip()]

@@ -31,8 +31,9 @@ def eval_data(tmp_path_factory) -> Path:
     """Train/val shards and a 400-piece tokenizer, in the layout prepare-data writes."""
     docs = sample_docs()
     out = tmp_path_factory.mktemp("webapp-eval") / "data"
-    prepare_data([f"Document {i}. " + docs[i % len(docs)] for i in range(40)], out, "test", vocab_size=VOCAB,
-                 val_docs=5)
+    # 20 validation documents: a few thousand tokens, enough for the 2,048-token evaluations the worker tests run
+    prepare_data([f"Document {i}. " + docs[i % len(docs)] for i in range(60)], out, "test", vocab_size=VOCAB,
+                 val_docs=20)
     return out
 
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import sentencepiece as spm
+import torch
 
 from crawler.tokenizer import train_tokenizer
 
@@ -67,3 +68,12 @@ def sample_docs() -> list[str]:
 def small_sp() -> spm.SentencePieceProcessor:
     """A real byte-fallback BPE trained with the challenge's settings on a few kB of text."""
     return spm.SentencePieceProcessor(model_proto=train_tokenizer(sample_docs(), vocab_size=400))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared, oversubscribed CPU thread barriers make them crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

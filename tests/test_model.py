@@ -11,13 +11,7 @@ MICRO = dict(vocab_size=128, model_dim=64, num_heads=4, num_kv_heads=2, train_se
              eval_stride=16, bigram_vocab_size=64, bigram_dim=32, train_batch_tokens=256)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared, oversubscribed CPU thread barriers make them crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def micro(**overrides):

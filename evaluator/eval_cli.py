@@ -13,6 +13,7 @@ from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
 from evaluator.artifacts import load_float_checkpoint
+from evaluator.units import duration
 
 
 def format_report(r: EvalReport) -> str:
@@ -38,7 +39,7 @@ def format_report(r: EvalReport) -> str:
         lines += [f"code bytes      {s.code_bytes:>12,}  ({s.code_source})",
                   f"total bytes     {s.total_bytes:>12,}  {verdict} the {s.cap:,} cap by {abs(s.margin):,}"]
     if r.estimated_full_seconds is not None:
-        lines.append(f"full coverage   ~{r.estimated_full_seconds / 3600:.1f} h of sliding-window evaluation at this rate")
+        lines.append(f"full coverage   ~{duration(r.estimated_full_seconds)} of sliding-window evaluation at this rate")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from evaluator import units
 from webapp.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -32,11 +33,7 @@ def p_value(value: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    return DASH if seconds is None else units.duration(seconds)
 
 
 def mebibytes(value: int) -> str:

@@ -159,6 +159,11 @@ def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
     return StoredFileOut(sha256=stored.sha256, name=stored.display_name, size=stored.size) if stored else None
 
 
+def _result_out(result: dict) -> EvalResultOut:
+    # the loop-wise report is large and has its own endpoint: the result only says whether there is one
+    return EvalResultOut.model_validate({**result, "has_loops": "loops" in result})
+
+
 def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> EvaluationOut:
     position = None
     if job.state == JobState.QUEUED:
@@ -170,7 +175,7 @@ def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> Eva
         artifact=_file_out(session, job.artifact_sha256), artifact_format=job.artifact_format,
         tokenizer=_file_out(session, job.tokenizer_sha256), config=_file_out(session, job.config_sha256),
         options=job.options, created_at=job.created_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
-        finished_at=job.finished_at, result=EvalResultOut.model_validate(job.result) if job.result else None)
+        finished_at=job.finished_at, result=_result_out(job.result) if job.result else None)
 
 
 def get_evaluation(sessions: sessionmaker, job_id: int, settings: Settings) -> EvaluationOut | None:

@@ -1,6 +1,7 @@
 """The worker's task body: run one evaluation job, with a heartbeat thread reporting liveness and progress."""
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -12,9 +13,11 @@ from sqlalchemy.orm import sessionmaker
 
 from crawler.errors import PgolfError
 from evaluator.artifact_eval import evaluate_artifact
+from evaluator.loops import LoopsError
 from crawler.distributed import single_process
 from webapp import jobs
 from webapp.blobs import BlobStore
+from webapp.loops import run_analysis
 from webapp.queue import EvalQueue
 from webapp.settings import Settings
 from webapp.tables import Evaluation, StoredFile
@@ -109,4 +112,23 @@ class JobRunner:
                                    max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                    seq_len=options.get("seq_len"), stride=options.get("stride"),
                                    dist_info=single_process(device), on_progress=progress.update)
-        return report.to_dict()
+        result = report.to_dict()
+        if self.settings.loops_tokens:
+            progress.update("loops", 0, 0)
+            try:
+                loops, plots = run_analysis(artifact, data_dir, tokenizer, options, self.settings.loops_tokens, device)
+            except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
+                result["loops_error"] = one_line(exc)
+            else:
+                result["loops"] = {"report": loops, "plots": self._keep_plots(plots)}
+        return result
+
+    def _keep_plots(self, plots: dict[str, bytes]) -> dict[str, str]:
+        """Each PNG stored in the database by its SHA-256 (so any web process can serve it); name -> hash."""
+        hashes = {name: hashlib.sha256(png).hexdigest() for name, png in plots.items()}
+        with self.sessions.begin() as session:
+            for name, png in plots.items():
+                if session.get(StoredFile, hashes[name]) is None:
+                    session.add(StoredFile(sha256=hashes[name], kind="plot", size=len(png),
+                                           display_name=f"{name}.png", content=png))
+        return hashes

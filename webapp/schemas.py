@@ -123,6 +123,49 @@ class EvalResultOut(BaseModel):
     estimated_full_seconds: float | None
     seconds: float
     config: dict
+    has_loops: bool = Field(False, description="the loop-wise analysis ran: see /api/evaluations/{id}/loops")
+    loops_error: str = Field("", description="why the loop-wise analysis could not run on this artifact")
+
+
+class StageRowOut(BaseModel):
+    stage: str = Field(description="embed, flatN, or crawlerN@loop")
+    block: str
+    loop: int
+    lens_bpb: float = Field(description="BPB of this stage decoded as the final one (logit lens)")
+    mean_rank: float = Field(description="mean 1-based rank of the target under the logit lens")
+    rms: float = Field(description="RMS of the residual stream after this stage")
+    attention_distance: float | None = Field(description="mean over heads of the attention distance (tokens)")
+    mass_last8: float | None = Field(description="mean over heads of the attention on the last 8 tokens")
+    quant_error: float | None = Field(description="relative error against the float model, when one was given")
+
+
+class EarlyExitOut(BaseModel):
+    loops: int
+    trained: bool = Field(description="the loop count the model was trained with")
+    bpb: float | None
+    reason: str | None = Field(description="why this loop count could not be run")
+
+
+class LoopStepOut(BaseModel):
+    loop: int
+    rel_step: float = Field(description="mean ||h_k - h_k-1|| / ||h_k-1|| of this loop's update")
+    update_cosine: float | None = Field(description="mean cosine of this loop's update with the previous one's")
+
+
+class LoopsView(BaseModel):
+    title: str
+    back_url: str
+    source: str = Field(description="what was analysed")
+    model_bpb: float = Field(description="BPB of the whole model on the slice")
+    crawler_loops: int
+    num_flat_layers: int
+    num_crawler_layers: int
+    slice: dict = Field(description="the seeded validation slice: windows, window length, tokens, bytes, seed")
+    assumptions: list[str]
+    stages: list[StageRowOut] = Field(description="embed, then every block application in order")
+    early_exit: list[EarlyExitOut]
+    loop_steps: list[LoopStepOut]
+    plots: dict[str, str] = Field(description="plot name -> URL of its PNG")
 
 
 class StoredFileOut(BaseModel):
@@ -134,7 +177,7 @@ class StoredFileOut(BaseModel):
 class EvaluationOut(BaseModel):
     id: int
     state: str = Field(description="queued, running, done or failed")
-    stage: str = Field(description="while running: loading, roundtrip, sliding")
+    stage: str = Field(description="while running: loading, roundtrip, sliding, prequant, loops")
     scored: int = Field(description="targets scored so far in the current stage")
     to_score: int
     attempts: int

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # validation targets scored per evaluation; None is the evaluator's default (65,536 on CPU, all on GPU)
     eval_max_tokens: int | None = Field(None, ge=0)
     eval_device: str = ""  # "" = cuda when available, else cpu
+    # tokens of the seeded validation slice the worker runs the loop-wise analysis on after each evaluation; 0 = off
+    loops_tokens: int = Field(4096, ge=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     # a running job without a heartbeat for this long belongs to a dead worker
     stale_after_seconds: float = Field(60.0, gt=0)

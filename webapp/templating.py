@@ -59,4 +59,5 @@ templates.env.filters.update(fixed=fixed, signed=signed, thousands=thousands, p_
                              duration=duration, mebibytes=mebibytes, breakable=breakable, markdown=markdown)
 # what a running job is doing, in words (static/evaluation.js keeps the same table)
 templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
-                                   "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation"}
+                                   "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation",
+                                   "loops": "loop-wise analysis"}

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from webapp.catalog import CatalogEntry
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
+from webapp.loops import record_loops_dir
 from webapp.plots import has_curves, training_curves_svg
 from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index, seed_curves
 from webapp.schemas import RecordDetail, RecordIndex
@@ -61,7 +62,8 @@ def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog:
     detail = record_detail(entry, against)
     others = [other for other in catalog.entries() if other.id != entry.id]
     return templates.TemplateResponse(request, "record.html", {
-        "detail": detail, "others": others, "has_curves": has_curves(detail.curves)})
+        "detail": detail, "others": others, "has_curves": has_curves(detail.curves),
+        "has_loops": (record_loops_dir(entry) / "loops.json").is_file()})
 
 
 @lru_cache(maxsize=128)

@@ -8,7 +8,7 @@
   const heartbeat = document.getElementById("job-heartbeat");
   // the same words as the STAGES table in webapp/templating.py
   const stages = { loading: "loading the artifact", roundtrip: "roundtrip evaluation", sliding: "sliding-window evaluation",
-                   prequant: "pre-quantisation evaluation" };
+                   prequant: "pre-quantisation evaluation", loops: "loop-wise analysis" };
 
   function when(text) {
     return text ? text.replace("T", " ").slice(0, 19) + " UTC" : "—";

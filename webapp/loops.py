@@ -1,0 +1,81 @@
+"""The loop-wise view: evaluator.loops run on an evaluated artifact, and its report turned into the page's model.
+
+Two sources render the same page: an evaluation, whose worker ran the analysis on a small seeded
+validation slice and stored the report in the job's result and the plots as files in the database
+(so a web process on another machine can serve them), and a record folder holding the loops/
+folder that `pgolf loops` writes. Plots are looked up by fixed names only, never by a path from a request.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from crawler.bpb import load_byte_lut
+from crawler.shards import load_split
+from evaluator.artifacts import open_artifact
+from evaluator.loops import analyse, val_slice
+from evaluator.loops_plots import write_plots
+from webapp.catalog import CatalogEntry
+from webapp.schemas import EarlyExitOut, LoopStepOut, LoopsView, StageRowOut
+
+# write_plots' file names (without .png), in the order the page shows them, with what each one shows
+PLOTS = {
+    "logit_lens": "Each stage decoded as the final one: BPB of the logit lens by depth",
+    "early_exit": "BPB of the whole model run with k crawler loops (the trained count is marked)",
+    "repr_change": "Relative step and update cosine of the residual stream per crawler loop",
+    "similarity": "Cosine similarity between the residual streams after each loop",
+    "attention_distance": "Mean attention distance per stage and head",
+    "activations": "RMS and absolute maximum of the residual stream per stage",
+    "quant_error": "Relative error of the dequantised model's residual stream against the float one",
+}
+SEED = 0  # one fixed slice, so the analysis of the same artifact is the same every time
+
+
+def record_loops_dir(entry: CatalogEntry) -> Path:
+    """Where `pgolf loops` writes its report and plots for a record's artifact (its default --out)."""
+    return Path(entry.record.path) / "loops"
+
+
+def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
+                 device) -> tuple[dict, dict[str, bytes]]:
+    """The report of `pgolf loops` on the job's artifact and data, and its plots as PNG bytes by name."""
+    art = open_artifact(artifact, loops=options.get("loops"))
+    cfg = art.require_evaluable()
+    data_dir = Path(data_dir or cfg.data_path)
+    tokenizer = Path(tokenizer) if tokenizer else cfg.tokenizer_file
+    seq_len = options.get("seq_len") or cfg.eval_seq_len
+    windows = val_slice(load_split(data_dir, "val", cfg.vocab_size), tokens, seq_len, SEED)
+    report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size), device=device)
+    report = {"assumptions": list(art.assumptions), **report}
+    report["slice"]["seed"] = SEED
+    with tempfile.TemporaryDirectory(prefix="loops-") as out:
+        plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
+    return report, plots
+
+
+def loops_view(report: dict, plots: list[str], title: str, back_url: str, plot_url: str, source: str) -> LoopsView:
+    """The page's model of one loops.json; plot_url is the prefix each plot's `NAME.png` is appended to."""
+    attention = {a["stage"]: a for a in report["attention"]}
+    quant = {q["stage"]: q["rel_error"] for q in report["quant_error"] or ()}
+    rows = []
+    for stage, lens, act in zip(report["stages"], report["logit_lens"], report["activations"]):
+        a = attention.get(stage["label"])
+        rows.append(StageRowOut(
+            stage=stage["label"], block=stage["block"], loop=stage["loop"], lens_bpb=lens["bpb"],
+            mean_rank=lens["mean_rank"], rms=act["rms"],
+            attention_distance=sum(a["distance"]) / len(a["distance"]) if a else None,
+            mass_last8=sum(a["mass_last8"]) / len(a["mass_last8"]) if a else None,
+            quant_error=quant.get(stage["label"])))
+    change = report["repr_change"]
+    steps = [] if change is None else [
+        # update_cosine starts at loop 1: loop 0 has no earlier update to compare with
+        LoopStepOut(loop=k, rel_step=step, update_cosine=change["update_cosine"][k - 1] if k else None)
+        for k, step in enumerate(change["rel_step"])]
+    cfg = report["config"]
+    return LoopsView(
+        title=title, back_url=back_url, source=source, model_bpb=report["model_bpb"],
+        crawler_loops=cfg["crawler_loops"], num_flat_layers=cfg["num_flat_layers"],
+        num_crawler_layers=cfg["num_crawler_layers"], slice=report["slice"],
+        assumptions=report.get("assumptions", []), stages=rows,
+        early_exit=[EarlyExitOut(**e) for e in report["early_exit"]], loop_steps=steps,
+        plots={name: f"{plot_url}/{name}.png" for name in PLOTS if name in plots})

@@ -1,0 +1,93 @@
+"""The loop-wise view of an evaluation (analysed by the worker) or of a record (its loops/ folder), with
+their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.loops knows."""
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import sessionmaker
+
+from webapp.catalog import CatalogEntry
+from webapp.deps import EntryDep, SessionsDep
+from webapp.loops import PLOTS, loops_view, record_loops_dir
+from webapp.schemas import LoopsView
+from webapp.tables import Evaluation, StoredFile
+from webapp.templating import templates
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["loops"])
+
+
+def _stored_loops(sessions: sessionmaker, job_id: int) -> tuple[dict, str]:
+    """The evaluation's {"report", "plots"} and its artifact's name, or 404."""
+    with sessions() as session:
+        job = session.get(Evaluation, job_id)
+        if job is None:
+            raise HTTPException(404, f"no evaluation {job_id}")
+        if not job.result or "loops" not in job.result:
+            raise HTTPException(404, f"evaluation {job_id} has no loop-wise analysis")
+        return job.result["loops"], session.get(StoredFile, job.artifact_sha256).display_name
+
+
+def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
+    stored, name = _stored_loops(sessions, job_id)
+    return loops_view(stored["report"], list(stored["plots"]), f"Loop-wise view of {name}", f"/evaluations/{job_id}",
+                      f"/evaluations/{job_id}/loops", f"evaluation #{job_id}")
+
+
+def _record_view(entry: CatalogEntry) -> LoopsView:
+    folder = record_loops_dir(entry)
+    try:
+        report = json.loads((folder / "loops.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HTTPException(404, f"record {entry.id!r} has no loops/loops.json") from None
+    plots = [name for name in PLOTS if (folder / f"{name}.png").is_file()]
+    return loops_view(report, plots, f"Loop-wise view of {entry.title}", f"/records/{entry.id}",
+                      f"/records/{entry.id}/loops", f"record {entry.id}")
+
+
+def _png(content: bytes) -> Response:
+    return Response(content, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+@api.get("/evaluations/{job_id}/loops", response_model=LoopsView,
+         summary="The loop-wise analysis the worker ran after the evaluation (404 when it did not)")
+def evaluation_loops_json(job_id: int, sessions: SessionsDep) -> LoopsView:
+    return _evaluation_view(sessions, job_id)
+
+
+@pages.get("/evaluations/{job_id}/loops", response_class=HTMLResponse)
+def evaluation_loops_page(request: Request, job_id: int, sessions: SessionsDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "loops.html", {
+        "view": _evaluation_view(sessions, job_id), "json_url": f"/api/evaluations/{job_id}/loops",
+        "captions": PLOTS})
+
+
+@pages.get("/evaluations/{job_id}/loops/{name}.png")
+def evaluation_loops_plot(job_id: int, name: str, sessions: SessionsDep) -> Response:
+    stored, _ = _stored_loops(sessions, job_id)
+    if name not in stored["plots"]:
+        raise HTTPException(404, f"no plot {name!r}")
+    with sessions() as session:
+        return _png(session.get(StoredFile, stored["plots"][name]).content)
+
+
+@api.get("/records/{record_id}/loops", response_model=LoopsView,
+         summary="The record's loops/loops.json as the loop-wise view (404 when the folder has none)")
+def record_loops_json(entry: EntryDep) -> LoopsView:
+    return _record_view(entry)
+
+
+@pages.get("/records/{record_id}/loops", response_class=HTMLResponse)
+def record_loops_page(request: Request, entry: EntryDep) -> HTMLResponse:
+    return templates.TemplateResponse(request, "loops.html", {
+        "view": _record_view(entry), "json_url": f"/api/records/{entry.id}/loops", "captions": PLOTS})
+
+
+@pages.get("/records/{record_id}/loops/{name}.png")
+def record_loops_plot(name: str, entry: EntryDep) -> Response:
+    path = record_loops_dir(entry) / f"{name}.png"
+    if name not in PLOTS or not path.is_file():
+        raise HTTPException(404, f"no plot {name!r}")
+    return _png(path.read_bytes())

@@ -7,6 +7,7 @@ would take at the measured rate.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -77,6 +78,13 @@ def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> C
     return None if on_progress is None else lambda scored, total: on_progress(stage, scored, total)
 
 
+def eval_inputs(config, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None) -> tuple[Path, Path]:
+    """Validation data and tokenizer for an artifact: the given paths, else the artifact's own config
+    (whose tokenizer, unless it names one, sits beside the data)."""
+    data = Path(data_path or config.data_path)
+    return data, Path(tokenizer_path) if tokenizer_path else dataclasses.replace(config, data_path=str(data)).tokenizer_file
+
+
 def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None,
                       max_tokens: int | None = None, loops: int | None = None, checkpoint_state: dict | None = None,
                       seq_len: int | None = None, stride: int | None = None, batch_seqs: int = 16,
@@ -90,8 +98,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     d = dist_info or single_process()
     art = open_artifact(path, loops=loops)
     cfg = art.require_evaluable()
-    data_path = Path(data_path or cfg.data_path)
-    tokenizer_path = Path(tokenizer_path) if tokenizer_path else cfg.tokenizer_file
+    data_path, tokenizer_path = eval_inputs(cfg, data_path, tokenizer_path)
     sp = load_tokenizer(tokenizer_path)
     check_vocab(sp, cfg.vocab_size, tokenizer_path)
     lut = build_byte_lut(sp, cfg.vocab_size)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +32,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from crawler.bpb import ByteLUT
+from crawler.bpb import ByteLUT, load_byte_lut
 from crawler.config import CrawlerConfig
 from crawler.errors import PgolfError
 from crawler.model import CrawlerGPT, apply_rotary, rms_norm
+from crawler.shards import load_split
+from evaluator.artifact_eval import eval_inputs
+from evaluator.artifacts import open_artifact
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim
 
@@ -327,4 +331,20 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
         "quant_error": None if quant is None else [{"stage": lab, "rel_error": e / n_tokens}
                                                    for lab, e in zip([*labels, "final"], quant)],
     }
+    return report
+
+
+def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: int = 16384, seq_len: int | None = None,
+                     seed: int = 0, loops: int | None = None, float_state_dict: dict[str, Tensor] | None = None,
+                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> dict:
+    """`analyse` on an artifact file and a seeded slice of its validation data, with what was assumed and used."""
+    art = open_artifact(path, loops=loops)
+    cfg = art.require_evaluable()
+    data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
+    windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
+    report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),
+                     float_state_dict=float_state_dict, extra_loops=extra_loops, batch_seqs=batch_seqs,
+                     device=device, progress=progress)
+    report = {"artifact": str(path), "assumptions": list(art.assumptions), **report}
+    report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))
     return report

@@ -9,12 +9,10 @@ from typing import Annotated, Optional
 import torch
 import typer
 
-from crawler.bpb import load_byte_lut
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
-from crawler.shards import load_split
-from evaluator.artifacts import load_float_checkpoint, open_artifact
-from evaluator.loops import LoopsError, analyse, val_slice
+from evaluator.artifacts import load_float_checkpoint
+from evaluator.loops import LoopsError, analyse_artifact
 from evaluator.loops_plots import write_plots
 
 
@@ -57,19 +55,14 @@ def loops_command(
     with exit_on_error():
         if extra_loops < 0 or batch_seqs < 1:
             raise LoopsError("--extra-loops must be >= 0 and --batch-seqs >= 1")
-        art = open_artifact(artifact, loops=loops)
-        cfg = art.require_evaluable()
         env = env_overrides()
-        data = Path(data or env.get("data_path") or cfg.data_path)
-        tokenizer = Path(tokenizer or env.get("tokenizer_path") or data / "tokenizer.model")
-        float_sd = None if checkpoint is None else load_float_checkpoint(checkpoint)
-        windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
-        report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),
-                         float_state_dict=float_sd, extra_loops=extra_loops, batch_seqs=batch_seqs,
-                         device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
-        report = {"artifact": str(artifact), "checkpoint": str(checkpoint) if checkpoint else None,
-                  "assumptions": list(art.assumptions), **report}
-        report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))
+        report = analyse_artifact(
+            artifact, data or env.get("data_path"), tokenizer or env.get("tokenizer_path"), tokens=tokens,
+            seq_len=seq_len, seed=seed, loops=loops,
+            float_state_dict=None if checkpoint is None else load_float_checkpoint(checkpoint),
+            extra_loops=extra_loops, batch_seqs=batch_seqs,
+            device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
+        report["checkpoint"] = str(checkpoint) if checkpoint else None
         out = out or artifact.parent / "loops"
         out.mkdir(parents=True, exist_ok=True)
         path = out / "loops.json"

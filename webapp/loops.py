@@ -10,10 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from crawler.bpb import load_byte_lut
-from crawler.shards import load_split
-from evaluator.artifacts import open_artifact
-from evaluator.loops import analyse, val_slice
+from evaluator.loops import analyse_artifact
 from evaluator.loops_plots import write_plots
 from webapp.catalog import CatalogEntry
 from webapp.schemas import EarlyExitOut, LoopStepOut, LoopsView, StageRowOut
@@ -39,15 +36,8 @@ def record_loops_dir(entry: CatalogEntry) -> Path:
 def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
                  device) -> tuple[dict, dict[str, bytes]]:
     """The report of `pgolf loops` on the job's artifact and data, and its plots as PNG bytes by name."""
-    art = open_artifact(artifact, loops=options.get("loops"))
-    cfg = art.require_evaluable()
-    data_dir = Path(data_dir or cfg.data_path)
-    tokenizer = Path(tokenizer) if tokenizer else cfg.tokenizer_file
-    seq_len = options.get("seq_len") or cfg.eval_seq_len
-    windows = val_slice(load_split(data_dir, "val", cfg.vocab_size), tokens, seq_len, SEED)
-    report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size), device=device)
-    report = {"assumptions": list(art.assumptions), **report}
-    report["slice"]["seed"] = SEED
+    report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"), seed=SEED,
+                              loops=options.get("loops"), device=device)
     with tempfile.TemporaryDirectory(prefix="loops-") as out:
         plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
     return report, plots

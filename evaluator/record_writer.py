@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 from dataclasses import dataclass
-from datetime import date
+import datetime as dt
 from pathlib import Path
 
 from evaluator.records.headline import choose_headline_kind
@@ -37,7 +37,7 @@ class RecordMeta:
     author: str
     github_id: str
     blurb: str
-    date: date
+    date: dt.date
     architecture: str = ""
 
 

@@ -1,9 +1,11 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sentencepiece as spm
 import torch
 
+from crawler.shards import write_shard
 from crawler.tokenizer import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +79,78 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+WALK_VOCAB = 400
+
+
+@pytest.fixture(scope="session")
+def walk_data(tmp_path_factory):
+    """Shards of a noisy random walk over a permutation (learnable in a few steps), and a real tokenizer."""
+    path = tmp_path_factory.mktemp("data")
+    (path / "tokenizer.model").write_bytes(train_tokenizer(sample_docs(), vocab_size=WALK_VOCAB))
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(WALK_VOCAB)
+    tokens = np.empty(60_000, dtype=np.int64)
+    tokens[0] = 0
+    noise = rng.random(len(tokens)) < 0.1
+    random = rng.integers(0, WALK_VOCAB, len(tokens))
+    for i in range(1, len(tokens)):
+        tokens[i] = random[i] if noise[i] else perm[tokens[i - 1]]
+    write_shard(path / "fineweb_train_000000.bin", tokens[:30_000])
+    write_shard(path / "fineweb_train_000001.bin", tokens[30_000:56_000])
+    write_shard(path / "fineweb_val_000000.bin", tokens[56_000:])
+    return path
+
+
+MICRO_ABLATION = """
+description = "micro crawler on a random walk"
+preset = "tiny"
+seeds = [1, 2]
+wallclock_seconds = 600  # the 12 iterations end every run first
+control = "loops2"
+eval_max_tokens = 0
+
+[base]
+data_path = "{data}"
+vocab_size = 400
+model_dim = 64
+num_heads = 4
+num_kv_heads = 2
+train_seq_len = 32
+eval_seq_len = 32
+eval_stride = 16
+bigram_vocab_size = 64
+bigram_dim = 32
+train_batch_tokens = 512
+iterations = 12
+warmdown_iters = 4
+val_loss_every = 0
+train_log_every = 4
+val_batch_size = 2048
+muon_momentum_warmup_steps = 4
+matrix_lr = 0.05
+
+[arms.loops2]
+crawler_loops = 2
+
+[arms.loops1]
+CRAWLER_LOOPS = 1
+
+[arms.broken]  # valid settings, but no data there: training fails
+DATA_PATH = "{missing}"
+"""
+
+
+@pytest.fixture(scope="session")
+def micro_ablation(walk_data, tmp_path_factory):
+    """A real ablation run by the runner (2 arms x 2 seeds of a micro crawler, and an arm whose training
+    crashes), as (plan, results of the first invocation)."""
+    from evaluator.ablation.plan import load_plan
+    from evaluator.ablation.runner import run_plan
+
+    folder = tmp_path_factory.mktemp("ablations")
+    path = folder / "micro.toml"
+    path.write_text(MICRO_ABLATION.format(data=walk_data, missing=folder / "no_data"))
+    plan = load_plan(path)
+    return plan, run_plan(plan)

@@ -1,5 +1,4 @@
 import pytest
-import sentencepiece as spm
 
 from crawler.tokenizer import TokenizerError, check_vocab, load_tokenizer, train_tokenizer
 from tests.conftest import sample_docs

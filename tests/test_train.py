@@ -6,42 +6,20 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from tests.conftest import sample_docs
+from tests.conftest import WALK_VOCAB as VOCAB
 from crawler.config import ConfigError, load_config
 from crawler.loader import DistributedTokenLoader, TokenStream
 from crawler.model import CrawlerGPT
-from crawler.shards import write_shard
-from crawler.tokenizer import train_tokenizer
 from crawler.train import lr_scale, train
 from crawler.train_cli import parse_sets
 
-VOCAB = 400
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """Shards of a noisy random walk over a permutation (learnable in a few steps), and a real tokenizer."""
-    path = tmp_path_factory.mktemp("data")
-    (path / "tokenizer.model").write_bytes(train_tokenizer(sample_docs(), vocab_size=VOCAB))
-    rng = np.random.default_rng(0)
-    perm = rng.permutation(VOCAB)
-    tokens = np.empty(60_000, dtype=np.int64)
-    tokens[0] = 0
-    noise = rng.random(len(tokens)) < 0.1
-    random = rng.integers(0, VOCAB, len(tokens))
-    for i in range(1, len(tokens)):
-        tokens[i] = random[i] if noise[i] else perm[tokens[i - 1]]
-    write_shard(path / "fineweb_train_000000.bin", tokens[:30_000])
-    write_shard(path / "fineweb_train_000001.bin", tokens[30_000:56_000])
-    write_shard(path / "fineweb_val_000000.bin", tokens[56_000:])
-    return path
-
-
-def micro(data_dir, tmp_path, **overrides):
-    values = dict(data_path=str(data_dir), vocab_size=VOCAB, model_dim=64, num_heads=4, num_kv_heads=2,
+def micro(walk_data, tmp_path, **overrides):
+    values = dict(data_path=str(walk_data), vocab_size=VOCAB, model_dim=64, num_heads=4, num_kv_heads=2,
                   train_seq_len=32, eval_seq_len=32, eval_stride=16, bigram_vocab_size=64, bigram_dim=32,
                   train_batch_tokens=512, iterations=30, warmdown_iters=10, max_wallclock_seconds=0.0,
                   val_loss_every=10, train_log_every=5, val_batch_size=2048, val_max_tokens=1024,
@@ -53,10 +31,10 @@ def read_log(result):
     return (result.run_dir / "train.log").read_text()
 
 
-def test_training_reduces_loss_and_writes_the_log(data_dir, tmp_path):
-    result = train(micro(data_dir, tmp_path), progress=False)
+def test_training_reduces_loss_and_writes_the_log(walk_data, tmp_path):
+    result = train(micro(walk_data, tmp_path), progress=False)
     log = read_log(result)
-    n_params = sum(p.numel() for p in CrawlerGPT(micro(data_dir, tmp_path)).parameters())
+    n_params = sum(p.numel() for p in CrawlerGPT(micro(walk_data, tmp_path)).parameters())
     assert re.search(rf"^model_params:{n_params}$", log, re.M)
     assert re.search(r"^world_size:1 grad_accum_steps:1$", log, re.M)
     assert re.search(r"^train_batch_tokens:512 train_seq_len:32 iterations:30 warmup_steps:0 "
@@ -79,22 +57,22 @@ def test_training_reduces_loss_and_writes_the_log(data_dir, tmp_path):
     assert "stopping_early" not in log
     assert result.steps == 30
     state = load_file(str(result.run_dir / "final_model.safetensors"))
-    assert set(state) == set(CrawlerGPT(micro(data_dir, tmp_path)).state_dict())
+    assert set(state) == set(CrawlerGPT(micro(walk_data, tmp_path)).state_dict())
     assert (result.run_dir / "config.json").is_file() and (result.run_dir / "final_model.ptz").is_file()
 
 
-def test_wallclock_cap_stops_early(data_dir, tmp_path):
-    result = train(micro(data_dir, tmp_path, iterations=100_000, max_wallclock_seconds=0.5, val_loss_every=0), progress=False)
+def test_wallclock_cap_stops_early(walk_data, tmp_path):
+    result = train(micro(walk_data, tmp_path, iterations=100_000, max_wallclock_seconds=0.5, val_loss_every=0), progress=False)
     log = read_log(result)
     m = re.search(r"^stopping_early: wallclock_cap train_time:(\d+)ms step:(\d+)/100000$", log, re.M)
     assert m and int(m.group(2)) == result.steps < 100_000
     assert re.search(rf"^step:{result.steps}/100000 val_loss:", log, re.M)
 
 
-def test_warmup_steps_restore_the_initial_state(data_dir, tmp_path):
-    plain = train(micro(data_dir, tmp_path, iterations=4, run_id="plain", val_loss_every=0), progress=False)
+def test_warmup_steps_restore_the_initial_state(walk_data, tmp_path):
+    plain = train(micro(walk_data, tmp_path, iterations=4, run_id="plain", val_loss_every=0), progress=False)
     # QAT runs in the second half of the warm-up (to compile it) but must not leak: its threshold is never reached
-    warmed = train(micro(data_dir, tmp_path, iterations=4, run_id="warm", val_loss_every=0, warmup_steps=3,
+    warmed = train(micro(walk_data, tmp_path, iterations=4, run_id="warm", val_loss_every=0, warmup_steps=3,
                          qat_flat_bits=6, qat_threshold=0.0), progress=False)
     assert read_log(warmed).count("warmup_step:") == 3 and "qat:start" not in read_log(warmed)
     losses = lambda r: re.findall(r"^step:\d+/4 train_loss:(\S+)", read_log(r), re.M)
@@ -107,10 +85,10 @@ def test_warmup_steps_restore_the_initial_state(data_dir, tmp_path):
 @pytest.mark.parametrize("flag,marker", [(dict(ema_decay=0.9), "average:applied ema"),
                                          (dict(swa_every=2, swa_threshold=0.5), "average:applied swa snapshots:"),
                                          (dict(qat_flat_bits=6, qat_crawler_bits=8, qat_threshold=0.5), "qat:start step:")])
-def test_training_switches_change_the_result(data_dir, tmp_path, flag, marker):
+def test_training_switches_change_the_result(walk_data, tmp_path, flag, marker):
     short = dict(iterations=12, warmdown_iters=10, val_loss_every=0)
-    base = train(micro(data_dir, tmp_path, run_id="base", **short), progress=False)
-    switched = train(micro(data_dir, tmp_path, run_id="switched", **short, **flag), progress=False)
+    base = train(micro(walk_data, tmp_path, run_id="base", **short), progress=False)
+    switched = train(micro(walk_data, tmp_path, run_id="switched", **short, **flag), progress=False)
     assert marker in read_log(switched)
     a = load_file(str(base.run_dir / "final_model.safetensors"))
     b = load_file(str(switched.run_dir / "final_model.safetensors"))
@@ -130,19 +108,19 @@ def test_lr_schedule():
     assert lr_scale(timed, 100, 12_000.0) == 0.0
 
 
-def test_token_stream_and_ranks(data_dir):
-    stream = TokenStream(data_dir, "train")
+def test_token_stream_and_ranks(walk_data):
+    stream = TokenStream(walk_data, "train")
     first = stream.take(29_990)
     across = stream.take(20)  # the end of shard 0 and the start of shard 1
     assert len(across) == 20 and stream.file_index == 1
     stream.take(26_000 - 10)
     wrapped = stream.take(5)
     assert np.array_equal(wrapped, first[:5])
-    loaders = [DistributedTokenLoader(data_dir, r, 2, "cpu") for r in range(2)]
+    loaders = [DistributedTokenLoader(walk_data, r, 2, "cpu") for r in range(2)]
     (x0, y0), (x1, y1) = [ld.next_batch(512, 32, 2) for ld in loaders]
     assert x0.shape == (4, 32) and x0.dtype == torch.int64
     assert torch.equal(x0.flatten()[1:], y0.flatten()[:-1]) and not torch.equal(x0, x1)
-    whole = torch.from_numpy(TokenStream(data_dir, "train").take(2 * 129).astype(np.int64))
+    whole = torch.from_numpy(TokenStream(walk_data, "train").take(2 * 129).astype(np.int64))
     assert torch.equal(x1.flatten(), whole[129:257]) and torch.equal(y1.flatten(), whole[130:258])
     with pytest.raises(ValueError, match="does not split"):
         loaders[0].next_batch(500, 32, 1)
@@ -160,13 +138,13 @@ def test_config_env_names_and_sets():
         parse_sets(["model_dim"])
 
 
-def test_cli(data_dir, tmp_path):
+def test_cli(walk_data, tmp_path):
     from pgolf import app
 
     sets = ["model_dim=64", "num_heads=4", "num_kv_heads=2", "train_seq_len=32", "eval_seq_len=32", "eval_stride=32",
             "bigram_vocab_size=64", "bigram_dim=32", "train_batch_tokens=256", "iterations=3", "val_loss_every=0",
             f"vocab_size={VOCAB}", "val_max_tokens=512"]
-    args = ["train", "--preset", "tiny", "--data", str(data_dir), "--out", str(tmp_path), "--run-id", "cli",
+    args = ["train", "--preset", "tiny", "--data", str(walk_data), "--out", str(tmp_path), "--run-id", "cli",
             "--seed", "7", "--no-progress"] + [a for s in sets for a in ("--set", s)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

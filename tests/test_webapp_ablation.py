@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import shared_path
 from tests.test_webapp_fixtures import CRAWLER_RECORD, make_settings
+from evaluator.ablation.report import build_report
 from webapp.app import create_app
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
@@ -65,3 +66,26 @@ def test_bad_ablation_requests(client):
     assert client.get("/api/ablation", params={"control": "record:nope"}).status_code == 404
     response = client.get("/api/ablation", params={"control": "run:loops3", "kind": "best"})
     assert response.status_code == 422 and "unknown metric kind" in response.json()["detail"]
+
+
+def test_ablations_run_by_pgolf_ablate_are_arms_and_ready_comparisons(micro_ablation, tmp_path, eval_data):
+    plan, _ = micro_ablation
+    client = TestClient(create_app(make_settings(tmp_path, eval_data, ablations=[plan.results_dir.parent])))
+    body = client.get("/api/ablation").json()
+    (link,) = body["ablations"]
+    assert link["name"] == "micro" and link["control"] == "ablation:micro/loops2"
+    assert link["arms"] == ["ablation:micro/loops1", "ablation:micro/broken"]
+    assert (link["finished"], link["failed"], link["total"]) == (4, 2, 6)
+    assert {"ablation:micro/loops2", "ablation:micro/loops1"} <= {c["id"] for c in body["choices"]}
+
+    params = {"control": link["control"], "arm": link["arms"], "kind": "sliding_window"}
+    compared = client.get("/api/ablation", params=params).json()
+    loops1, broken = compared["arms"]
+    expected = build_report(plan).comparison.arms[0]
+    assert loops1["delta"] == pytest.approx(expected.delta, abs=1e-12) and loops1["p_value"] == pytest.approx(expected.p_value)
+    assert loops1["settings_diff"] == [{"key": "crawler_loops", "control": "2", "arm": "1"}]
+    assert loops1["quant_gap"]["n"] == 2 and loops1["quant_gap"]["mean"] == pytest.approx(expected.quant_gap.mean)
+    assert broken["delta"] is None and broken["seeds"] == []
+    page = client.get("/ablation", params=params, headers={"accept": "text/html"})
+    assert page.status_code == 200 and 'id="ablation-files"' in page.text and "micro/loops1" in page.text
+    assert "Quant gap" in page.text and "two-sided" in page.text

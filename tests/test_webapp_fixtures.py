@@ -53,7 +53,7 @@ def tiny_artifact(eval_data, tmp_path_factory) -> Path:
 def make_settings(tmp_path: Path, eval_data: Path, **overrides) -> Settings:
     # the loop-wise analysis is off unless a test asks for it: on 2 cores it would double every worker test
     values = dict(records=[SHARED / "records" if (SHARED / "records").is_dir() else tmp_path / "records"],
-                  runs=[tmp_path / "runs"], data_dir=tmp_path / "web", eval_data_dir=eval_data,
+                  runs=[tmp_path / "runs"], ablations=[tmp_path / "ablations"], data_dir=tmp_path / "web", eval_data_dir=eval_data,
                   eval_max_tokens=1024, eval_device="cpu", heartbeat_seconds=0.5, stale_after_seconds=3.0,
                   loops_tokens=0)
     return Settings(**{**values, **overrides})

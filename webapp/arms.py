@@ -1,5 +1,5 @@
-"""Ablation arms: a record (several seeds) or a training run from `pgolf train` (one seed), each with the
-settings it ran with and its per-seed results.
+"""Ablation arms: a record (several seeds), a training run from `pgolf train` (one seed), or an arm of an
+ablation run by `pgolf ablate` (its seeds), each with the settings it ran with and its per-seed results.
 
 A run's settings are its config.json. A record ships no config, so its settings are the `key:value`
 and `key=value` pairs its first log prints before training starts (hyperparameter dumps, env echoes),
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.errors import PgolfError
+from evaluator.ablation.compare import ArmSeeds
+from evaluator.ablation.report import load_results_folder, plan_arms
+from evaluator.ablation.runner import PLAN_COPY
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
-from evaluator.records.seeds import SeedRow, seed_row
+from evaluator.records.seeds import seed_row
 from webapp.catalog import CatalogEntry, RecordCatalog
 
 RUN_LOG = "train.log"
@@ -26,17 +29,6 @@ _NOT_SETTING_LINE = re.compile(r"^[WIEF]\d{4} |\|")
 # what changes from one seed or machine to the next without being a setting
 _NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
                  "running"}
-
-
-@dataclass
-class Arm:
-    id: str
-    label: str
-    source: str  # record | run
-    settings: dict[str, str]
-    rows: list[SeedRow]
-    headline_kind: str | None
-    problems: list[str] = field(default_factory=list)
 
 
 def _first_training_line(log: TrainLog) -> int:
@@ -57,10 +49,10 @@ def log_settings(log: TrainLog) -> dict[str, str]:
     return settings
 
 
-def record_arm(entry: CatalogEntry) -> Arm:
+def record_arm(entry: CatalogEntry) -> ArmSeeds:
     settings = log_settings(entry.record.logs[0]) if entry.record.logs else {}
     kind = entry.seeds.headline_kind
-    return Arm(f"record:{entry.id}", entry.id, "record", settings, entry.seeds.rows, kind.value if kind else None)
+    return ArmSeeds(f"record:{entry.id}", entry.id, "record", settings, entry.seeds.rows, kind.value if kind else None)
 
 
 def _flat(config: dict) -> dict[str, str]:
@@ -85,16 +77,16 @@ def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str
     return log_settings(log)
 
 
-def _run_arm(run_dir: Path) -> Arm:
+def _run_arm(run_dir: Path) -> ArmSeeds:
     problems: list[str] = []
     log = parse_log(run_dir / RUN_LOG)
     log.file_name = f"{run_dir.name}/{RUN_LOG}"
     kind, _ = choose_headline_kind([log], None)
-    return Arm(f"run:{run_dir.name}", run_dir.name, "run", _run_settings(run_dir, log, problems),
-               [seed_row(log, kind)], kind.value if kind else None, problems)
+    return ArmSeeds(f"run:{run_dir.name}", run_dir.name, "run", _run_settings(run_dir, log, problems),
+                    [seed_row(log, kind)], kind.value if kind else None, problems)
 
 
-def run_arms(roots: list[Path]) -> tuple[list[Arm], list[str]]:
+def run_arms(roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
     arms, problems = [], []
     for root in roots:
         if not root.is_dir():
@@ -110,6 +102,26 @@ def run_arms(roots: list[Path]) -> tuple[list[Arm], list[str]]:
     return arms, problems
 
 
-def all_arms(catalog: RecordCatalog, run_roots: list[Path]) -> tuple[list[Arm], list[str]]:
+def ablation_folders(roots: list[Path]) -> list[Path]:
+    """Results folders of `pgolf ablate` (they keep the ablation file as run) under the given folders."""
+    found = []
+    for root in roots:
+        if root.is_dir():
+            found += sorted(p for p in root.iterdir() if (p / PLAN_COPY).is_file())
+    return found
+
+
+def ablation_arms(roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
+    arms, problems = [], []
+    for folder in ablation_folders(roots):
+        try:
+            arms += plan_arms(load_results_folder(folder))
+        except PgolfError as exc:
+            problems.append(f"ablation {folder.name}: {str(exc).splitlines()[0]}")
+    return arms, problems
+
+
+def all_arms(catalog: RecordCatalog, run_roots: list[Path], ablation_roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
     runs, problems = run_arms(run_roots)
-    return [record_arm(entry) for entry in catalog.entries()] + runs, problems
+    ablations, ablation_problems = ablation_arms(ablation_roots)
+    return [record_arm(entry) for entry in catalog.entries()] + runs + ablations, problems + ablation_problems

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from datetime import date
+import datetime as dt
 from pathlib import Path
 
 from evaluator.check import ComplianceReport, compliance_report
@@ -26,7 +26,7 @@ class CatalogEntry:
     compliance: ComplianceReport  # without a baseline: the significance rule is skipped
 
     @property
-    def date(self) -> date | None:
+    def date(self) -> dt.date | None:
         if self.record.submission and self.record.submission.date:
             return self.record.submission.date
         return parse_date(self.record.name[:10])

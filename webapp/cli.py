@@ -32,6 +32,7 @@ def serve_command(
     port: Annotated[Optional[int], typer.Option(help="Port (default 8000, PGOLF_PORT).")] = None,
     records: Annotated[Optional[list[Path]], typer.Option(help="A folder of record folders; repeat for several (default: records/).")] = None,
     runs: Annotated[Optional[list[Path]], typer.Option(help="A folder of training runs for ablations; repeat for several (default: runs/).")] = None,
+    ablations: Annotated[Optional[list[Path]], typer.Option(help="A folder of `pgolf ablate` results; repeat for several (default: ablations/).")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy database URL (default: SQLite in the data dir).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
@@ -42,7 +43,7 @@ def serve_command(
 
     from webapp.app import create_app
 
-    settings = _settings(host=host, port=port, records=records, runs=runs, db=db, data_dir=data_dir)
+    settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db, data_dir=data_dir)
     if not settings.is_local and not settings.upload_token:
         typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
                    "(set PGOLF_UPLOAD_TOKEN)", err=True)
@@ -63,6 +64,7 @@ def serve_command(
 
 def worker_command(
     workers: Annotated[Optional[int], typer.Option(help="Worker threads (default: PGOLF_MAX_CONCURRENT_EVALS).")] = None,
+    ablations: Annotated[Optional[list[Path]], typer.Option(help="A folder of `pgolf ablate` results; repeat for several (default: ablations/).")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy database URL (default: SQLite in the data dir).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
 ) -> None:

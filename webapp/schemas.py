@@ -5,7 +5,8 @@ derives their schema for OpenAPI.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime as dt
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
@@ -21,7 +22,7 @@ class RecordRow(BaseModel):
     folder: str
     name: str
     track: str | None
-    date: date | None
+    date: dt.date | None
     author: str | None
     headline_kind: str | None = Field(description="the metric kind the record's score is (e.g. sliding_window)")
     best_bpb: float | None = Field(description="lowest headline BPB over the seeds' logs")
@@ -213,7 +214,7 @@ class EvaluationList(BaseModel):
 class ArmChoice(BaseModel):
     id: str
     label: str
-    source: str = Field(description="record or run")
+    source: str = Field(description="record, run (pgolf train) or ablation (pgolf ablate)")
 
 
 class SettingDiff(BaseModel):
@@ -235,11 +236,22 @@ class ArmRow(BaseModel):
     seeds: list[int | None]
     steps: float | None = Field(description="mean final step over seeds")
     bpb: dict[str, KindSummary] = Field(description="per metric kind, over seeds")
+    quant_gap: KindSummary | None = Field(description="roundtrip minus pre-quant BPB, over the seeds that have both")
     delta: float | None = Field(description="mean BPB of the chosen kind minus the control's; negative is better")
     seed_deltas: list[float]
-    p_value: float | None = Field(description="one-sided Welch p that the arm is lower than the control")
+    p_value: float | None = Field(description="two-sided Welch p that the arm's mean differs from the control's")
     worst_total_bytes: int | None
     settings_diff: list[SettingDiff]
+
+
+class AblationLink(BaseModel):
+    name: str
+    description: str
+    control: str = Field(description="the control's arm id")
+    arms: list[str]
+    finished: int
+    failed: int
+    total: int = Field(description="(arm, seed) runs the ablation file asks for")
 
 
 class Ablation(BaseModel):
@@ -249,3 +261,4 @@ class Ablation(BaseModel):
     arms: list[ArmRow]
     choices: list[ArmChoice]
     problems: list[str]
+    ablations: list[AblationLink] = Field(description="ablations run by pgolf ablate, each a ready comparison")

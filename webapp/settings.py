@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     records: list[Path] = [Path("records")]
     # folders holding training runs (<run_id>/train.log and config.json, as `pgolf train` writes them)
     runs: list[Path] = [Path("runs")]
+    # folders holding `pgolf ablate` results folders (<name>/ablation.toml and results/*.json)
+    ablations: list[Path] = [Path("ablations")]
     # uploads (content-addressed), the embedded queue and the default database live here
     data_dir: Path = Path("out/web")
     # SQLAlchemy URL; empty means SQLite at DATA_DIR/pgolf.sqlite

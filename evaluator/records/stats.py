@@ -119,3 +119,18 @@ def welch_one_sided(candidate: Sequence[float], baseline: Sequence[float],
     if c.n == 0 or b.n == 0:
         raise ValueError("Welch test needs values on both sides")
     return welch_from_summaries(c.mean, c.std or 0.0, c.n, b.mean, b.std or 0.0, b.n, margin)
+
+
+def welch_two_sided_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Welch p-value that the two means differ (either way); None below two values a side."""
+    sa, sb = summarize(a), summarize(b)
+    if sa.n < 2 or sb.n < 2:
+        return None
+    var_a, var_b = sa.std ** 2 / sa.n, sb.std ** 2 / sb.n
+    se2 = var_a + var_b
+    difference = sa.mean - sb.mean
+    if se2 == 0.0:
+        return 0.0 if difference != 0.0 else 1.0
+    t = difference / math.sqrt(se2)
+    df = se2 ** 2 / (var_a ** 2 / (sa.n - 1) + var_b ** 2 / (sb.n - 1))
+    return min(1.0, 2.0 * student_t_sf(abs(t), df))

@@ -1,4 +1,4 @@
-"""Ablation comparison: a control and several arms (records or training runs), with its JSON twin and chart."""
+"""Ablation comparison: a control and several arms (records, training runs, ablation arms), with its JSON twin and chart."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from webapp.ablation import AblationError, UnknownArm, ablation
+from webapp.ablation import AblationError, UnknownArm, ablation, ablation_links
 from webapp.arms import all_arms
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.plots import ablation_svg
@@ -16,15 +16,15 @@ from webapp.templating import templates
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ablation"])
 
-ControlQuery = Annotated[str, Query(max_length=300, description="the control's arm id: record:<id> or run:<name>")]
+ControlQuery = Annotated[str, Query(max_length=300, description="the control's arm id: record:<id>, run:<name> or ablation:<name>/<arm>")]
 ArmsQuery = Annotated[list[str], Query(alias="arm", max_length=50, description="arm ids to compare (repeat)")]
 KindQuery = Annotated[str, Query(max_length=40, description="metric kind; default: the control's headline kind")]
 
 
 def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ablation:
-    choices, problems = all_arms(catalog, settings.runs)
+    choices, problems = all_arms(catalog, settings.runs, settings.ablations)
     try:
-        return ablation(choices, control or None, arms, kind or None, problems)
+        return ablation(choices, control or None, arms, kind or None, problems, ablation_links(settings.ablations))
     except UnknownArm as exc:
         raise HTTPException(404, str(exc)) from None
     except AblationError as exc:

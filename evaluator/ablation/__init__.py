@@ -1,0 +1,1 @@
+"""Ablations: a TOML file of arms, the runner that trains and evaluates them, and their comparison."""

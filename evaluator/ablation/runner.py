@@ -1,0 +1,252 @@
+"""Run an ablation: train every (arm, seed) without a finished result, evaluate its artifact, record it.
+
+Results folder:
+    ablation.toml               the file as it was run (a later run of a changed file is refused)
+    runs/<arm>_s<seed>/         the trainer's run: train.log, output.log, config.json, the .ptz and checkpoint
+    results/<arm>_s<seed>.json  one per run, written once it is finished (ok) or has failed
+    summary.json                the comparison table, rewritten after every run
+
+A run is finished when its JSON says ok and holds the same config the file now asks for; a failed
+run is tried again on the next invocation, a finished one never is.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from crawler.errors import PgolfError
+from crawler.files import atomic_write_text
+from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
+from evaluator.records.logs import parse_log
+from evaluator.records.metric_kinds import MetricKind
+
+PLAN_COPY = "ablation.toml"
+RESULTS = "results"
+OUTPUT_LOG = "output.log"
+_IGNORED_CONFIG = {"run_id", "out_dir"}  # the same run under another folder is the same run
+
+
+class RunFailed(Exception):
+    pass
+
+
+@dataclass
+class RunResult:
+    arm: str
+    seed: int
+    status: str  # ok | failed
+    config: dict
+    command: list[str]  # the training launch; the evaluation's is the plan's eval_command
+    started: str
+    wall_seconds: float
+    error: str | None = None
+    returncode: int | None = None
+    steps: int | None = None
+    train_seconds: float | None = None
+    # from the evaluator's reload of the artifact (pre_quant from the float checkpoint it was exported from)
+    bpb: dict[str, float] = field(default_factory=dict)  # pre_quant, roundtrip, sliding_window
+    val_loss: dict[str, float] = field(default_factory=dict)
+    scored_tokens: int | None = None
+    model_bytes: int | None = None
+    code_bytes: int | None = None
+    total_bytes: int | None = None
+    artifact_sha256: str | None = None
+    # what the trainer itself logged for the same artifact, as a cross-check on the evaluator
+    trainer_bpb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.arm}_s{self.seed}"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunResult":
+        return cls(**data)
+
+
+def comparable_config(config: dict) -> dict:
+    """As JSON holds it (a tuple reads back as a list), without the fields that only name folders."""
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_CONFIG}
+
+
+def result_path(plan: AblationPlan, spec: RunSpec) -> Path:
+    return plan.results_dir / RESULTS / f"{spec.run_id}.json"
+
+
+def read_result(path: Path) -> RunResult | None:
+    if not path.is_file():
+        return None
+    try:
+        return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, TypeError) as e:
+        raise PlanError(f"{path}: not a run result ({str(e).splitlines()[0]}); delete it to run that arm again") from None
+
+
+def finished(plan: AblationPlan, spec: RunSpec) -> RunResult | None:
+    """The run's ok result; an error if that result was made with settings the file no longer asks for."""
+    result = read_result(result_path(plan, spec))
+    if result is None or not result.ok:
+        return None
+    planned = comparable_config(spec.config.to_dict())
+    recorded = comparable_config(result.config)
+    if recorded != planned:
+        changed = sorted(k for k in planned.keys() | recorded.keys() if planned.get(k) != recorded.get(k))
+        raise PlanError(f"{result_path(plan, spec)} was run with other settings ({', '.join(changed)}); "
+                        f"use a new results folder or delete that file")
+    return result
+
+
+def prepare_results_dir(plan: AblationPlan) -> None:
+    """Create the folder and keep the file as run beside the results. A changed file may add arms or
+    seeds; a recorded run whose settings it changed is refused by `finished`."""
+    (plan.results_dir / RESULTS).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(plan.results_dir / PLAN_COPY, plan.text)
+
+
+def _last_error_line(output: Path) -> str:
+    try:
+        lines = [line.strip() for line in output.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return "no output"
+    lines = [line for line in lines if line]
+    return lines[-1][:500] if lines else "no output"
+
+
+def _launch(command: list[str], output: Path) -> int:
+    env, _ = child_environment()
+    with open(output, "ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            return proc.wait()
+        except BaseException:
+            # Ctrl-C or a kill of the runner: stop the launcher (torchrun stops its workers) before leaving
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            raise
+
+
+def _check_config(spec: RunSpec, run_dir: Path) -> None:
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise RunFailed("the trainer exited without writing config.json")
+    trained = comparable_config(json.loads(config_file.read_text()))
+    planned = comparable_config(spec.config.to_dict())
+    if trained != planned:
+        changed = sorted(k for k in planned if planned.get(k) != trained.get(k))
+        raise RunFailed(f"the trainer ran other settings than planned: {', '.join(changed)}")
+
+
+def _read_training(run_dir: Path, result: RunResult) -> None:
+    log = parse_log(run_dir / "train.log")
+    result.steps = log.final_step
+    result.train_seconds = log.train_time_ms.value / 1000.0 if log.train_time_ms else None
+    result.trainer_bpb = {kind.value: m.val_bpb for kind in MetricKind if (m := log.final(kind))}
+
+
+def _read_evaluation(report_path: Path, result: RunResult) -> None:
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunFailed(f"the evaluation wrote no readable report ({str(e).splitlines()[0]})") from None
+    try:
+        passes = {"pre_quant": report["prequant"], "roundtrip": report["roundtrip"], "sliding_window": report["sliding"]}
+        result.bpb = {k: p["val_bpb"] for k, p in passes.items()}
+        result.val_loss = {k: p["val_loss"] for k, p in passes.items()}
+        result.scored_tokens = report["max_tokens"]
+        size = report["size"]
+        result.model_bytes, result.code_bytes = size["model_bytes"], size["code_bytes"]
+        result.total_bytes, result.artifact_sha256 = size["total_bytes"], report["sha256"]
+    except (KeyError, TypeError) as e:
+        raise RunFailed(f"{report_path}: not an evaluation report (no {e})") from None
+
+
+def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:
+    """Train, evaluate (as `pgolf eval` would), record. A crash of either is a failed result; an
+    interrupt records nothing."""
+    run_dir = plan.run_dir(spec)
+    shutil.rmtree(run_dir, ignore_errors=True)  # an earlier failed attempt's files must not pass for this one's
+    run_dir.mkdir(parents=True)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    config = json.loads(json.dumps(spec.config.to_dict()))  # as the result file will hold it
+    result = RunResult(spec.arm, spec.seed, "failed", config, plan.command(spec), started, 0.0)
+    output = run_dir / OUTPUT_LOG
+    try:
+        result.returncode = _launch(plan.command(spec), output)
+        if result.returncode != 0:
+            raise RunFailed(f"training exited with status {result.returncode}: {_last_error_line(output)}")
+        _check_config(spec, run_dir)
+        _read_training(run_dir, result)
+        status = _launch(plan.eval_command(spec), output)
+        if status != 0:
+            raise RunFailed(f"evaluation exited with status {status}: {_last_error_line(output)}")
+        _read_evaluation(run_dir / "final_model.eval.json", result)
+        result.status = "ok"
+    except (RunFailed, PgolfError, OSError, ValueError) as e:
+        result.error = str(e).splitlines()[0] if str(e) else type(e).__name__
+    result.wall_seconds = time.perf_counter() - t0
+    atomic_write_text(result_path(plan, spec), json.dumps(result.to_dict(), indent=1) + "\n")
+    return result
+
+
+def run_plan(plan: AblationPlan, only: list[str] | None = None,
+             on_run: Callable[[RunSpec, RunResult | None, int, int], None] | None = None,
+             after_run: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Every pending run of the plan (or of the named arms), in order; returns the new results.
+
+    on_run(spec, previous, index, total) is called before each run (previous: its failed attempt, if
+    any); after_run(result) after each."""
+    if only:
+        for name in only:
+            plan.arm(name)
+    pending = [s for s in plan.runs() if (not only or s.arm in only) and finished(plan, s) is None]
+    prepare_results_dir(plan)
+    done = []
+    for index, spec in enumerate(pending):
+        if on_run:
+            on_run(spec, read_result(result_path(plan, spec)), index, len(pending))
+        result = run_one(plan, spec)
+        done.append(result)
+        if after_run:
+            after_run(result)
+    return done
+
+
+def plan_status(plan: AblationPlan) -> dict[str, list[RunSpec]]:
+    """The plan's runs by state: finished, failed, pending."""
+    states: dict[str, list[RunSpec]] = {"finished": [], "failed": [], "pending": []}
+    for spec in plan.runs():
+        if finished(plan, spec):
+            states["finished"].append(spec)
+        elif read_result(result_path(plan, spec)):
+            states["failed"].append(spec)
+        else:
+            states["pending"].append(spec)
+    return states
+
+
+def results_of(plan: AblationPlan) -> list[RunResult]:
+    """The recorded result of every planned run that has one (finished or failed), in plan order."""
+    out = []
+    for spec in plan.runs():
+        result = finished(plan, spec) or read_result(result_path(plan, spec))
+        if result is not None:
+            out.append(result)
+    return out

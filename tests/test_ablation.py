@@ -3,6 +3,11 @@ import json
 import math
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -222,3 +227,32 @@ def test_welch_two_sided_edges():
     assert welch_two_sided_p([1.0], [1.0, 2.0]) is None
     assert welch_two_sided_p([1.0, 1.0], [1.0, 1.0]) == 1.0 and welch_two_sided_p([1.0, 1.0], [2.0, 2.0]) == 0.0
     assert math.isclose(welch_two_sided_p([0.0, 2.0], [0.0, 2.0]), 1.0)
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
+
+
+def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path):
+    text = micro_text(tmp_path).replace(str(tmp_path / "data"), str(walk_data)).replace("iterations = 12", "iterations = 100000")
+    path = write_plan(tmp_path, text)
+    proc = subprocess.Popen([sys.executable, "-m", "pgolf", "ablate", str(path)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "micro" / "runs" / "loops2_s1" / "train.log"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "train_loss" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: the run in progress was not recorded" in err
+    assert list((tmp_path / "micro" / "results").glob("*.json")) == []
+    assert _processes_mentioning(str(tmp_path / "micro" / "runs")) == []  # the trainer went with it

@@ -23,7 +23,7 @@ def signed(value: float | None, digits: int = 8) -> str:
 
 
 def thousands(value: int | float | None) -> str:
-    return DASH if value is None else f"{int(value):,}"
+    return DASH if value is None else f"{value:,.0f}"
 
 
 def p_value(value: float | None) -> str:

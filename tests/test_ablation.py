@@ -241,7 +241,8 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path, stop):
     text = micro_text(tmp_path).replace(str(tmp_path / "data"), str(walk_data)).replace("iterations = 12", "iterations = 100000")
     path = write_plan(tmp_path, text)
     proc = subprocess.Popen([sys.executable, "-m", "pgolf", "ablate", str(path)], cwd=REPO, stdout=subprocess.PIPE,
@@ -251,7 +252,7 @@ def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path):
     while not (log.is_file() and "train_loss" in log.read_text()):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: the run in progress was not recorded" in err
     assert list((tmp_path / "micro" / "results").glob("*.json")) == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -56,6 +57,8 @@ def ablate_command(
             tqdm.write(f"{line} ({duration(run.wall_seconds)})")
             write_summary(plan, build_report(plan, metric), charts=False)
 
+        # a kill of the runner stops the run in progress the way Ctrl-C does, instead of orphaning it
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             new = run_plan(plan, only=only, on_run=before, after_run=after)
         except KeyboardInterrupt:
@@ -69,6 +72,10 @@ def ablate_command(
                    f"`pgolf ablate {file} --report` for the table")
         if failed:
             raise typer.Exit(1)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:

@@ -1,13 +1,14 @@
 """Run an ablation: train every (arm, seed) without a finished result, evaluate its artifact, record it.
 
 Results folder:
-    ablation.toml               the file as it was run (a later run of a changed file is refused)
+    ablation.toml               the file as last run (the web app reads the ablation from it)
     runs/<arm>_s<seed>/         the trainer's run: train.log, output.log, config.json, the .ptz and checkpoint
     results/<arm>_s<seed>.json  one per run, written once it is finished (ok) or has failed
     summary.json                the comparison table, rewritten after every run
 
 A run is finished when its JSON says ok and holds the same config the file now asks for; a failed
-run is tried again on the next invocation, a finished one never is.
+run is tried again on the next invocation, a finished one never is. A changed file may add arms or
+seeds; one that changes the settings of a finished run is refused before anything runs.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """pgolf ablate: the ablation file, the runner (real runs of a micro crawler), the comparison and its report."""
+import fcntl
 import json
 import math
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from crawler.errors import PgolfError
 from evaluator.ablation.compare import ArmSeeds, compare
 from evaluator.ablation.plan import PlanError, child_environment, load_plan
 from evaluator.ablation.report import build_report, format_report, write_summary
@@ -181,7 +183,7 @@ def test_the_report_compares_each_arm_with_the_control(micro_ablation):
     assert summary["comparison"]["arms"][0]["delta"] == loops1.delta
     assert summary["seed_values"]["loops1"]["sliding_window"] == arm
     assert (plan.results_dir / "deltas.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(PgolfError, match="unknown metric"):
         build_report(plan, "best")
 
 
@@ -189,6 +191,8 @@ def test_report_and_dry_run_commands(micro_ablation):
     plan, _ = micro_ablation
     report = CliRunner().invoke(app, ["ablate", str(plan.path), "--report", "--metric", "roundtrip"])
     assert report.exit_code == 0 and "Δ roundtrip" in report.output and "loops1" in report.output
+    bad = CliRunner().invoke(app, ["ablate", str(plan.path), "--metric", "best"])
+    assert bad.exit_code == 1 and bad.output.startswith("error: unknown metric 'best'")
     dry = CliRunner().invoke(app, ["ablate", str(plan.path), "--dry-run"])
     commands = [line for line in dry.output.splitlines() if "crawler.train" in line]
     assert dry.exit_code == 0 and len(commands) == 2 and all("--run-id broken_s" in line for line in commands)
@@ -257,3 +261,11 @@ def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path, sto
     assert proc.returncode == 130 and "interrupted: the run in progress was not recorded" in err
     assert list((tmp_path / "micro" / "results").glob("*.json")) == []
     assert _processes_mentioning(str(tmp_path / "micro" / "runs")) == []  # the trainer went with it
+
+
+def test_one_runner_per_results_folder(micro_ablation):
+    plan, _ = micro_ablation
+    with open(plan.results_dir / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(PlanError, match="another pgolf ablate is running on this results folder"):
+            run_plan(plan)

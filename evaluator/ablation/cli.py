@@ -27,6 +27,7 @@ def ablate_command(
         from evaluator.ablation.runner import plan_status, run_plan
 
         plan = load_plan(file)
+        build_report(plan, metric)  # an unknown metric fails now, not after the first run
         if report:
             result = build_report(plan, metric)
             typer.echo(format_report(result))

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
 from evaluator.ablation.compare import ArmSeeds, Comparison, compare
 from evaluator.ablation.plan import AblationPlan, load_plan
@@ -75,7 +76,7 @@ def plan_arms(plan: AblationPlan, results: list[RunResult] | None = None) -> lis
 
 def build_report(plan: AblationPlan, metric: str = "sliding_window") -> AblationReport:
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+        raise PgolfError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
     results = results_of(plan)
     control, *arms = plan_arms(plan, results)
     states = plan_status(plan)

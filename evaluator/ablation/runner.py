@@ -12,6 +12,8 @@ seeds; one that changes the settings of a finished run is refused before anythin
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import signal
@@ -31,6 +33,7 @@ from evaluator.records.metric_kinds import MetricKind
 PLAN_COPY = "ablation.toml"
 RESULTS = "results"
 OUTPUT_LOG = "output.log"
+LOCK = ".lock"
 _IGNORED_CONFIG = {"run_id", "out_dir"}  # the same run under another folder is the same run
 
 
@@ -220,14 +223,26 @@ def run_plan(plan: AblationPlan, only: list[str] | None = None,
     pending = [s for s in plan.runs() if (not only or s.arm in only) and finished(plan, s) is None]
     prepare_results_dir(plan)
     done = []
-    for index, spec in enumerate(pending):
-        if on_run:
-            on_run(spec, read_result(result_path(plan, spec)), index, len(pending))
-        result = run_one(plan, spec)
-        done.append(result)
-        if after_run:
-            after_run(result)
+    with _exclusive(plan.results_dir):
+        for index, spec in enumerate(pending):
+            if on_run:
+                on_run(spec, read_result(result_path(plan, spec)), index, len(pending))
+            result = run_one(plan, spec)
+            done.append(result)
+            if after_run:
+                after_run(result)
     return done
+
+
+@contextlib.contextmanager
+def _exclusive(results_dir: Path):
+    """One runner per results folder: two would train the same pending runs into the same folders."""
+    with open(results_dir / LOCK, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PlanError(f"{results_dir}: another pgolf ablate is running on this results folder") from None
+        yield
 
 
 def plan_status(plan: AblationPlan) -> dict[str, list[RunSpec]]:

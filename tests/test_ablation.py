@@ -269,3 +269,18 @@ def test_one_runner_per_results_folder(micro_ablation):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(PlanError, match="another pgolf ablate is running on this results folder"):
             run_plan(plan)
+
+
+def test_the_torchrun_launcher_trains_and_evaluates_on_two_processes(walk_data, tmp_path):
+    """The GPU files' launch path, on CPU: torchrun with 2 Gloo processes for training and for `pgolf eval`."""
+    text = MICRO_ABLATION.format(data=walk_data, missing=tmp_path / "no_data").replace("seeds = [1, 2]", "seeds = [1]")
+    text = text[:text.index("[arms.broken]")] + '[launcher]\ncommand = "torchrun"\nnproc_per_node = 2\n'
+    plan = load_plan(write_plan(tmp_path, text))
+    results = run_plan(plan)
+    assert [(r.arm, r.status) for r in results] == [("loops2", "ok"), ("loops1", "ok")], [r.error for r in results]
+    for r in results:
+        assert "world_size:2 " in (plan.runs_dir / r.run_id / "train.log").read_text()
+        report = json.loads((plan.runs_dir / r.run_id / "final_model.eval.json").read_text())
+        assert report["world_size"] == 2 and r.steps == 12
+        for kind in ("roundtrip", "sliding_window"):
+            assert r.bpb[kind] == pytest.approx(r.trainer_bpb[kind], abs=5e-5)

@@ -89,3 +89,12 @@ def test_ablations_run_by_pgolf_ablate_are_arms_and_ready_comparisons(micro_abla
     page = client.get("/ablation", params=params, headers={"accept": "text/html"})
     assert page.status_code == 200 and 'id="ablation-files"' in page.text and "micro/loops1" in page.text
     assert "Quant gap" in page.text and "two-sided" in page.text
+
+
+def test_an_ablation_arm_and_a_training_run_differ_only_in_real_settings(micro_ablation, tmp_path, eval_data):
+    """The same config reads the same whichever source it comes from: no diff from folders or tuple spelling."""
+    plan, _ = micro_ablation
+    settings = make_settings(tmp_path, eval_data, ablations=[plan.results_dir.parent], runs=[plan.runs_dir])
+    params = {"control": "run:loops2_s1", "arm": ["ablation:micro/loops1"], "kind": "sliding_window"}
+    (arm,) = TestClient(create_app(settings)).get("/api/ablation", params=params).json()["arms"]
+    assert arm["settings_diff"] == [{"key": "crawler_loops", "control": "2", "arm": "1"}]

@@ -2,13 +2,9 @@
 table), the arms to choose from, and the ablations `pgolf ablate` has run."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from crawler.errors import PgolfError
 from evaluator.ablation.compare import KIND_ORDER, ArmSeeds, compare
-from evaluator.ablation.report import load_results_folder
-from evaluator.ablation.runner import plan_status
-from webapp.arms import ablation_folders
+from evaluator.ablation.plan import AblationPlan
+from evaluator.ablation.runner import RunResult
 from webapp.schemas import Ablation, AblationLink, ArmChoice, ArmRow
 
 
@@ -20,20 +16,16 @@ class UnknownArm(AblationError):
     pass
 
 
-def ablation_links(roots: list[Path]) -> list[AblationLink]:
+def ablation_links(ablations: list[tuple[AblationPlan, list[RunResult]]]) -> list[AblationLink]:
     """Each ablation run by `pgolf ablate`, as the comparison of all its arms against its control."""
     links = []
-    for folder in ablation_folders(roots):
-        try:
-            plan = load_results_folder(folder)
-            states = plan_status(plan)
-        except PgolfError:
-            continue  # ablation_arms reports the problem
+    for plan, results in ablations:
         ids = [f"ablation:{plan.name}/{arm.name}" for arm in plan.arms]
         control = f"ablation:{plan.name}/{plan.control}"
+        ok = sum(r.ok for r in results)
         links.append(AblationLink(name=plan.name, description=plan.description, control=control,
-                                  arms=[i for i in ids if i != control], finished=len(states["finished"]),
-                                  failed=len(states["failed"]), total=sum(len(v) for v in states.values())))
+                                  arms=[i for i in ids if i != control], finished=ok, failed=len(results) - ok,
+                                  total=len(plan.runs())))
     return links
 
 

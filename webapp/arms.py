@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 
 from crawler.errors import PgolfError
-from evaluator.ablation.compare import ArmSeeds
+from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
+from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.report import load_results_folder, plan_arms
-from evaluator.ablation.runner import PLAN_COPY
+from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.seeds import seed_row
@@ -26,9 +27,6 @@ _CONFIG_LINE = "config:"
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*([^\s,]+)")
 # torch's launcher warnings and nvidia-smi's table (drawn with |) carry no settings
 _NOT_SETTING_LINE = re.compile(r"^[WIEF]\d{4} |\|")
-# what changes from one seed or machine to the next without being a setting
-_NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
-                 "running"}
 
 
 def _first_training_line(log: TrainLog) -> int:
@@ -44,7 +42,7 @@ def log_settings(log: TrainLog) -> dict[str, str]:
         if _NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number)):
             continue
         for key, value in _PAIR.findall(line):
-            if key.lower() not in _NOT_SETTINGS:
+            if key.lower() not in NOT_SETTINGS:
                 settings.setdefault(key, value)
     return settings
 
@@ -55,23 +53,18 @@ def record_arm(entry: CatalogEntry) -> ArmSeeds:
     return ArmSeeds(f"record:{entry.id}", entry.id, "record", settings, entry.seeds.rows, kind.value if kind else None)
 
 
-def _flat(config: dict) -> dict[str, str]:
-    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in config.items()
-            if k not in _NOT_SETTINGS}
-
-
 def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str, str]:
     """config.json, else the `config:{...}` line `pgolf train` logs, else the log's key:value header."""
     config = run_dir / RUN_CONFIG
     if config.is_file():
         try:
-            return _flat(json.loads(config.read_text()))
+            return config_settings(json.loads(config.read_text()))
         except (OSError, json.JSONDecodeError, AttributeError) as exc:
             problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({str(exc).splitlines()[0]})")
     for line in Path(log.path).read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith(_CONFIG_LINE):
             try:
-                return _flat(json.loads(line[len(_CONFIG_LINE):]))
+                return config_settings(json.loads(line[len(_CONFIG_LINE):]))
             except (json.JSONDecodeError, AttributeError):
                 break
     return log_settings(log)
@@ -111,17 +104,20 @@ def ablation_folders(roots: list[Path]) -> list[Path]:
     return found
 
 
-def ablation_arms(roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
-    arms, problems = [], []
+def load_ablations(roots: list[Path]) -> tuple[list[tuple[AblationPlan, list[RunResult]]], list[str]]:
+    """Each results folder's plan and recorded runs, read once per request for its arms and its link."""
+    loaded, problems = [], []
     for folder in ablation_folders(roots):
         try:
-            arms += plan_arms(load_results_folder(folder))
+            plan = load_results_folder(folder)
+            loaded.append((plan, results_of(plan)))
         except PgolfError as exc:
             problems.append(f"ablation {folder.name}: {str(exc).splitlines()[0]}")
-    return arms, problems
+    return loaded, problems
 
 
-def all_arms(catalog: RecordCatalog, run_roots: list[Path], ablation_roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
+def all_arms(catalog: RecordCatalog, run_roots: list[Path],
+             ablations: list[tuple[AblationPlan, list[RunResult]]]) -> tuple[list[ArmSeeds], list[str]]:
     runs, problems = run_arms(run_roots)
-    ablations, ablation_problems = ablation_arms(ablation_roots)
-    return [record_arm(entry) for entry in catalog.entries()] + runs + ablations, problems + ablation_problems
+    from_ablations = [arm for plan, results in ablations for arm in plan_arms(plan, results)]
+    return [record_arm(entry) for entry in catalog.entries()] + runs + from_ablations, problems

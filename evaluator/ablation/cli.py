@@ -23,11 +23,11 @@ def ablate_command(
 ) -> None:
     """Train and evaluate every (arm, seed) of FILE that has no finished result yet (re-running resumes)."""
     with exit_on_error():
-        from evaluator.ablation.report import build_report, format_report, write_summary  # torch-free --help
+        from evaluator.ablation.report import build_report, check_metric, format_report, write_summary  # torch-free --help
         from evaluator.ablation.runner import plan_status, run_plan
 
         plan = load_plan(file)
-        build_report(plan, metric)  # an unknown metric fails now, not after the first run
+        check_metric(metric)  # now, not after the first run
         if report:
             result = build_report(plan, metric)
             typer.echo(format_report(result))

@@ -3,6 +3,7 @@ spread and a two-sided Welch p, steps and the worst size. One computation for `p
 and the web app's ablation page, whatever the arms came from (ablation runs, records, training runs)."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -11,6 +12,15 @@ from evaluator.records.seeds import SeedRow
 from evaluator.records.stats import Summary, summarize, welch_two_sided_p
 
 KIND_ORDER = tuple(kind.value for kind in reversed(SCORE_PRIORITY))  # pre_quant, roundtrip, sliding_window, ttt
+# what changes from one seed or machine to the next without being a setting
+NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
+                "running"}
+
+
+def config_settings(config: dict) -> dict[str, str]:
+    """A run's config as settings to compare across arms of any source: sequences as JSON, as config.json has them."""
+    return {k: json.dumps(v) if isinstance(v, (list, tuple, dict)) else str(v) for k, v in config.items()
+            if k not in NOT_SETTINGS}
 
 
 @dataclass

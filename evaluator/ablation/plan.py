@@ -118,7 +118,7 @@ class AblationPlan:
         flags = ["--preset", self.preset, "--seed", str(spec.seed), "--max-seconds", repr(self.wallclock_seconds),
                  "--out", str(self.runs_dir), "--run-id", spec.run_id, "--no-progress"]
         for key, value in {**self.base, **self.arm(spec.arm).overrides}.items():
-            flags += ["--set", f"{key}={_flag_value(value)}"]
+            flags += ["--set", f"{key}={flag_value(value)}"]
         return self._launch("crawler.train", flags)
 
     def eval_command(self, spec: RunSpec) -> list[str]:
@@ -138,7 +138,8 @@ def child_environment(environ: dict | None = None) -> tuple[dict, list[str]]:
     return environ, dropped
 
 
-def _flag_value(value) -> str:
+def flag_value(value) -> str:
+    """A setting as `--set key=value` takes it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

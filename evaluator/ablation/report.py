@@ -8,9 +8,9 @@ from pathlib import Path
 
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
-from evaluator.ablation.compare import ArmSeeds, Comparison, compare
-from evaluator.ablation.plan import AblationPlan, load_plan
-from evaluator.ablation.runner import PLAN_COPY, RunResult, plan_status, results_of
+from evaluator.ablation.compare import ArmSeeds, Comparison, compare, config_settings
+from evaluator.ablation.plan import AblationPlan, flag_value, load_plan
+from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.seeds import SeedRow
 
@@ -46,7 +46,12 @@ class AblationReport:
         return asdict(self)
 
 
-def seed_row(result: RunResult, world_size: int) -> SeedRow:
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise PgolfError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+
+
+def result_row(result: RunResult, world_size: int) -> SeedRow:
     sliding = result.bpb.get("sliding_window")
     return SeedRow(seed=result.seed, log=f"runs/{result.run_id}/train.log",
                    bpb_by_kind={k.value: result.bpb.get(k.value) for k in MetricKind if k is not MetricKind.UNKNOWN},
@@ -56,32 +61,28 @@ def seed_row(result: RunResult, world_size: int) -> SeedRow:
                    code_bytes=result.code_bytes, model_bytes=result.model_bytes, total_bytes=result.total_bytes)
 
 
-def _flat(value) -> str:
-    return ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
-
-
 def plan_arms(plan: AblationPlan, results: list[RunResult] | None = None) -> list[ArmSeeds]:
     """The plan's arms, control first, each with the finished runs' rows; settings are the arm's full config."""
     results = results_of(plan) if results is None else results
     ordered = [plan.arm(plan.control)] + [a for a in plan.arms if a.name != plan.control]
     arms = []
     for arm in ordered:
-        config = plan.config(arm, plan.seeds[0]).to_dict()
-        settings = {k: _flat(v) for k, v in config.items() if k not in ("seed", "run_id")}
-        rows = [seed_row(r, plan.nproc_per_node) for r in results if r.arm == arm.name and r.ok]
+        settings = config_settings(plan.config(arm, plan.seeds[0]).to_dict())
+        rows = [result_row(r, plan.nproc_per_node) for r in results if r.arm == arm.name and r.ok]
         arms.append(ArmSeeds(f"ablation:{plan.name}/{arm.name}", arm.name, "ablation", settings, rows,
                              MetricKind.SLIDING_WINDOW.value))
     return arms
 
 
 def build_report(plan: AblationPlan, metric: str = "sliding_window") -> AblationReport:
-    if metric not in METRICS:
-        raise PgolfError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
+    check_metric(metric)
     results = results_of(plan)
     control, *arms = plan_arms(plan, results)
-    states = plan_status(plan)
-    runs = {arm.name: {state: sum(s.arm == arm.name for s in specs) for state, specs in states.items()}
-            for arm in plan.arms}
+    runs = {}
+    for arm in plan.arms:
+        ok = sum(r.arm == arm.name and r.ok for r in results)
+        failed = sum(r.arm == arm.name and not r.ok for r in results)
+        runs[arm.name] = {"finished": ok, "failed": failed, "pending": len(plan.seeds) - ok - failed}
     scored = {r.scored_tokens for r in results if r.ok}
     scope = ("whole validation split" if plan.eval_max_tokens == 0 else f"first {plan.eval_max_tokens:,} validation targets")
     if scored:
@@ -90,7 +91,7 @@ def build_report(plan: AblationPlan, metric: str = "sliding_window") -> Ablation
     return AblationReport(
         name=plan.name, description=plan.description, preset=plan.preset, seeds=plan.seeds,
         wallclock_seconds=plan.wallclock_seconds, launcher=launcher, metric=metric, scope=scope,
-        overrides={a.name: {k: _flat(v) for k, v in a.overrides.items()} for a in plan.arms},
+        overrides={a.name: {k: flag_value(v) for k, v in a.overrides.items()} for a in plan.arms},
         runs=runs, comparison=compare(control, arms, metric),
         seed_values={a.label: {**{k: a.values(k) for k in METRICS}, "quant_gap": a.quant_gaps()} for a in [control, *arms]},
         failures=[Failure(r.arm, r.seed, r.error or "") for r in results if not r.ok])

@@ -81,9 +81,15 @@ class RunResult:
         return cls(**data)
 
 
-def comparable_config(config: dict) -> dict:
-    """As JSON holds it (a tuple reads back as a list), without the fields that only name folders."""
-    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _IGNORED_CONFIG}
+def as_json(config: dict) -> dict:
+    """A config as a result file holds it (a tuple reads back as a list)."""
+    return json.loads(json.dumps(config))
+
+
+def config_changes(planned: dict, recorded: dict) -> list[str]:
+    """The fields two configs disagree on, apart from those that only name the run's folder."""
+    a, b = as_json(planned), as_json(recorded)
+    return sorted(k for k in a.keys() | b.keys() if k not in _IGNORED_CONFIG and a.get(k) != b.get(k))
 
 
 def result_path(plan: AblationPlan, spec: RunSpec) -> Path:
@@ -99,15 +105,11 @@ def read_result(path: Path) -> RunResult | None:
         raise PlanError(f"{path}: not a run result ({str(e).splitlines()[0]}); delete it to run that arm again") from None
 
 
-def finished(plan: AblationPlan, spec: RunSpec) -> RunResult | None:
-    """The run's ok result; an error if that result was made with settings the file no longer asks for."""
+def recorded(plan: AblationPlan, spec: RunSpec) -> RunResult | None:
+    """The run's result, finished (ok) or failed; an error if a finished one was made with settings the
+    file no longer asks for."""
     result = read_result(result_path(plan, spec))
-    if result is None or not result.ok:
-        return None
-    planned = comparable_config(spec.config.to_dict())
-    recorded = comparable_config(result.config)
-    if recorded != planned:
-        changed = sorted(k for k in planned.keys() | recorded.keys() if planned.get(k) != recorded.get(k))
+    if result is not None and result.ok and (changed := config_changes(spec.config.to_dict(), result.config)):
         raise PlanError(f"{result_path(plan, spec)} was run with other settings ({', '.join(changed)}); "
                         f"use a new results folder or delete that file")
     return result
@@ -115,7 +117,7 @@ def finished(plan: AblationPlan, spec: RunSpec) -> RunResult | None:
 
 def prepare_results_dir(plan: AblationPlan) -> None:
     """Create the folder and keep the file as run beside the results. A changed file may add arms or
-    seeds; a recorded run whose settings it changed is refused by `finished`."""
+    seeds; a finished run whose settings it changed is refused by `recorded`."""
     (plan.results_dir / RESULTS).mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan.results_dir / PLAN_COPY, plan.text)
 
@@ -150,10 +152,8 @@ def _check_config(spec: RunSpec, run_dir: Path) -> None:
     config_file = run_dir / "config.json"
     if not config_file.is_file():
         raise RunFailed("the trainer exited without writing config.json")
-    trained = comparable_config(json.loads(config_file.read_text()))
-    planned = comparable_config(spec.config.to_dict())
-    if trained != planned:
-        changed = sorted(k for k in planned if planned.get(k) != trained.get(k))
+    changed = config_changes(spec.config.to_dict(), json.loads(config_file.read_text()))
+    if changed:
         raise RunFailed(f"the trainer ran other settings than planned: {', '.join(changed)}")
 
 
@@ -189,8 +189,7 @@ def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:
     run_dir.mkdir(parents=True)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    config = json.loads(json.dumps(spec.config.to_dict()))  # as the result file will hold it
-    result = RunResult(spec.arm, spec.seed, "failed", config, plan.command(spec), started, 0.0)
+    result = RunResult(spec.arm, spec.seed, "failed", as_json(spec.config.to_dict()), plan.command(spec), started, 0.0)
     output = run_dir / OUTPUT_LOG
     try:
         result.returncode = _launch(plan.command(spec), output)
@@ -220,13 +219,14 @@ def run_plan(plan: AblationPlan, only: list[str] | None = None,
     if only:
         for name in only:
             plan.arm(name)
-    pending = [s for s in plan.runs() if (not only or s.arm in only) and finished(plan, s) is None]
+    pending = [(s, previous) for s in plan.runs() if (not only or s.arm in only)
+               and ((previous := recorded(plan, s)) is None or not previous.ok)]
     prepare_results_dir(plan)
     done = []
     with _exclusive(plan.results_dir):
-        for index, spec in enumerate(pending):
+        for index, (spec, previous) in enumerate(pending):
             if on_run:
-                on_run(spec, read_result(result_path(plan, spec)), index, len(pending))
+                on_run(spec, previous, index, len(pending))
             result = run_one(plan, spec)
             done.append(result)
             if after_run:
@@ -249,20 +249,11 @@ def plan_status(plan: AblationPlan) -> dict[str, list[RunSpec]]:
     """The plan's runs by state: finished, failed, pending."""
     states: dict[str, list[RunSpec]] = {"finished": [], "failed": [], "pending": []}
     for spec in plan.runs():
-        if finished(plan, spec):
-            states["finished"].append(spec)
-        elif read_result(result_path(plan, spec)):
-            states["failed"].append(spec)
-        else:
-            states["pending"].append(spec)
+        result = recorded(plan, spec)
+        states["pending" if result is None else "finished" if result.ok else "failed"].append(spec)
     return states
 
 
 def results_of(plan: AblationPlan) -> list[RunResult]:
     """The recorded result of every planned run that has one (finished or failed), in plan order."""
-    out = []
-    for spec in plan.runs():
-        result = finished(plan, spec) or read_result(result_path(plan, spec))
-        if result is not None:
-            out.append(result)
-    return out
+    return [result for spec in plan.runs() if (result := recorded(plan, spec)) is not None]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from webapp.ablation import AblationError, UnknownArm, ablation, ablation_links
-from webapp.arms import all_arms
+from webapp.arms import all_arms, load_ablations
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.plots import ablation_svg
 from webapp.schemas import Ablation
@@ -22,9 +22,11 @@ KindQuery = Annotated[str, Query(max_length=40, description="metric kind; defaul
 
 
 def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ablation:
-    choices, problems = all_arms(catalog, settings.runs, settings.ablations)
+    ablations, ablation_problems = load_ablations(settings.ablations)
+    choices, problems = all_arms(catalog, settings.runs, ablations)
     try:
-        return ablation(choices, control or None, arms, kind or None, problems, ablation_links(settings.ablations))
+        return ablation(choices, control or None, arms, kind or None, problems + ablation_problems,
+                        ablation_links(ablations))
     except UnknownArm as exc:
         raise HTTPException(404, str(exc)) from None
     except AblationError as exc:

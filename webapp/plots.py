@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 
+from evaluator.ablation.plots import delta_panel  # noqa: E402
 from webapp.schemas import ArmRow, SeedCurve  # noqa: E402
 
 _STYLE = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10,
@@ -98,18 +99,8 @@ def ablation_svg(arms: list[ArmRow], kind: str) -> str:
     with _DRAWING, matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(10, 0.5 * max(len(shown), 1) + 1.3))
         ax = fig.subplots()
-        for y, arm in enumerate(shown):
-            colour = "#2f9e44" if arm.delta < 0 else "#d9480f"
-            std = arm.bpb[kind].std if kind in arm.bpb else None
-            ax.barh(y, arm.delta, color=colour, alpha=0.35, height=0.6,
-                    xerr=std if std else None, error_kw={"ecolor": "#333", "capsize": 4, "linewidth": 1})
-            if len(arm.seed_deltas) > 1:
-                ax.scatter(arm.seed_deltas, [y] * len(arm.seed_deltas), color=colour, s=14, zorder=3)
-            ax.annotate(f"{arm.delta:+.5f}", (0, y), xytext=(6 if arm.delta < 0 else -6, 0), textcoords="offset points",
-                        ha="left" if arm.delta < 0 else "right", va="center", fontsize=9, color="#333")
-        ax.axvline(0.0, color="#333", linewidth=1)
-        ax.set_yticks(range(len(shown)), [arm.label for arm in shown])
-        ax.invert_yaxis()
+        delta_panel(ax, [arm.label for arm in shown], [arm.delta for arm in shown], [arm.seed_deltas for arm in shown],
+                    [arm.bpb[kind].std if kind in arm.bpb else None for arm in shown], "", 5)
         ax.set_xlabel(f"Δ {kind.replace('_', ' ')} BPB vs control (bits/byte; negative is better)")
         ax.grid(axis="y", visible=False)
         fig.tight_layout()

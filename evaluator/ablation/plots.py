@@ -15,8 +15,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 PANELS = (("pre_quant", "pre-quant"), ("roundtrip", "int6 roundtrip"), ("sliding_window", "int6 sliding window"))
 
 
-def _panel(ax, labels: list[str], deltas: list[float | None], seeds: list[list[float]], stds: list[float | None],
-           title: str, digits: int) -> None:
+def delta_panel(ax, labels: list[str], deltas: list[float | None], seeds: list[list[float]],
+                stds: list[float | None], title: str, digits: int) -> None:
+    """One bar per arm: its mean delta, +-1 sample std as a whisker, its seeds as dots (when several)."""
     for y, (delta, dots, std) in enumerate(zip(deltas, seeds, stds)):
         if delta is None:
             continue
@@ -54,7 +55,7 @@ def delta_charts(report, path: Path) -> Path:
             dots.append([v - centre for v in mine])
             deltas.append(math.fsum(dots[-1]) / len(mine))
             stds.append(statistics.stdev(mine) if len(mine) > 1 else None)
-        _panel(ax, labels, deltas, dots, stds, f"Δ {title}", 5 if kind == "quant_gap" else 4)
+        delta_panel(ax, labels, deltas, dots, stds, f"Δ {title}", 5 if kind == "quant_gap" else 4)
     fig.suptitle(f"{report.name}: each arm minus the control ({c.control.label}), BPB; "
                  f"{len(report.seeds)} seed{'s' if len(report.seeds) > 1 else ''}; negative is better", fontsize=11)
     fig.tight_layout()

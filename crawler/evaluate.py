@@ -2,13 +2,17 @@
 
 Targets are tokens[1:]; target j is predicted from tokens[:j+1]. A plan is a
 list of windows (start, lo, hi): the model reads targets' inputs
-tokens[start : start+seq_len] and scores targets lo..hi-1, so every target is
-scored exactly once. With stride == seq_len the plan is the challenge's
-non-overlapping evaluation, which drops the final partial window; with a smaller
-stride the first window scores all its positions, every later one its last
-`stride`, and the tail is scored by one last window that still sees seq_len
-tokens of context. Sums are float64; under torchrun each rank takes every
-world_size-th window and the sums are all-reduced.
+tokens[start : start+seq_len] and scores targets lo..hi-1. In our plans every
+target is scored exactly once: with stride == seq_len the plan is the
+challenge's non-overlapping evaluation, which drops the final partial window;
+with a smaller stride the first window scores all its positions, every later
+one its last `stride`, and the tail is scored by one last window that still
+sees seq_len tokens of context. The record's eval_val_sliding (record_plan)
+instead starts a window at every multiple of stride, so the windows shorter
+than seq_len at the end of its stream all score its last `stride` targets
+again; evaluate_bpb can score that plan in the same pass, as a second number.
+Sums are float64; under torchrun each rank takes every world_size-th window
+and the sums are all-reduced.
 """
 from __future__ import annotations
 
@@ -34,11 +38,13 @@ class EvalError(PgolfError, ValueError):
 class BPBResult:
     nll_sum: float  # nats, float64
     byte_sum: int
-    scored_tokens: int
+    scored_tokens: int  # scorings, repeats included
     available_tokens: int  # targets in the whole stream handed in
     seconds: float
     seq_len: int
     stride: int
+    repeated: int = 0  # scorings of a target already scored (the record's plan only)
+    record: BPBResult | None = None  # the same model and tokens under the record's eval_val_sliding plan
 
     @property
     def val_loss(self) -> float:
@@ -50,12 +56,17 @@ class BPBResult:
 
     @property
     def coverage(self) -> float:
-        return self.scored_tokens / self.available_tokens
+        return (self.scored_tokens - self.repeated) / self.available_tokens
 
     def to_dict(self) -> dict:
-        return {"val_loss": self.val_loss, "val_bpb": self.bpb, "nll_sum": self.nll_sum, "byte_sum": self.byte_sum,
-                "scored_tokens": self.scored_tokens, "available_tokens": self.available_tokens,
-                "coverage": self.coverage, "seconds": self.seconds, "seq_len": self.seq_len, "stride": self.stride}
+        out = {"val_loss": self.val_loss, "val_bpb": self.bpb, "nll_sum": self.nll_sum, "byte_sum": self.byte_sum,
+               "scored_tokens": self.scored_tokens, "available_tokens": self.available_tokens,
+               "coverage": self.coverage, "seconds": self.seconds, "seq_len": self.seq_len, "stride": self.stride}
+        if self.repeated:
+            out["repeated"] = self.repeated
+        if self.record is not None:
+            out["record"] = self.record.to_dict()
+        return out
 
 
 def plan_windows(n_targets: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]:
@@ -69,54 +80,78 @@ def plan_windows(n_targets: int, seq_len: int, stride: int) -> list[tuple[int, i
     return windows
 
 
+def record_plan(n_targets: int, seq_len: int, stride: int) -> list[tuple[int, int, int]]:
+    """The record's eval_val_sliding: a window at every multiple of stride, scoring its last `stride` targets
+    (the first window all of its own), so each window shorter than seq_len re-scores the stream's tail."""
+    return [(ws, ws if ws == 0 else ws + max(min(seq_len, n_targets - ws) - stride, 0), min(ws + seq_len, n_targets))
+            for ws in range(0, n_targets, stride)]
+
+
 @torch.no_grad()
 def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: int, batch_seqs: int,
                  device, max_tokens: int = 0, rank: int = 0, world_size: int = 1, progress: bool = False,
-                 on_batch: Callable[[int, int], None] | None = None) -> BPBResult:
+                 on_batch: Callable[[int, int], None] | None = None, record_targets: int = 0) -> BPBResult:
     """BPB of `model` (ids (B,T) -> logits (B,T,V)) on tokens[: max_tokens+1] (0 = all).
-    on_batch(scored, total) follows this rank's targets after each batch (the web app's live progress)."""
+    record_targets > 0 also scores the record's plan over the first record_targets targets (its stream is cut to
+    a multiple of its sequence length) in the same pass, as result.record: windows both plans share run once.
+    on_batch(scored, total) follows this rank's scorings after each batch (the web app's live progress)."""
     device = torch.device(device)
     available = len(tokens) - 1
     n_targets = min(available, max_tokens) if max_tokens else available
     width = min(seq_len, n_targets)
-    plan = plan_windows(n_targets, width, min(stride, width))
-    if not plan:
+    plans = [plan_windows(n_targets, width, min(stride, width))]
+    if not plans[0]:
         raise EvalError(f"{n_targets} validation targets is fewer than one window of {seq_len}")
-    mine = plan[rank::world_size]
+    if record_targets:
+        if not seq_len <= record_targets <= n_targets:
+            raise EvalError(f"the record's plan needs {seq_len}..{n_targets} targets, got {record_targets}")
+        plans.append(record_plan(record_targets, seq_len, stride))
+    ranges: dict[int, list[tuple[int, int]]] = {}  # window start -> (lo, hi) per plan, (0, 0) where a plan has none
+    for p, plan in enumerate(plans):
+        for start, lo, hi in plan:
+            ranges.setdefault(start, [(0, 0)] * len(plans))[p] = (lo, hi)
+    mine = sorted(ranges.items())[rank::world_size]
     stream = torch.from_numpy(np.asarray(tokens[: n_targets + 1], dtype=np.int64))
+    stream = torch.cat((stream, stream.new_zeros(width)))  # a record window past the end reads padding, as there
     base, space, boundary = lut.to_torch(device)
-    nll = torch.zeros((), dtype=torch.float64, device=device)
-    nbytes = torch.zeros((), dtype=torch.int64, device=device)
-    ntok = torch.zeros((), dtype=torch.int64, device=device)
+    nll = torch.zeros(len(plans), dtype=torch.float64, device=device)
+    nbytes = torch.zeros(len(plans), dtype=torch.int64, device=device)
+    ntok = torch.zeros(len(plans), dtype=torch.int64, device=device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     was_training = model.training
     model.eval()
     t0 = time.perf_counter()
-    to_score = sum(hi - lo for _, lo, hi in mine)
+    to_score = sum(hi - lo for _, spans in mine for lo, hi in spans)
     bar = tqdm(total=to_score, unit="tok", unit_scale=True, desc="eval",
                disable=not progress or rank != 0, leave=False)
+    pos = torch.arange(width, device=device)
     for b in range(0, len(mine), batch_seqs):
         chunk = mine[b: b + batch_seqs]
-        idx = torch.stack([stream[s: s + width + 1] for s, _, _ in chunk]).to(device)  # (B, width+1)
+        idx = torch.stack([stream[s: s + width + 1] for s, _ in chunk]).to(device)  # (B, width+1)
         x, y = idx[:, :-1], idx[:, 1:]
         with autocast:
             logits = model(x)
         logp = F.log_softmax(logits.float(), dim=-1)
         tok_nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).double()  # (B, width)
-        pos = torch.arange(width, device=device)
-        lo = torch.tensor([l - s for s, l, _ in chunk], device=device)[:, None]
-        hi = torch.tensor([h - s for s, _, h in chunk], device=device)[:, None]
-        mask = (pos >= lo) & (pos < hi)  # (B, width)
         tok_bytes = base[y].long() + (space[y] & ~boundary[x]).long()
-        nll += tok_nll[mask].sum()
-        nbytes += tok_bytes[mask].sum()
-        ntok += mask.sum()
-        bar.update(int(mask.sum()))
+        spans = torch.tensor([[(lo - s, hi - s) for lo, hi in sp] for s, sp in chunk], device=device)  # (B, P, 2)
+        for p in range(len(plans)):
+            mask = (pos >= spans[:, p, :1]) & (pos < spans[:, p, 1:])  # (B, width)
+            nll[p] += tok_nll[mask].sum()
+            nbytes[p] += tok_bytes[mask].sum()
+            ntok[p] += mask.sum()
+        bar.update(int(ntok.sum()) - bar.n)
         if on_batch is not None:
-            on_batch(int(ntok), to_score)
+            on_batch(int(ntok.sum()), to_score)
     bar.close()
     if world_size > 1:
         for t in (nll, nbytes, ntok):
             dist.all_reduce(t)
     model.train(was_training)
-    return BPBResult(float(nll), int(nbytes), int(ntok), available, time.perf_counter() - t0, width, min(stride, width))
+    seconds = time.perf_counter() - t0
+    record = None
+    if record_targets:
+        record = BPBResult(float(nll[1]), int(nbytes[1]), int(ntok[1]), available, seconds, seq_len, stride,
+                           repeated=int(ntok[1]) - record_targets)
+    return BPBResult(float(nll[0]), int(nbytes[0]), int(ntok[0]), available, seconds, width, min(stride, width),
+                     record=record)

@@ -68,19 +68,45 @@ class CastedLinear(nn.Linear):
         return F.linear(x, w.to(x.dtype))
 
 
-def rotary(seq_len: int, rope_dims: int, base: float, device) -> tuple[Tensor, Tensor]:
-    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2)."""
-    inv_freq = 1.0 / base ** (torch.arange(0, rope_dims, 2, device=device, dtype=torch.float32) / rope_dims)
+def rotary(seq_len: int, rope_dims: int, base: float, ntk_len: int, device) -> tuple[Tensor, Tensor]:
+    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2), as the record's Rotary.
+
+    The record builds every Rotary with a train length of 1024 (ntk_len) whatever it trains at: up to that
+    many positions it uses its inv_freq buffer, which the model's bf16 cast has rounded to bf16; beyond, a
+    fresh float32 inv_freq of the NTK-grown base base * (T / ntk_len) ** (rd / (rd - 2)). ntk_len 0 is the
+    format-1 convention: one float32 base at every length.
+    """
+    exponents = torch.arange(0, rope_dims, 2, device=device, dtype=torch.float32) / rope_dims
+    if ntk_len and seq_len > ntk_len:
+        inv_freq = 1.0 / ((base * (seq_len / ntk_len) ** (rope_dims / (rope_dims - 2))) ** exponents)
+    else:
+        inv_freq = 1.0 / (base ** exponents)
+        if ntk_len:
+            inv_freq = inv_freq.bfloat16().float()
     freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv_freq)
     return freqs.cos()[:, None, :], freqs.sin()[:, None, :]
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims, pass the rest through
+    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims by -angle (the record's
+    # direction), pass the rest through
     half = cos.size(-1)
     x1, x2, rest = x[..., :half], x[..., half:2 * half], x[..., 2 * half:]
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)
+    return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos, rest), dim=-1)
+
+
+def flip_rotary_direction(state_dict: dict[str, Tensor], cfg: CrawlerConfig) -> dict[str, Tensor]:
+    """Weights for the other rotation direction: negating the second RoPE half of every head's c_q and c_k
+    rows negates the second half of the rotated q and k, so every q.k, hence every logit, is unchanged."""
+    half, D = cfg.rope_dims // 2, cfg.head_dim
+    out = dict(state_dict)
+    for name, w in state_dict.items():
+        if name.endswith((".attn.c_q.weight", ".attn.c_k.weight")):
+            rows = w.clone().view(-1, D, w.shape[-1])  # (heads, head_dim, dim)
+            rows[:, half:2 * half] *= -1
+            out[name] = rows.view_as(w)
+    return out
 
 
 class Attention(nn.Module):
@@ -244,7 +270,7 @@ class CrawlerGPT(nn.Module):
         if ids.ndim != 2:
             raise ValueError(f"ids must have shape (batch, seq), got {tuple(ids.shape)}")
         T = ids.size(1)
-        ropes = {s: rotary(T, cfg.rope_dims, cfg.rope_base * s, ids.device) for s in {1.0, *self.rope_scales}}
+        ropes = {s: rotary(T, cfg.rope_dims, cfg.rope_base * s, cfg.rope_ntk_len, ids.device) for s in {1.0, *self.rope_scales}}
         x = rms_norm(self.tok_emb(ids) + self.bigram(ids))
         x = self.smear(x)
         x0 = x

@@ -9,9 +9,10 @@ import torch
 import zstandard
 
 from crawler import artifact
-from crawler.artifact import (CODECS, HEADER, MAGIC, ArtifactError, export_model, load_artifact, rans_decode,
-                              rans_encode, read_artifact, zstd_compress)
+from crawler.artifact import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
+                              load_artifact, rans_decode, rans_encode, read_artifact, zstd_compress)
 from crawler.config import CrawlerConfig, load_config
+from crawler import model as model_module
 from crawler.model import CrawlerGPT
 from crawler.quant import block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
@@ -158,12 +159,12 @@ def test_export_failure_writes_nothing(tmp_path, files, monkeypatch):
 def rewrite(path, manifest=None, payload=None, codec_id=None):
     """Re-assemble an artifact with a changed manifest or payload (to make wrong-but-well-formed files)."""
     blob = path.read_bytes()
-    magic, cid, m = HEADER.unpack_from(blob)
+    _, cid, m, _ = HEADER.unpack_from(blob)
     man = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(blob[HEADER.size:HEADER.size + m]))
     man = manifest(man) if manifest else man
-    zm = zstd_compress(json.dumps(man).encode())
+    zm = zstd_compress((man if isinstance(man, str) else json.dumps(man)).encode())  # str: raw JSON text
     body = payload if payload is not None else blob[HEADER.size + m:]
-    path.write_bytes(HEADER.pack(magic, cid if codec_id is None else codec_id, len(zm)) + zm + body)
+    path.write_bytes(framed_manifest(cid if codec_id is None else codec_id, zm) + body)
     return path
 
 
@@ -218,15 +219,15 @@ def test_bad_header_and_manifest(tmp_path, files):
     with pytest.raises(ArtifactError, match="unknown codec id 9"):
         load_artifact(out)
     zm = zstd_compress(b"{not json")
-    out.write_bytes(HEADER.pack(MAGIC, 0, len(zm)) + zm)
+    out.write_bytes(framed_manifest(0, zm))
     with pytest.raises(ArtifactError, match="not JSON"):
         load_artifact(out)
     zm = zstd_compress(b'{"format_version": 1}')
-    out.write_bytes(HEADER.pack(MAGIC, 0, len(zm)) + zm)
+    out.write_bytes(framed_manifest(0, zm))
     with pytest.raises(ArtifactError, match="malformed manifest"):
         load_artifact(out)
     for change, match in (({"num_heads": 0}, "bad config"), ({"warp_drive": True}, "bad config"),
-                          ({"mlp_mult": float("inf")}, "bad config"), ({"num_flat_layers": 10 ** 9}, "1000000000")):
+                          ({"mlp_mult": float("inf")}, "non-finite number Infinity"), ({"num_flat_layers": 10 ** 9}, "1000000000")):
         out.write_bytes(blob)
         with pytest.raises(ArtifactError, match=match):
             load_artifact(rewrite(out, lambda m, change=change: {**m, "config": {**m["config"], **change}}))
@@ -241,7 +242,7 @@ def test_zstd_bomb_is_refused(tmp_path, files):
     with pytest.raises(ArtifactError, match="refused"):
         load_artifact(out)
     zm = zstd_compress(bytes(2 << 20))  # a 2 MiB manifest: over the 1 MiB manifest cap
-    out.write_bytes(HEADER.pack(MAGIC, 0, len(zm)) + zm)
+    out.write_bytes(framed_manifest(0, zm))
     with pytest.raises(ArtifactError, match="refused"):
         load_artifact(out)
     out2, _, _ = write(tmp_path, files, name="cap.ptz")
@@ -252,7 +253,7 @@ def test_zstd_bomb_is_refused(tmp_path, files):
 def test_rans_payload_errors(tmp_path, files):
     out, _, _ = write(tmp_path, files, codec="rans")
     blob = out.read_bytes()
-    _, _, m = HEADER.unpack_from(blob)
+    _, _, m, _ = HEADER.unpack_from(blob)
     payload = blob[HEADER.size + m:]
     (k,) = struct.unpack_from("<I", payload)
     lanes_at = 4 + k
@@ -262,3 +263,78 @@ def test_rans_payload_errors(tmp_path, files):
         rewrite(out, payload=bad)
         with pytest.raises(ArtifactError, match=match):
             load_artifact(out)
+
+
+def test_manifest_checksum_catches_every_flip(tmp_path, files):
+    out, _, _ = write(tmp_path, files)
+    blob = out.read_bytes()
+    _, _, m, _ = HEADER.unpack_from(blob)
+    for pos in range(HEADER.size, HEADER.size + m):  # every byte of the manifest frame, one bit each
+        bad = bytearray(blob)
+        bad[pos] ^= 1 << (pos % 8)
+        out.write_bytes(bytes(bad))
+        with pytest.raises(ArtifactError, match="manifest checksum mismatch"):
+            load_artifact(out)
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda m: {**m, "code_bytes": -10 ** 12}, "code_bytes"),
+    (lambda m: json.dumps({**m, "code_bytes": 7}).replace('"code_bytes": 7', '"code_bytes": ' + "9" * 5000),
+     "not JSON"),  # beyond Python's int-string limit: one line, not a traceback
+    (lambda m: {**m, "config": {**m["config"], "crawler_loops": 1_000_000}}, "crawler_loops = 1000000 is outside"),
+    (lambda m: {**m, "config": {**m["config"], "model_dim": 1e308}}, "model_dim"),
+    (lambda m: {**m, "config": {**m["config"], "rope_base": float("nan")}}, "not JSON"),
+    (lambda m: {**m, "config": {**m["config"], "logit_softcap": float("inf")}}, "not JSON"),
+])
+def test_hostile_manifest_values(tmp_path, files, change, match):
+    out, _, _ = write(tmp_path, files)
+    with pytest.raises(ArtifactError, match=match) as e:
+        load_artifact(rewrite(out, change))
+    assert "\n" not in str(e.value) and str(out) in str(e.value)
+
+
+def test_non_finite_scale_is_refused(tmp_path, files):
+    config = small_config()
+    sd = random_state(config)
+    out, _, _ = write(tmp_path, files, config, sd, codec="zstd")
+    qsd = quantize_state_dict(sd)
+    qsd["tok_emb.weight"].scale[3] = float("nan")
+    canonical = artifact._canonical(qsd)
+    rewrite(out, lambda m: {**m, "crc32": __import__("zlib").crc32(canonical)}, payload=zstd_compress(canonical))
+    with pytest.raises(ArtifactError, match="tok_emb.weight has non-finite values"):
+        load_artifact(out)
+
+
+def _old_apply_rotary(x, cos, sin):
+    # the format-1 model's rotation (by +angle), kept here as the oracle the conversion must reproduce
+    half = cos.size(-1)
+    x1, x2, rest = x[..., :half], x[..., half:2 * half], x[..., 2 * half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)
+
+
+def test_format_1_artifacts_score_as_before(tmp_path, files, monkeypatch):
+    config = small_config(rope_base=22081.8, rope_ntk_len=0, crawler_mlp_mult=2.0)
+    sd = random_state(config)
+    out, _, _ = write(tmp_path, files, config, sd)
+    blob = out.read_bytes()
+    _, cid, m, _ = HEADER.unpack_from(blob)
+    man = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(blob[HEADER.size:HEADER.size + m]))
+    man["format_version"] = 1
+    del man["config"]["rope_ntk_len"]  # format 1 had no such field: its base was fixed at every length
+    zm = zstd_compress(json.dumps(man).encode())
+    old = tmp_path / "old.ptz"
+    old.write_bytes(LEGACY_HEADER.pack(LEGACY_MAGIC, cid, len(zm)) + zm + blob[HEADER.size + m:])
+
+    cfg, state, manifest = load_artifact(old)
+    assert cfg == config and manifest["format_version"] == 1
+    ids = torch.randint(0, config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(0))
+    new_model = CrawlerGPT(cfg).eval()
+    new_model.load_state_dict(state)
+    with torch.no_grad():
+        now = new_model(ids)
+        monkeypatch.setattr(model_module, "apply_rotary", _old_apply_rotary)
+        old_model = CrawlerGPT(cfg).eval()
+        old_model.load_state_dict(dequantize_state_dict(quantize_state_dict(sd)))
+        before = old_model(ids)
+    assert torch.equal(now, before)
+    assert not torch.equal(state["flat_blocks.0.attn.c_q.weight"], old_model.state_dict()["flat_blocks.0.attn.c_q.weight"])

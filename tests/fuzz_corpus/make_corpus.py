@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import zstandard
 
-from crawler.artifact import HEADER, MAGIC, expected_shapes, export_model, zstd_compress
+from crawler.artifact import HEADER, expected_shapes, export_model, framed_manifest, zstd_compress
 from crawler.config import CrawlerConfig
 from crawler.quant import quantize_tensor
 
@@ -117,10 +117,10 @@ def zstd_bomb(n_mib: int) -> bytes:
 
 def reassemble(blob: bytes, manifest=None, payload: bytes | None = None) -> bytes:
     """Our artifact with its manifest edited or its payload replaced."""
-    magic, codec, m = HEADER.unpack_from(blob)
+    _, codec, m, _ = HEADER.unpack_from(blob)
     man = json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(blob[HEADER.size:HEADER.size + m]))
     zm = zstd_compress(json.dumps(manifest(man) if manifest else man).encode())
-    return HEADER.pack(magic, codec, len(zm)) + zm + (blob[HEADER.size + m:] if payload is None else payload)
+    return framed_manifest(codec, zm) + (blob[HEADER.size + m:] if payload is None else payload)
 
 
 class _Exploit:
@@ -168,8 +168,8 @@ def corpus(scratch: Path) -> dict[str, bytes]:
         "ours_wrong_vocab.ptz": with_config(vocab_size=1024),
         "ours_bad_config.ptz": with_config(num_heads=0),
         "ours_huge_config.ptz": with_config(num_crawler_layers=10 ** 9),
-        "ours_manifest_not_zstd.ptz": HEADER.pack(MAGIC, 0, 9) + b"{notjson}",
-        "ours_manifest_not_json.ptz": HEADER.pack(MAGIC, 0, len(zstd_compress(b"{notjson}"))) + zstd_compress(b"{notjson}"),
+        "ours_manifest_not_zstd.ptz": framed_manifest(0, b"{notjson}"),
+        "ours_manifest_not_json.ptz": framed_manifest(0, zstd_compress(b"{notjson}")),
         "ours_manifest_tensor_list_garbage.ptz": reassemble(ours, lambda m: {**m, "tensors": [["x", "int4", [-1]]]}),
         "ours_zstd_bomb.ptz": reassemble(ours_zstd, payload=zstd_bomb(64)),
         "ours_unknown_codec.ptz": ours[:4] + b"\x07" + ours[5:],

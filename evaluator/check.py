@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from evaluator.records.compare import (PRACTICE_P_BAR, README_P_BAR, RECORD_MARGIN_NATS, Comparison,
                                        UnitComparison, compare)
+from evaluator.records.embedded_source import normalised_sha256
+from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import headline_metric
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import ByteCount, TrainLog
@@ -164,6 +166,10 @@ def check_files(record: Record) -> RuleResult:
                                  + (f"; left out of this copy: {', '.join(logs_left_out)}" if logs_left_out else "")))
     if record.ignored_logs:
         evidence.append(Evidence(f"log-like files without training lines: {', '.join(record.ignored_logs)}"))
+    for name, why in record.refused.items():
+        # a reviewer's checkout has no symlinks or device files in a record: whatever it points at is not shipped
+        statuses.append(Status.FAIL)
+        evidence.append(Evidence(f"{name}: {why}; a record ships regular files only", name))
     script = record.code.script
     if script and script.path == SCRIPT_NAME:
         need(SCRIPT_NAME, script.on_disk)
@@ -709,10 +715,6 @@ def check_claims(record: Record) -> RuleResult:
 
 # ---------------------------------------------------------------- embedded source
 
-def _normalised(text: str) -> str:
-    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip("\n")
-
-
 def check_source(record: Record) -> RuleResult:
     reading = ("When a log embeds the training script, its bytes (the lines before the '=' separator) must hash "
                f"(SHA-256) equal to the shipped {SCRIPT_NAME}; equal only after trimming trailing whitespace WARNs.")
@@ -734,16 +736,19 @@ def check_source(record: Record) -> RuleResult:
             evidence.append(Evidence(f"{name}: embedded source sha256 {span.sha256[:12]}; {SCRIPT_NAME} not in this copy"
                                      + size_note, log.file_name, span.first_line))
             continue
-        data = (folder / script.path).read_bytes()
+        try:
+            data = read_capped(folder / script.path, LOG_LIMIT).data
+        except RecordFileError as exc:
+            statuses.append(Status.WARN)
+            evidence.append(Evidence(f"{name}: {exc}", script.path))
+            continue
         digest = hashlib.sha256(data).hexdigest()
         if digest == span.sha256:
             statuses.append(Status.PASS)
             evidence.append(Evidence(f"{name}: embedded source (lines {span.first_line}-{span.last_line}) sha256 "
                                      f"{digest[:12]} equals {script.path}", log.file_name, span.first_line))
             continue
-        lines = (folder / log.file_name).read_bytes().decode("utf-8", errors="surrogateescape").split("\n")
-        embedded_text = "\n".join(lines[span.first_line - 1:span.last_line])
-        close = _normalised(embedded_text) == _normalised(data.decode("utf-8", errors="surrogateescape"))
+        close = span.normalised_sha256 == normalised_sha256(data.decode("utf-8", errors="surrogateescape"))
         statuses.append(Status.WARN if close else Status.FAIL)
         evidence.append(Evidence(f"{name}: embedded source sha256 {span.sha256[:12]} ({_b(span.n_bytes)} bytes) vs "
                                  f"{script.path} {digest[:12]} ({_b(len(data))} bytes)"

@@ -32,7 +32,7 @@ def _load(path: Path) -> Record:
         record = load_record(path)
     except RecordError as exc:
         raise _fail(str(exc)) from None
-    if not (record.readme_file or record.submission_file or record.logs or record.ignored_logs):
+    if not (record.readme_file or record.submission_file or record.logs or record.ignored_logs or record.refused):
         raise _fail(f"{path}: no README.md, submission*.json or train log: not a record folder")
     return record
 

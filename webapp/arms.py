@@ -4,11 +4,15 @@ ablation run by `pgolf ablate` (its seeds), each with the settings it ran with a
 A run's settings are its config.json. A record ships no config, so its settings are the `key:value`
 and `key=value` pairs its first log prints before training starts (hyperparameter dumps, env echoes),
 which is what differs between two records' scripts in practice.
+
+Both are read once: a record's arm per catalog entry (a new entry when a file of the record changes),
+a run's arm per path, size and mtime of its train.log and config.json.
 """
 from __future__ import annotations
 
-import json
+import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from crawler.errors import PgolfError
@@ -16,6 +20,8 @@ from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.report import load_results_folder, plan_arms
 from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
+from evaluator.records import safe_json
+from evaluator.records.files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.seeds import seed_row
@@ -36,7 +42,7 @@ def _first_training_line(log: TrainLog) -> int:
 
 def log_settings(log: TrainLog) -> dict[str, str]:
     """key:value pairs printed before the first training line, outside the embedded source."""
-    text = Path(log.path).read_bytes().decode("utf-8", errors="replace").split("\n")
+    text = read_capped(Path(log.path), LOG_LIMIT).data.decode("utf-8", errors="replace").split("\n")
     settings: dict[str, str] = {}
     for number, line in enumerate(text[: _first_training_line(log) - 1], start=1):
         if _NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number)):
@@ -47,8 +53,12 @@ def log_settings(log: TrainLog) -> dict[str, str]:
     return settings
 
 
+@lru_cache(maxsize=1024)
 def record_arm(entry: CatalogEntry) -> ArmSeeds:
-    settings = log_settings(entry.record.logs[0]) if entry.record.logs else {}
+    try:
+        settings = log_settings(entry.record.logs[0]) if entry.record.logs else {}
+    except RecordFileError:
+        settings = {}  # the log was replaced by a symlink or removed after the record was read
     kind = entry.seeds.headline_kind
     return ArmSeeds(f"record:{entry.id}", entry.id, "record", settings, entry.seeds.rows, kind.value if kind else None)
 
@@ -56,21 +66,34 @@ def record_arm(entry: CatalogEntry) -> ArmSeeds:
 def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str, str]:
     """config.json, else the `config:{...}` line `pgolf train` logs, else the log's key:value header."""
     config = run_dir / RUN_CONFIG
-    if config.is_file():
+    if config.exists() or config.is_symlink():
         try:
-            return config_settings(json.loads(config.read_text()))
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            return config_settings(safe_json.loads(read_capped(config, JSON_LIMIT).text(), RUN_CONFIG))
+        except (RecordFileError, safe_json.JsonError, AttributeError) as exc:
             problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({str(exc).splitlines()[0]})")
-    for line in Path(log.path).read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in read_capped(Path(log.path), LOG_LIMIT).text().splitlines():
         if line.startswith(_CONFIG_LINE):
             try:
-                return config_settings(json.loads(line[len(_CONFIG_LINE):]))
-            except (json.JSONDecodeError, AttributeError):
+                return config_settings(safe_json.loads(line[len(_CONFIG_LINE):], _CONFIG_LINE))
+            except (safe_json.JsonError, AttributeError):
                 break
     return log_settings(log)
 
 
-def _run_arm(run_dir: Path) -> ArmSeeds:
+def _stat_key(run_dir: Path) -> tuple:
+    key = []
+    for name in (RUN_LOG, RUN_CONFIG):
+        try:
+            info = os.lstat(run_dir / name)
+        except OSError:
+            continue
+        key.append((name, info.st_size, info.st_mtime_ns))
+    return tuple(key)
+
+
+@lru_cache(maxsize=1024)
+def _run_arm(run_dir: Path, key: tuple) -> ArmSeeds:
+    """key: _stat_key(run_dir), so that a changed run is read again."""
     problems: list[str] = []
     log = parse_log(run_dir / RUN_LOG)
     log.file_name = f"{run_dir.name}/{RUN_LOG}"
@@ -86,9 +109,9 @@ def run_arms(roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:
             continue
         for run_dir in sorted(p for p in root.iterdir() if (p / RUN_LOG).is_file()):
             try:
-                arm = _run_arm(run_dir)
-            except OSError as exc:
-                problems.append(f"run {run_dir.name}: unreadable ({exc.strerror or exc})")
+                arm = _run_arm(run_dir, _stat_key(run_dir))
+            except RecordFileError as exc:
+                problems.append(f"run {run_dir.name}: {exc}")
                 continue
             arms.append(arm)
             problems.extend(arm.problems)

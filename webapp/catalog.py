@@ -1,23 +1,32 @@
-"""The records under the configured roots, read once and read again only when a file under a root changes.
+"""The records under the configured roots, each read once and read again only when one of its files changes.
+
+Every request re-lists the roots (stat calls only) and keys each record folder by the path, size and
+mtime of every file in it and of the MANIFEST.json files above it; a folder whose key is unchanged
+keeps its parsed record, seed table and compliance report. A folder that cannot be read, a file in
+one that is refused (a symlink, a FIFO), and a folder under a root that is no record are each one
+line in `problems`; they never take the index down.
 
 Each record gets a URL id: its folder name, which the challenge keeps unique across tracks; a name
 that appears again (under a second root) gets `~2`, `~3` ... in the order the roots are listed.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 from dataclasses import dataclass
-import datetime as dt
 from pathlib import Path
 
+from crawler.errors import PgolfError
 from evaluator.check import ComplianceReport, compliance_report
-from evaluator.records.record import Record, RecordError, scan_records
+from evaluator.records.files import list_files
+from evaluator.records.manifest import manifest_candidates
+from evaluator.records.record import Record, RecordError, find_record_folders, load_record
 from evaluator.records.seeds import SeedTable, seed_table
 from evaluator.records.submission import parse_date
 
 
-@dataclass(eq=False)  # hashed by identity: a rescan makes new entries, so caches keyed on them go stale safely
+@dataclass(eq=False)  # hashed by identity: a changed record gets a new entry, so caches keyed on them go stale safely
 class CatalogEntry:
     id: str
     root: Path
@@ -37,56 +46,84 @@ class CatalogEntry:
         return sub.name if sub and sub.name else self.record.name
 
 
-def _signature(roots: list[Path]) -> tuple:
-    """Every file's path, size and mtime under the roots: cheap next to parsing every log again."""
-    seen = []
-    for root in roots:
-        for directory, _, files in os.walk(root):
-            for name in files:
-                try:
-                    stat = os.stat(os.path.join(directory, name))
-                except OSError:
-                    continue
-                seen.append((directory, name, stat.st_size, stat.st_mtime_ns))
-    return tuple(sorted(seen))
+@dataclass(frozen=True)
+class Snapshot:
+    entries: list[CatalogEntry]
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    key: tuple
+    entry: CatalogEntry | None  # None: the folder could not be read
+    problems: tuple[str, ...]
+
+
+def _manifest_key(folder: Path) -> tuple:
+    stats = []
+    for path in manifest_candidates(folder):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        stats.append((str(path), info.st_size, info.st_mtime_ns))
+    return tuple(stats)
+
+
+def _parse(record_id: str, root: Path, folder: Path, key: tuple, listing) -> _Parsed:
+    try:
+        record = load_record(folder, listing)
+        entry = CatalogEntry(record_id, root, record, seed_table(record), compliance_report(record))
+    # the reader turns bad content into warnings; this is the last line that keeps one record's fault in its row
+    except (PgolfError, OSError, ValueError, ArithmeticError, RecursionError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return _Parsed(key, None, (f"{record_id}: not read ({message})",))
+    faults = [f"{name}: {why}" for name, why in record.refused.items()]
+    if record.submission_error and record.submission_file:
+        faults.append(record.submission_error)
+    return _Parsed(key, entry, tuple(f"{record_id}: {fault}" for fault in faults))
 
 
 class RecordCatalog:
     def __init__(self, roots: list[Path]):
         self.roots = [Path(root).expanduser().resolve() for root in roots]
         self._lock = threading.Lock()
-        self._signature: tuple | None = None
-        self._entries: list[CatalogEntry] = []
-        self._problems: list[str] = []
+        self._parsed: dict[Path, _Parsed] = {}
 
-    def entries(self) -> list[CatalogEntry]:
-        self._refresh()
-        return self._entries
-
-    def problems(self) -> list[str]:
-        self._refresh()
-        return self._problems
-
-    def get(self, record_id: str) -> CatalogEntry | None:
-        return next((entry for entry in self.entries() if entry.id == record_id), None)
-
-    def _refresh(self) -> None:
+    def snapshot(self) -> Snapshot:
+        """The entries and problems as the roots are now, re-reading only the folders that changed."""
         with self._lock:
-            signature = _signature(self.roots)
-            if signature == self._signature:
-                return
-            entries, problems, taken = [], [], set()
+            entries, problems, taken, parsed = [], [], set(), {}
             for root in self.roots:
                 try:
-                    records = scan_records(root)
+                    scan = find_record_folders(root)
                 except RecordError as exc:
                     problems.append(f"records root {exc}")
                     continue
-                for record in records:
-                    record_id, n = record.name, 1
+                problems += [f"{folder.relative_to(root)}: no README.md, submission*.json or train log: not a record"
+                             for folder in scan.not_records]
+                for folder in scan.folders:
+                    record_id, n = folder.name, 1
                     while record_id in taken:
                         n += 1
-                        record_id = f"{record.name}~{n}"
+                        record_id = f"{folder.name}~{n}"
                     taken.add(record_id)
-                    entries.append(CatalogEntry(record_id, root, record, seed_table(record), compliance_report(record)))
-            self._entries, self._problems, self._signature = entries, problems, signature
+                    listing = list_files(folder)
+                    key = (record_id, listing.key(), _manifest_key(folder))
+                    known = self._parsed.get(folder)
+                    parsed[folder] = known if known and known.key == key else _parse(record_id, root, folder, key,
+                                                                                       listing)
+                    if parsed[folder].entry:
+                        entries.append(parsed[folder].entry)
+                    problems += parsed[folder].problems
+            self._parsed = parsed
+            return Snapshot(entries, problems)
+
+    def entries(self) -> list[CatalogEntry]:
+        return self.snapshot().entries
+
+    def problems(self) -> list[str]:
+        return self.snapshot().problems
+
+    def get(self, record_id: str) -> CatalogEntry | None:
+        return next((entry for entry in self.entries() if entry.id == record_id), None)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from typing import Literal
 
 from evaluator.check import compliance_report
+from evaluator.records.record import read_readme
 from webapp.catalog import CatalogEntry, RecordCatalog
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
 
@@ -38,7 +38,8 @@ def _sort_value(row: RecordRow, key: str):
 
 def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal["asc", "desc"] = "desc",
                  q: str = "", track: str = "", status: StatusFilter = "") -> RecordIndex:
-    rows = [record_row(entry) for entry in catalog.entries()]
+    snapshot = catalog.snapshot()
+    rows = [record_row(entry) for entry in snapshot.entries]
     tracks = sorted({row.track for row in rows if row.track})
     needle = q.strip().lower()
     shown = [row for row in rows
@@ -49,7 +50,7 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
     missing = [row for row in shown if getattr(row, sort) is None]
     present.sort(key=lambda row: (_sort_value(row, sort), row.folder), reverse=order == "desc")
     return RecordIndex(rows=present + missing, total=len(rows), roots=[str(root) for root in catalog.roots],
-                       problems=catalog.problems(), tracks=tracks, sort=sort, order=order, q=q, track=track,
+                       problems=snapshot.problems, tracks=tracks, sort=sort, order=order, q=q, track=track,
                        status=status)
 
 
@@ -84,11 +85,10 @@ def record_detail(entry: CatalogEntry, against: CatalogEntry | None = None) -> R
     """The record's page; with `against`, the compliance report's significance rule and the comparison use it."""
     record, sub = entry.record, entry.record.submission
     report = compliance_report(record, against.record) if against else entry.compliance
-    readme = None
-    if record.readme_file:
-        readme = Path(record.path, record.readme_file).read_text(encoding="utf-8", errors="replace")
+    readme = read_readme(record)
     return RecordDetail(
         row=record_row(entry), path=record.path, blurb=sub.blurb if sub else None,
-        hardware=sub.hardware if sub else None, readme_markdown=readme, seed_table=entry.seeds,
+        hardware=sub.hardware if sub else None, readme_markdown=readme.text if readme and readme.text else None,
+        readme_note=readme.note if readme else None, seed_table=entry.seeds,
         compliance=report.rows, compliance_status=report.status.value, warnings=record.warnings,
         against=against.id if against else None, comparison=report.comparison, curves=seed_curves(entry))

@@ -74,6 +74,7 @@ class RecordDetail(BaseModel):
     blurb: str | None
     hardware: str | None
     readme_markdown: str | None
+    readme_note: str | None = Field(description="why the README is shown in part (truncated) or not at all")
     seed_table: SeedTable
     compliance: list[RuleResult]
     compliance_status: str

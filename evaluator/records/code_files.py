@@ -2,8 +2,10 @@
 
 The challenge counts "code bytes plus compressed model bytes" with all counted code in
 train_gpt.py. Records differ in what they ship: a plain train_gpt.py, a minified source wrapped as
-`exec(lzma.decompress(base64.b85decode(...)))`, extra .py helpers, their own tokenizer. Files named
-by MANIFEST.json as left out of this copy are included with on_disk=False.
+`exec(lzma.decompress(base64.b85decode(...)))`, extra helpers (.py, or C++/CUDA kernels in a
+subfolder), their own tokenizer. Files named by MANIFEST.json as left out of this copy are included
+with on_disk=False. A script is a wrapper only when the decodable blob is most of it: a plain source
+that merely mentions lzma and b85decode is plain.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluator.records.files import LOG_LIMIT, FileStat, RecordFileError, read_capped
+
 SCRIPT_NAME = "train_gpt.py"
 _TOKENIZER_SUFFIXES = (".model", ".vocab")
 _WRAPPER_BLOB = re.compile(rb"b85decode\(\s*b?(?:\"\"\"|'''|\"|')([^\"']+)")
-_SKIP_DIRS = {"__pycache__", ".git"}
+_CODE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")
 
 
 @dataclass(frozen=True)
@@ -55,33 +59,34 @@ def _decode_wrapper(data: bytes) -> Wrapper | None:
     if b"lzma" not in data or b"b85decode" not in data or b"exec" not in data:
         return None
     blob = _WRAPPER_BLOB.search(data)
-    unwrapped = None
-    if blob:
-        try:
-            unwrapped = len(lzma.decompress(base64.b85decode(re.sub(rb"\s", b"", blob.group(1)))))
-        except (ValueError, lzma.LZMAError, binascii.Error):
-            unwrapped = None
+    if blob is None or 2 * len(blob.group(1)) < len(data):
+        return None
+    try:
+        # bounded: a blob that unpacks past the read limit is no source anyone ships
+        decoder = lzma.LZMADecompressor()
+        unwrapped = len(decoder.decompress(base64.b85decode(re.sub(rb"\s", b"", blob.group(1))), LOG_LIMIT))
+    except (ValueError, lzma.LZMAError, binascii.Error):
+        unwrapped = None
     return Wrapper(len(data), unwrapped)
 
 
-def inventory_code(record_dir: Path, left_out: dict[str, int]) -> CodeInventory:
-    on_disk: dict[str, int] = {}
-    for path in sorted(record_dir.rglob("*")):
-        relative = path.relative_to(record_dir)
-        if path.is_file() and not _SKIP_DIRS.intersection(relative.parts):
-            on_disk[relative.as_posix()] = path.stat().st_size
-    files = [CodeFile(name, size, True) for name, size in on_disk.items()]
+def inventory_code(record_dir: Path, on_disk: dict[str, FileStat], left_out: dict[str, int]) -> CodeInventory:
+    """on_disk: the folder's regular files (files.list_files); symlinks never count as shipped code."""
+    files = [CodeFile(name, info.size, True) for name, info in on_disk.items()]
     files += [CodeFile(name, size, False) for name, size in sorted(left_out.items()) if name not in on_disk]
-    python = [f for f in files if f.path.endswith(".py")]
+    code = [f for f in files if f.path.endswith(_CODE_SUFFIXES)]
     inventory = CodeInventory()
-    script = next((f for f in python if f.path == SCRIPT_NAME), None)
+    script = next((f for f in code if f.path == SCRIPT_NAME), None)
     if script is None:
-        candidates = [f for f in python if "/" not in f.path and Path(f.path).name.startswith("train")]
+        candidates = [f for f in code if "/" not in f.path and f.path.endswith(".py") and f.path.startswith("train")]
         if len(candidates) == 1:
             script, inventory.script_is_fallback = candidates[0], True
     inventory.script = script
-    inventory.helpers = [f for f in python if f is not script]
+    inventory.helpers = [f for f in code if f is not script]
     inventory.tokenizer_files = [f for f in files if f.path.endswith(_TOKENIZER_SUFFIXES)]
     if script is not None and script.on_disk:
-        inventory.wrapper = _decode_wrapper((record_dir / script.path).read_bytes())
+        try:
+            inventory.wrapper = _decode_wrapper(read_capped(record_dir / script.path, LOG_LIMIT).data)
+        except RecordFileError:
+            inventory.wrapper = None  # listed as a regular file a moment ago; the reader's warnings say the rest
     return inventory

@@ -24,9 +24,17 @@ class EmbeddedSource:
     last_line: int  # 1-based, inclusive
     n_bytes: int
     sha256: str
+    # of the text with trailing whitespace trimmed per line: tells "the same code, reformatted" from other code
+    normalised_sha256: str
 
     def covers(self, line_number: int) -> bool:
         return self.first_line <= line_number <= self.last_line
+
+
+def normalised_sha256(text: str) -> str:
+    lines = text.replace("\r\n", "\n").split("\n")
+    normal = "\n".join(line.rstrip() for line in lines).strip("\n")
+    return hashlib.sha256(normal.encode("utf-8", errors="surrogateescape")).hexdigest()
 
 
 def find_embedded_source(lines: list[str]) -> tuple[EmbeddedSource, str] | None:
@@ -41,7 +49,8 @@ def find_embedded_source(lines: list[str]) -> tuple[EmbeddedSource, str] | None:
                 start = region_start + opening
                 text = "\n".join(lines[start:separator])
                 data = text.encode("utf-8", errors="surrogateescape")
-                span = EmbeddedSource(start + 1, separator, len(data), hashlib.sha256(data).hexdigest())
+                span = EmbeddedSource(start + 1, separator, len(data), hashlib.sha256(data).hexdigest(),
+                                      normalised_sha256(text))
                 return span, text
         region_start = separator + 1
     return None

@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.records.embedded_source import EmbeddedSource, find_embedded_source
+from evaluator.records.files import LOG_LIMIT, read_capped, truncation_note
 from evaluator.records.metric_kinds import (LEGACY_REPEAT, KindDecision, MetricKind, SeenMetric, base_label,
                                             decide_kind)
+from evaluator.records.safe_json import NumberError, finite_float as _float, parse_int as _int
+
+# the longest line in the real records is 1,505 characters; past this a line is not interpreted, which also
+# keeps the regexes (some backtrack over runs of spaces) linear in the log's size
+MAX_LINE = 8192
+# a unix-time or ISO timestamp some launchers put before every line; the line is read without it
+_TIME_PREFIX = re.compile(r"^(?:\[?\d{9,10}(?:\.\d+)?\]?|\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?\]?)\s+")
 
 _STEP_LINE = re.compile(r"^(?:step:)?(\d+)/(\d+)\s+(\S.*)$")
 _KEY_VALUE = re.compile(r"([A-Za-z_][\w/]*)[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(ms|m|s)?(?![\w.])")
@@ -42,8 +50,11 @@ _VOCAB = re.compile(r"(?:^|\s)vocab_size[=:]\s*(\d+)")
 _VAL_TOKENS = re.compile(r"^(?:val_tokens:\s*(\d+)|val_loader:.*\btokens:(\d+))")
 _GPTQ_RESERVE = re.compile(r"^gptq:reserving (\d+(?:\.\d+)?)(ms|s)\b")
 _TOTAL_EVAL = re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s")
-_FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d+)\.(?:log|txt)$", re.IGNORECASE)
+_FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d{1,18})\.(?:log|txt)$", re.IGNORECASE)
 _TRAINING_END = re.compile(r"^(?:stopping_early|peak memory)")
+# every non-step fact above names one of these words; most lines of a log name none (a quick rejection)
+_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|wallclock|tokenizer|vocab|val_|gptq|Code size|Upload|"
+                         r"\[modal\]|Serialized|Total submission|budget|artifact|total_eval")
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class TrainLog:
     metrics: list[Metric] = field(default_factory=list)
     total_eval_time_ms: LineValue | None = None
     source: EmbeddedSource | None = None
+    time_prefixed: bool = False  # its lines carry a timestamp prefix, read without it
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -191,7 +203,7 @@ class TrainLog:
 
 
 def _number_and_unit_ms(value: str, unit: str | None) -> float:
-    number = float(value)
+    number = _float(value)
     return number * {"m": 60_000.0, "s": 1000.0}.get(unit or "ms", 1.0)
 
 
@@ -213,11 +225,26 @@ class _LogParser:
         found = find_embedded_source(self.lines)
         if found:
             self.log.source = found[0]
+        long_lines, bad_numbers = [], []
         for index, raw in enumerate(self.lines):
             number = index + 1
             if self.log.source and self.log.source.covers(number):
                 continue
-            self._line(raw.rstrip("\r"), number)
+            if len(raw) > MAX_LINE:
+                long_lines.append(number)
+                continue
+            text = raw.rstrip("\r")
+            if prefix := _TIME_PREFIX.match(text):
+                text = text[prefix.end():]
+                self.log.time_prefixed = True
+            try:
+                self._line(text, number)
+            except NumberError as exc:
+                bad_numbers.append(f"line {number}: {exc}")
+        if long_lines:
+            self.log.warnings.append(f"{len(long_lines)} line(s) over {MAX_LINE:,} characters not read (first: line {long_lines[0]})")
+        if bad_numbers:
+            self.log.warnings.append(f"{len(bad_numbers)} line(s) with a number out of range not read ({bad_numbers[0]})")
         self._finish()
         return self.log
 
@@ -226,15 +253,18 @@ class _LogParser:
         if not text.strip():
             return
         if step := _STEP_LINE.match(text):
-            self._step_line(int(step.group(1)), int(step.group(2)), step.group(3), number)
+            self._step_line(_int(step.group(1)), _int(step.group(2)), step.group(3), number)
             self.context = []
             return
         if stop := _STOP.match(text):
-            log.stop = StopInfo(stop.group(1), float(stop.group(2)), int(stop.group(3)), int(stop.group(4)), number)
+            log.stop = StopInfo(stop.group(1), _float(stop.group(2)), _int(stop.group(3)), _int(stop.group(4)), number)
             self.context = []
             return
         if _TRAINING_END.match(text):
             self.context = []
+        if not _MAYBE_FACT.search(text):
+            self.context.append(text)  # progress lines (ttt chunks, warmup steps, nvidia-smi): context only
+            return
         if self._size_line(text, number) or self._setting_line(text, number):
             self.context.append(text)
             return
@@ -243,7 +273,7 @@ class _LogParser:
             self.context = []
             return
         if total := _TOTAL_EVAL.match(text):
-            log.total_eval_time_ms = LineValue(float(total.group(1)) * 1000.0, number)
+            log.total_eval_time_ms = LineValue(_float(total.group(1)) * 1000.0, number)
         self.context.append(text)
 
     def _step_line(self, step: int, total: int, rest: str, number: int) -> None:
@@ -252,7 +282,7 @@ class _LogParser:
             if key in ("train_time", "t", "step_avg", "avg"):
                 values[key] = _number_and_unit_ms(value, unit)
             else:
-                values[key] = float(value)
+                values[key] = _float(value)
         train_time = values.get("train_time", values.get("t"))
         step_avg = values.get("step_avg", values.get("avg"))
         if "val_loss" in values or "val_bpb" in values:
@@ -265,27 +295,27 @@ class _LogParser:
     def _size_line(self, text: str, number: int) -> bool:
         log = self.log
         if code := _CODE_SIZE.match(text):
-            count = ByteCount(int(code.group(2)), f"Code size{' (' + code.group(1) + ')' if code.group(1) else ''}", number)
+            count = ByteCount(_int(code.group(2)), f"Code size{' (' + code.group(1) + ')' if code.group(1) else ''}", number)
             if code.group(1) == "compressed":
                 log.code_bytes_compressed = count
             else:
                 log.code_bytes = count
         elif launcher := _LAUNCHER_CODE.match(text):
-            log.launcher_code_bytes = ByteCount(int(launcher.group(1) or launcher.group(2)), "launcher upload", number)
+            log.launcher_code_bytes = ByteCount(_int(launcher.group(1) or launcher.group(2)), "launcher upload", number)
         elif model := _SERIALIZED.match(text):
             if model.group(1):
-                log.model_bytes_by_format.append(ByteCount(int(model.group(2)), model.group(1).strip(), number))
+                log.model_bytes_by_format.append(ByteCount(_int(model.group(2)), model.group(1).strip(), number))
             else:
-                log.model_bytes_raw = ByteCount(int(model.group(2)), "raw", number)
+                log.model_bytes_raw = ByteCount(_int(model.group(2)), "raw", number)
         elif total := _TOTAL.match(text):
             if total.group(1):
-                log.total_bytes_by_format.append(ByteCount(int(total.group(2)), total.group(1).strip(), number))
+                log.total_bytes_by_format.append(ByteCount(_int(total.group(2)), total.group(1).strip(), number))
             else:
-                log.total_bytes_raw = ByteCount(int(total.group(2)), "raw", number)
+                log.total_bytes_raw = ByteCount(_int(total.group(2)), "raw", number)
         elif budget := _BUDGET.match(text):
-            log.total_bytes_by_format.append(ByteCount(int(budget.group(1)), "budget", number))
+            log.total_bytes_by_format.append(ByteCount(_int(budget.group(1)), "budget", number))
         elif artifact := _ARTIFACT_CODE.match(text):
-            log.code_bytes = ByteCount(int(artifact.group(1)), "artifact code", number)
+            log.code_bytes = ByteCount(_int(artifact.group(1)), "artifact code", number)
         else:
             return False
         return True
@@ -293,24 +323,24 @@ class _LogParser:
     def _setting_line(self, text: str, number: int) -> bool:
         log, matched = self.log, False
         if seed := _SEED.match(text):
-            self._set_seed(int(seed.group(1)), f"{log.file_name}:{number}")
+            self._set_seed(_int(seed.group(1)), f"{log.file_name}:{number}")
             matched = True
         if compact := _COMPACT_PARAMS.match(text):
-            log.model_params = LineValue(int(compact.group(1)), number)
-            log.world_size = LineValue(int(compact.group(2)), number)
-            self._set_seed(int(compact.group(3)), f"{log.file_name}:{number}")
+            log.model_params = LineValue(_int(compact.group(1)), number)
+            log.world_size = LineValue(_int(compact.group(2)), number)
+            self._set_seed(_int(compact.group(3)), f"{log.file_name}:{number}")
             matched = True
         if world := _WORLD_SIZE.search(text):
-            log.world_size = LineValue(int(world.group(1)), number)
+            log.world_size = LineValue(_int(world.group(1)), number)
             matched = True
         if params := _MODEL_PARAMS.match(text):
-            log.model_params = LineValue(int(params.group(1)), number)
+            log.model_params = LineValue(_int(params.group(1)), number)
             matched = True
         if iterations := _ITERATIONS.search(text):
-            log.iterations = LineValue(int(iterations.group(1)), number)
+            log.iterations = LineValue(_int(iterations.group(1)), number)
             matched = True
         if wallclock := _WALLCLOCK.search(text):
-            log.max_wallclock_seconds = LineValue(float(wallclock.group(1)), number)
+            log.max_wallclock_seconds = LineValue(_float(wallclock.group(1)), number)
             matched = True
         if tokenizer := _TOKENIZER_PATH.search(text):
             log.tokenizer = Path(tokenizer.group(1)).name
@@ -319,10 +349,10 @@ class _LogParser:
             log.tokenizer = kind.group(1)
             matched = True
         if vocab := _VOCAB.search(text):
-            log.vocab_size = int(vocab.group(1))
+            log.vocab_size = _int(vocab.group(1))
             matched = True
         if tokens := _VAL_TOKENS.match(text):
-            log.val_tokens = int(tokens.group(1) or tokens.group(2))
+            log.val_tokens = _int(tokens.group(1) or tokens.group(2))
             matched = True
         if reserve := _GPTQ_RESERVE.match(text):
             log.gptq_reserve_ms = LineValue(_number_and_unit_ms(reserve.group(1), reserve.group(2)), number)
@@ -337,12 +367,12 @@ class _LogParser:
 
     def _metric_line(self, match: re.Match[str], text: str, number: int) -> None:
         label = _LABEL_NOISE.sub("", match.group("label")).strip()
-        loss = float(match.group("loss")) if match.group("loss") else None
-        bpb = float(match.group("bpb"))
+        loss = _float(match.group("loss")) if match.group("loss") else None
+        bpb = _float(match.group("bpb"))
         decision: KindDecision = decide_kind(label, text, self.context, self.seen, loss, bpb)
         extras = {key: (value, unit) for key, value, unit in _KEY_VALUE.findall(match.group("rest") + " " + text)}
         eval_time = _number_and_unit_ms(*extras["eval_time"]) if "eval_time" in extras else None
-        stride = int(float(extras["stride"][0])) if "stride" in extras else None
+        stride = int(_float(extras["stride"][0])) if "stride" in extras else None
         if eval_time is None or stride is None:
             # the exact print or legacy repeat of an evaluation carries no timing; take the original's
             original = next((m for m in reversed(self.log.metrics) if m.kind is decision.kind and (
@@ -389,5 +419,9 @@ def parse_log_text(text: str, path: Path) -> TrainLog:
 
 
 def parse_log(path: Path) -> TrainLog:
-    text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    return parse_log_text(text, path)
+    """Parse the first LOG_LIMIT bytes of a log (RecordFileError when it is a symlink or not a file)."""
+    capped = read_capped(path, LOG_LIMIT)
+    log = parse_log_text(capped.text(), path)
+    if capped.truncated:
+        log.warnings.append(truncation_note(path.name, capped))
+    return log

@@ -6,9 +6,13 @@ still account for them instead of calling them missing.
 """
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+from evaluator.records import safe_json
+from evaluator.records.files import JSON_LIMIT, RecordFileError, read_capped
 
 MANIFEST_NAME = "MANIFEST.json"
 _SEARCH_DEPTH = 4
@@ -28,18 +32,34 @@ def _folder_matches(named: str, record_dir: Path) -> bool:
     return bool(named_parts) and tuple(record_dir.parts[-len(named_parts[-2:]):]) == named_parts[-2:]
 
 
+def manifest_candidates(record_dir: Path) -> list[Path]:
+    """Where a MANIFEST.json for this folder may be, nearest first."""
+    return [parent / MANIFEST_NAME for parent in list(record_dir.parents)[:_SEARCH_DEPTH]]
+
+
+@lru_cache(maxsize=64)
+def _read_manifest(path: Path, size: int, mtime_ns: int) -> list | str:
+    """The manifest's entries, or why they cannot be read; size and mtime key the cache (one read per change)."""
+    try:
+        # a copy of the official records lists ~60 folders in a few kB; 8x the JSON limit leaves room
+        capped = read_capped(path, 8 * JSON_LIMIT)
+        if capped.truncated:
+            raise RecordFileError(f"{MANIFEST_NAME}: over {8 * JSON_LIMIT:,} bytes")
+        entries = safe_json.loads(capped.text(), MANIFEST_NAME)
+    except (RecordFileError, safe_json.JsonError) as exc:
+        return str(exc)
+    return entries if isinstance(entries, list) else "expected a list of folders"
+
+
 def find_manifest_entry(record_dir: Path, warnings: list[str]) -> ManifestEntry | None:
-    for parent in list(record_dir.parents)[:_SEARCH_DEPTH]:
-        manifest = parent / MANIFEST_NAME
-        if not manifest.is_file():
-            continue
+    for manifest in manifest_candidates(record_dir):
         try:
-            entries = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            warnings.append(f"{manifest}: unreadable ({exc}); ignored")
-            return None
-        if not isinstance(entries, list):
-            warnings.append(f"{manifest}: expected a list of folders; ignored")
+            info = os.stat(manifest)
+        except OSError:
+            continue
+        entries = _read_manifest(manifest, info.st_size, info.st_mtime_ns)
+        if isinstance(entries, str):
+            warnings.append(f"{manifest}: {entries}; ignored")
             return None
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("folder"), str) \

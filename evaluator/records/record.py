@@ -3,7 +3,8 @@
 Train logs are the folder's `*.log` files and `*.txt` files whose name says train/log/seed/run;
 when the folder has none, the same names one folder down (e.g. logs/). A log whose bytes equal an
 earlier one (train.log kept next to train_seed1337.log) is listed as a duplicate, not a seed.
-Nothing here raises on messy content: what cannot be read becomes a warning.
+Nothing here raises on messy content: what cannot be read becomes a warning, and a file that is
+not read at all (a symlink, a FIFO; see files.py) is listed in `refused`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluator.records.code_files import CodeInventory, inventory_code
+from evaluator.records.files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import TrainLog, parse_log
@@ -45,6 +47,7 @@ class Record(JsonMixin):
     code: CodeInventory
     headline_kind: MetricKind | None
     headline_reason: str
+    refused: dict[str, str] = field(default_factory=dict)  # files not read, and why
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -70,21 +73,17 @@ def _is_log_name(name: str) -> bool:
     return low.endswith(".log") or (low.endswith(".txt") and any(word in low for word in _LOG_WORDS))
 
 
-def _log_paths(record_dir: Path) -> list[Path]:
-    top = sorted(p for p in record_dir.iterdir() if p.is_file() and _is_log_name(p.name))
-    if top:
-        return top
-    return sorted(p for sub in record_dir.iterdir() if sub.is_dir()
-                  for p in sub.iterdir() if p.is_file() and _is_log_name(p.name))
+def _log_names(files: list[str]) -> list[str]:
+    top = [name for name in files if "/" not in name and _is_log_name(name)]
+    return top or [name for name in files if name.count("/") == 1 and _is_log_name(name.split("/")[1])]
 
 
-def _find_submission(record_dir: Path, warnings: list[str]) -> Path | None:
-    exact = record_dir / SUBMISSION_NAME
-    if exact.is_file():
-        return exact
-    others = sorted(record_dir.glob("submission*.json"))
+def _find_submission(files: list[str], warnings: list[str]) -> str | None:
+    if SUBMISSION_NAME in files:
+        return SUBMISSION_NAME
+    others = [name for name in files if "/" not in name and name.startswith("submission") and name.endswith(".json")]
     if others:
-        warnings.append(f"no {SUBMISSION_NAME}; reading {others[0].name} instead")
+        warnings.append(f"no {SUBMISSION_NAME}; reading {others[0]} instead")
         return others[0]
     return None
 
@@ -97,30 +96,32 @@ def _order_logs(logs: list[TrainLog], submission: Submission | None) -> list[Tra
     return sorted(logs, key=position)
 
 
-def load_record(path: Path | str) -> Record:
+def load_record(path: Path | str, listing: Listing | None = None) -> Record:
+    """Read one record folder; `listing` (files.list_files of it) when the caller has just made one."""
     record_dir = Path(path).expanduser().resolve()
     if not record_dir.is_dir():
         raise RecordError(f"{path}: not a directory")
-    warnings: list[str] = []
-    files = {p.relative_to(record_dir).as_posix(): p.stat().st_size
-             for p in sorted(record_dir.rglob("*")) if p.is_file()}
+    listing = listing or list_files(record_dir)
+    warnings = [f"{name}: {why}" for name, why in listing.refused.items()]
+    names = list(listing.files)
     manifest = find_manifest_entry(record_dir, warnings)
     submission, submission_error = None, None
-    submission_path = _find_submission(record_dir, warnings)
-    if submission_path:
+    submission_name = _find_submission(names, warnings)
+    if submission_name is None and SUBMISSION_NAME in listing.refused:
+        submission_error = f"{SUBMISSION_NAME}: {listing.refused[SUBMISSION_NAME]}"
+    if submission_name:
         try:
-            submission = read_submission(submission_path)
-        except (SubmissionError, OSError) as exc:
+            submission = read_submission(record_dir / submission_name)
+        except SubmissionError as exc:
             submission_error = str(exc)
             warnings.append(submission_error)
     logs, duplicates, ignored = [], {}, []
     by_hash: dict[str, str] = {}
-    for log_path in _log_paths(record_dir):
-        relative = log_path.relative_to(record_dir).as_posix()
+    for relative in _log_names(names):
         try:
-            log = parse_log(log_path)
-        except OSError as exc:
-            warnings.append(f"{relative}: unreadable ({exc})")
+            log = parse_log(record_dir / relative)
+        except RecordFileError as exc:
+            warnings.append(f"{relative}: {exc}")
             continue
         log.file_name = relative
         if log.sha256 in by_hash:
@@ -142,32 +143,69 @@ def load_record(path: Path | str) -> Record:
     kind, reason = choose_headline_kind(logs, submission)
     parent = record_dir.parent.name
     track = parent if parent.startswith("track_") else (submission.track if submission else None)
-    readme = README_NAME if (record_dir / README_NAME).is_file() else None
+    readme = README_NAME if README_NAME in listing.files else None
     if submission:
-        warnings.extend(f"{submission_path.name}: {w}" for w in submission.warnings)
+        warnings.extend(f"{submission_name}: {w}" for w in submission.warnings)
     return Record(path=str(record_dir), name=record_dir.name, track=track, submission=submission,
-                  submission_file=submission_path.name if submission_path else None,
-                  submission_error=submission_error, readme_file=readme, files=files, manifest=manifest,
+                  submission_file=submission_name, submission_error=submission_error, readme_file=readme,
+                  files={name: info.size for name, info in listing.files.items()}, manifest=manifest,
                   logs=logs, duplicate_logs=duplicates, ignored_logs=ignored,
-                  code=inventory_code(record_dir, manifest.left_out if manifest else {}),
-                  headline_kind=kind, headline_reason=reason, warnings=warnings)
+                  code=inventory_code(record_dir, listing.files, manifest.left_out if manifest else {}),
+                  headline_kind=kind, headline_reason=reason, refused=dict(listing.refused), warnings=warnings)
 
 
-def _looks_like_record(directory: Path) -> bool:
-    names = os.listdir(directory)
-    return README_NAME in names or any(n.startswith("submission") and n.endswith(".json") for n in names)
+@dataclass(frozen=True)
+class Readme:
+    text: str
+    note: str | None  # why it is shown in part or not at all
 
 
-def scan_records(root: Path | str) -> list[Record]:
-    """Every record folder under root (root itself if it is one), in path order."""
+def read_readme(record: Record) -> Readme | None:
+    """The README's first README_LIMIT bytes, or why it is not shown; None when the folder has none."""
+    if record.readme_file is None:
+        refused = record.refused.get(README_NAME)
+        return Readme("", f"{README_NAME}: {refused}") if refused else None
+    try:
+        capped = read_capped(Path(record.path, record.readme_file), README_LIMIT)
+    except RecordFileError as exc:
+        return Readme("", str(exc))
+    text = capped.data.decode("utf-8", errors="replace")
+    return Readme(text, truncation_note(README_NAME, capped) if capped.truncated else None)
+
+
+def is_record_folder(names: list[str]) -> bool:
+    """A record folder names a README, a submission*.json or a train log at its top (any of them suffices)."""
+    return any(name == README_NAME or (name.startswith("submission") and name.endswith(".json")) or _is_log_name(name)
+               for name in names)
+
+
+@dataclass
+class Scan:
+    folders: list[Path]  # the record folders, in path order
+    not_records: list[Path]  # folders holding files but none that make a record
+
+
+def find_record_folders(root: Path | str) -> Scan:
+    """Every record folder under root (root itself if it is one); symlinked folders are not entered."""
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
         raise RecordError(f"{root}: not a directory")
-    found: list[Path] = []
-    for directory, subdirs, _ in os.walk(base):
+    scan = Scan([], [])
+    for directory, subdirs, names in os.walk(base):
         current = Path(directory)
         subdirs.sort()
-        if _looks_like_record(current) and not current.name.startswith("track_"):
-            found.append(current)
+        # a track folder, or a root that holds track folders, is a container even with a README beside them
+        if current.name.startswith("track_") or any(d.startswith("track_") for d in subdirs):
+            continue
+        if is_record_folder(names):
+            scan.folders.append(current)
             subdirs.clear()
-    return [load_record(path) for path in sorted(found)]
+        elif names and not subdirs:
+            scan.not_records.append(current)
+    scan.folders.sort()
+    return scan
+
+
+def scan_records(root: Path | str) -> list[Record]:
+    """Every record folder under root, read, in path order."""
+    return [load_record(path) for path in find_record_folders(root).folders]

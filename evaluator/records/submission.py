@@ -9,12 +9,14 @@ official core fields that were not found are listed in `missing`.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from evaluator.records import safe_json
+from evaluator.records.files import JSON_LIMIT, RecordFileError, read_capped
 
 # The fields the challenge's example submissions carry; their absence is reported.
 CORE_FIELDS = ("author", "github_id", "name", "blurb", "date", "val_bpb", "val_loss",
@@ -55,7 +57,8 @@ _SEED_NUMBER_ALIASES = {
     "ms_per_step": ("ms_per_step", "step_avg_ms"),
 }
 _SEED_BYTES_ALIASES = ("bytes_total", "artifact_bytes", "artifact_size_bytes", "total_bytes")
-_SEED_KEY = re.compile(r"^seed[_-]?(\d+)$")
+_SEED_KEY = re.compile(rf"^seed[_-]?(\d{{1,{safe_json.MAX_DIGITS}}})$")
+_LONG_SEED_KEY = re.compile(r"^seed[_-]?\d+$")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%B %d, %Y", "%b %d, %Y",
                  "%d %B %Y", "%d %b %Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -166,7 +169,7 @@ def _as_seed(raw: Any) -> int | None:
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= safe_json.MAX_DIGITS:
         return int(raw.strip())
     return None
 
@@ -215,6 +218,8 @@ def _read_seeds(data: dict[str, Any], sub: Submission, used: set[str]) -> None:
             sub.seed_claims[seed] = _read_seed_claim(seed, body, f"seed_results[{index}]", sub)
     for key, body in data.items():
         match = _SEED_KEY.match(key)
+        if not match and _LONG_SEED_KEY.match(key):
+            sub.warnings.append(f"{key[:24]}...: a seed of {len(key):,} characters, ignored")
         if match and isinstance(body, dict):
             used.add(key)
             seed = int(match.group(1))
@@ -291,11 +296,14 @@ def submission_from_dict(data: dict[str, Any], path: str) -> Submission:
 
 
 def read_submission(path: Path) -> Submission:
-    """Parse a submission file tolerantly; raises SubmissionError only when it is not a JSON object."""
+    """Parse a submission file tolerantly; SubmissionError (one line) when it is not a sane JSON object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"), parse_float=_JsonNumber)
-    except json.JSONDecodeError as exc:
-        raise SubmissionError(f"{path.name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        capped = read_capped(path, JSON_LIMIT)
+        if capped.truncated:
+            raise SubmissionError(f"{path.name}: {capped.size:,} bytes, over the {JSON_LIMIT:,}-byte limit; not read")
+        data = safe_json.loads(capped.data.decode("utf-8", errors="replace"), path.name, parse_float=_JsonNumber)
+    except (safe_json.JsonError, RecordFileError) as exc:
+        raise SubmissionError(str(exc)) from None
     if not isinstance(data, dict):
         raise SubmissionError(f"{path.name}: expected a JSON object, found {type(data).__name__}")
     return submission_from_dict(data, str(path))

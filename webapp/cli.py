@@ -1,12 +1,20 @@
 """`pgolf serve` (the web app, plus a worker unless told otherwise) and `pgolf worker` (evaluations only).
 
 Every setting has a PGOLF_* environment variable (see webapp.settings); the flags here override them.
+
+`pgolf serve` owns its worker: SIGTERM and SIGINT alike stop the server, then the worker (which gives
+its running job back to the queue); a worker that dies is reaped and replaced; and the worker is told
+the server's pid, so that it stops by itself if the server is killed outright.
 """
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +23,11 @@ from pydantic import ValidationError
 
 from webapp.settings import Settings
 
+log = logging.getLogger("pgolf.serve")
 WORKER_STOP_SECONDS = 30
+# a worker that dies within this long of its start counts as crashing: wait longer before each new one
+WORKER_HEALTHY_SECONDS = 60
+WORKER_RESTART_DELAYS = (1, 2, 5, 10, 30)
 
 
 def _settings(**flags) -> Settings:
@@ -25,6 +37,62 @@ def _settings(**flags) -> Settings:
         first = exc.errors()[0]
         typer.echo(f"error: setting {'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}", err=True)
         raise typer.Exit(2) from None
+
+
+class WorkerSupervisor:
+    """`pgolf worker` as a child of the server: started, reaped and restarted when it dies, stopped with it."""
+
+    def __init__(self, environment: dict[str, str]):
+        self.environment = environment
+        self.child: subprocess.Popen | None = None
+        self.starts = 0
+        self._lock = threading.Lock()  # no new child once stop() has begun
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, daemon=True, name="worker-supervisor")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _spawn(self) -> subprocess.Popen | None:
+        with self._lock:
+            if self._stopping.is_set():
+                return None
+            self.child = subprocess.Popen([sys.executable, "-m", "pgolf", "worker", "--parent-pid", str(os.getpid())],
+                                          env=self.environment)
+            self.starts += 1
+            return self.child
+
+    def _supervise(self) -> None:
+        crashes = 0
+        while (child := self._spawn()) is not None:
+            started = time.monotonic()
+            code = child.wait()  # reaps it: a dead worker never lingers as a zombie
+            if self._stopping.is_set():
+                return
+            crashes = 0 if time.monotonic() - started > WORKER_HEALTHY_SECONDS else crashes + 1
+            delay = WORKER_RESTART_DELAYS[min(crashes, len(WORKER_RESTART_DELAYS) - 1)]
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            log.warning("worker %d %s; starting a new one in %d s", child.pid, how, delay)
+            self._stopping.wait(delay)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
+            child = self.child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._thread.join()
+
+
+def _stop_on_signal(signum: int, _frame) -> None:
+    # uvicorn handles SIGINT/SIGTERM while it serves, then raises the signal again under this handler:
+    # exiting through SystemExit (not the default handler's instant death) lets serve stop its worker
+    raise SystemExit(0)
 
 
 def serve_command(
@@ -47,19 +115,21 @@ def serve_command(
     if not settings.is_local and not settings.upload_token:
         typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
                    "(set PGOLF_UPLOAD_TOKEN)", err=True)
-    app = create_app(settings)
-    child = None
-    if worker:
-        child = subprocess.Popen([sys.executable, "-m", "pgolf", "worker"], env={**os.environ, **settings.as_environment()})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    supervisor = WorkerSupervisor({**os.environ, **settings.as_environment()}) if worker else None
     try:
+        app = create_app(settings)
+        if supervisor is not None:
+            supervisor.start()
         uvicorn.run(app, host=settings.host, port=settings.port)
     finally:
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(WORKER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # a second Ctrl-C must not cut the worker's shutdown short and leave it running
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if supervisor is not None:
+            supervisor.stop()
 
 
 def worker_command(
@@ -67,11 +137,12 @@ def worker_command(
     ablations: Annotated[Optional[list[Path]], typer.Option(help="A folder of `pgolf ablate` results; repeat for several (default: ablations/).")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy database URL (default: SQLite in the data dir).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
+    parent_pid: Annotated[Optional[int], typer.Option(hidden=True, help="Stop once this process (the server that started this worker) is gone.")] = None,
 ) -> None:
     """Run queued artifact evaluations until stopped (Ctrl-C or SIGTERM)."""
     from webapp.worker import run_worker
 
-    run_worker(_settings(db=db, data_dir=data_dir), workers)
+    run_worker(_settings(db=db, data_dir=data_dir), workers, parent_pid)
 
 
 def register(app: typer.Typer) -> None:

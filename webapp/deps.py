@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import sessionmaker
 
 from webapp import jobs
@@ -37,6 +37,8 @@ def get_sessions(request: Request) -> sessionmaker:
     return sessions
 
 
+# an evaluation id as the database stores it (a signed 64-bit integer): a larger one is a 422, not a 500
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="An evaluation's id")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[RecordCatalog, Depends(get_catalog)]
 QueueDep = Annotated[EvalQueue, Depends(get_queue)]

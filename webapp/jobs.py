@@ -69,6 +69,19 @@ def finish(sessions: sessionmaker, job_id: int, worker: str, result: dict | None
         return ended.rowcount == 1
 
 
+def release(sessions: sessionmaker, job_id: int, worker: str) -> bool:
+    """Give a running job back to the queue because its worker is stopping; the attempt does not count."""
+    with sessions.begin() as session:
+        released = session.execute(
+            update(Evaluation).where(Evaluation.id == job_id, Evaluation.worker == worker,
+                                     Evaluation.state == JobState.RUNNING)
+            .values(state=JobState.QUEUED, worker="", stage="", attempts=Evaluation.attempts - 1,
+                    note=f"worker {worker} stopped during the job; queued again")).rowcount == 1
+        if released:
+            session.execute(update(EvalSlot).where(EvalSlot.job_id == job_id).values(job_id=None))
+        return released
+
+
 def recover_stale(sessions: sessionmaker, settings: Settings) -> list[int]:
     """Deal with running jobs whose worker stopped beating; returns the ids put back in the queue."""
     cutoff = utcnow() - timedelta(seconds=settings.stale_after_seconds)

@@ -1,57 +1,68 @@
-"""The worker's task body: run one evaluation job, with a heartbeat thread reporting liveness and progress."""
+"""The worker's task body: run one evaluation job in a child process (webapp.job_child), with a heartbeat
+thread reporting liveness and progress, and a time limit.
+
+The evaluation runs in its own process so that it can be stopped: when it passes
+job_timeout_seconds (a hostile config can keep a model at "loading 0/0" for ever while this worker's
+heartbeat still says it is alive), or when the job was declared dead and handed to another worker.
+"""
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
+import select
 import socket
+import subprocess
+import sys
 import threading
+import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from sqlalchemy.orm import sessionmaker
 
 from crawler.errors import PgolfError
-from evaluator.artifact_eval import evaluate_artifact
-from evaluator.loops import LoopsError
-from crawler.distributed import single_process
 from webapp import jobs
 from webapp.blobs import BlobStore
-from webapp.loops import run_analysis
+from webapp.job_child import one_line
 from webapp.queue import EvalQueue
 from webapp.settings import Settings
 from webapp.tables import Evaluation, StoredFile
 
 # how long a job waits before asking again for a slot when all are busy
 SLOT_RETRY_SECONDS = 2.0
+# how often the job's thread wakes to check the time limit and the heartbeat's verdict while the child is silent
+POLL_SECONDS = 0.2
 
 
-class Abandoned(Exception):
-    """The job was declared dead and handed to another worker while this one was still running it."""
+class NoEvalData(PgolfError):
+    """The server has no validation data of its own; an upload never names one."""
+
+
+NO_EVAL_DATA = ("this server has no evaluation data (PGOLF_EVAL_DATA_DIR is not set); uploads are evaluated "
+                "only on the server's own validation data, never on paths named in an upload")
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, PgolfError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+@dataclass
+class _Outcome:
+    """What the child reported: its result and loop plots (PNG bytes by name), or the one-line error."""
+    result: dict | None = None
+    plots: dict[str, bytes] = field(default_factory=dict)
+    error: str = ""
 
 
 class _Progress:
-    """The latest progress, written by the evaluation and read by the heartbeat thread."""
+    """The latest progress, written by the job's thread and read by the heartbeat thread."""
 
     def __init__(self):
         self.stage, self.scored, self.to_score = "loading", 0, 0
         self.abandoned = threading.Event()
-
-    def update(self, stage: str, scored: int, to_score: int) -> None:
-        if self.abandoned.is_set():
-            raise Abandoned()
-        self.stage, self.scored, self.to_score = stage, scored, to_score
 
 
 class JobRunner:
@@ -60,32 +71,49 @@ class JobRunner:
         self.sessions = sessions
         self.store = BlobStore(settings.data_dir)
         self.queue: EvalQueue | None = None  # set once the queue that calls this runner exists
+        self._children: dict[int, tuple[str, subprocess.Popen]] = {}  # job id -> (worker name, its process)
+        self._children_lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def __call__(self, job_id: int) -> None:
         worker = worker_name()
-        outcome = jobs.claim(self.sessions, job_id, worker, self.settings.max_concurrent_evals)
-        if outcome == jobs.Claim.NO_SLOT:
+        claimed = jobs.claim(self.sessions, job_id, worker, self.settings.max_concurrent_evals)
+        if claimed == jobs.Claim.NO_SLOT:
             self.queue.enqueue(job_id, delay=SLOT_RETRY_SECONDS)
-        if outcome != jobs.Claim.TAKEN:
+        if claimed != jobs.Claim.TAKEN:
             return
         progress = _Progress()
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job_id, worker, progress, stop), daemon=True,
                                 name=f"heartbeat-{job_id}")
         beat.start()
-        result, error = None, ""
         try:
-            result = self._evaluate(job_id, progress)
-        except Abandoned:
-            return
-        except Exception as exc:  # any failure is the job's result, shown on its page
-            error = one_line(exc)
+            request = self._request(job_id)
+            outcome = self._run_child(job_id, worker, request, progress)
+        except Exception as exc:  # e.g. no server data, or a stored file whose bytes no longer match its hash
             if not isinstance(exc, PgolfError):
                 traceback.print_exc()
+            outcome = _Outcome(error=one_line(exc))
         finally:
             stop.set()
             beat.join()
-        jobs.finish(self.sessions, job_id, worker, result, error)
+        if outcome is None:  # abandoned or given back: the job is another worker's now, and so is its result
+            return
+        if outcome.result is not None and "loops" in outcome.result:
+            outcome.result["loops"]["plots"] = self._keep_plots(outcome.plots)
+        jobs.finish(self.sessions, job_id, worker, outcome.result, outcome.error)
+
+    def stop_children(self) -> None:
+        """The worker is stopping: kill every evaluation still running (none outlives its worker) and give
+        its job back to the queue without counting the attempt, since the job did nothing wrong."""
+        self._stopping.set()
+        with self._children_lock:
+            children = dict(self._children)
+        for job_id, (worker, child) in children.items():
+            child.kill()
+            child.wait()
+            if jobs.release(self.sessions, job_id, worker):
+                self.queue.enqueue(job_id)
 
     def _beat(self, job_id: int, worker: str, progress: _Progress, stop: threading.Event) -> None:
         while not stop.wait(self.settings.heartbeat_seconds):
@@ -93,35 +121,79 @@ class JobRunner:
                 progress.abandoned.set()
                 return
 
-    def _evaluate(self, job_id: int, progress: _Progress) -> dict:
+    def _request(self, job_id: int) -> dict:
+        """What the child needs: local paths of the job's files and its options; refused without server data."""
         with self.sessions() as session:
             job = session.get(Evaluation, job_id)
+            options = dict(job.options)
+            data_dir = options.get("data_dir")
+            if not data_dir:
+                raise NoEvalData(NO_EVAL_DATA)
 
             def local(sha256: str) -> Path:
                 return self.store.local_copy(sha256, lambda: session.get(StoredFile, sha256).content)
 
             artifact = local(job.artifact_sha256)
-            tokenizer = local(job.tokenizer_sha256) if job.tokenizer_sha256 else None
-            options = dict(job.options)
-        data_dir = options.get("data_dir")
-        if tokenizer is None and data_dir:
-            # the evaluator would look beside the artifact config's data path, not the one given here
-            tokenizer = Path(data_dir) / "tokenizer.model"
-        device = torch.device(self.settings.eval_device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
-                                   max_tokens=options.get("max_tokens"), loops=options.get("loops"),
-                                   seq_len=options.get("seq_len"), stride=options.get("stride"),
-                                   dist_info=single_process(device), on_progress=progress.update)
-        result = report.to_dict()
-        if self.settings.loops_tokens:
-            progress.update("loops", 0, 0)
-            try:
-                loops, plots = run_analysis(artifact, data_dir, tokenizer, options, self.settings.loops_tokens, device)
-            except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
-                result["loops_error"] = one_line(exc)
-            else:
-                result["loops"] = {"report": loops, "plots": self._keep_plots(plots)}
-        return result
+            # the server's tokenizer beside its data unless one was uploaded: never the artifact config's path
+            tokenizer = local(job.tokenizer_sha256) if job.tokenizer_sha256 else Path(data_dir) / "tokenizer.model"
+        return {"artifact": str(artifact), "tokenizer": str(tokenizer), "data_dir": data_dir, "options": options,
+                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens}
+
+    def _run_child(self, job_id: int, worker: str, request: dict, progress: _Progress) -> _Outcome | None:
+        """The child's outcome, or None when the job was abandoned or the worker is stopping."""
+        read_fd, write_fd = os.pipe()
+        try:
+            child = subprocess.Popen([sys.executable, "-m", "webapp.job_child", str(write_fd), str(os.getpid())],
+                                     stdin=subprocess.PIPE, pass_fds=(write_fd,))
+        finally:
+            os.close(write_fd)
+        with self._children_lock:
+            self._children[job_id] = (worker, child)
+        try:
+            child.stdin.write(json.dumps(request).encode())
+            child.stdin.close()
+            return self._follow(child, read_fd, progress)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            os.close(read_fd)
+            with self._children_lock:
+                self._children.pop(job_id, None)
+
+    def _follow(self, child: subprocess.Popen, read_fd: int, progress: _Progress) -> _Outcome | None:
+        limit = self.settings.job_timeout_seconds
+        deadline = time.monotonic() + limit
+        pending = b""
+        while True:
+            if progress.abandoned.is_set() or self._stopping.is_set():
+                return None
+            if time.monotonic() > deadline:
+                return _Outcome(error=f"stopped at the time limit of {limit:,.0f} s (PGOLF_JOB_TIMEOUT_SECONDS), "
+                                      f"at stage {progress.stage} with {progress.scored:,} of {progress.to_score:,} "
+                                      "tokens scored")
+            ready, _, _ = select.select([read_fd], [], [], POLL_SECONDS)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:  # the child closed its end: it ended without a verdict (killed, out of memory)
+                if self._stopping.is_set():  # killed by stop_children, which gives the job back
+                    return None
+                code = child.wait()
+                how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+                return _Outcome(error=f"the evaluation process {how} before it finished (out of memory?)")
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                if message["kind"] == "progress":
+                    progress.stage, progress.scored, progress.to_score = (
+                        message["stage"], message["scored"], message["to_score"])
+                elif message["kind"] == "done":
+                    return _Outcome(result=message["result"], plots={
+                        name: base64.b64decode(png) for name, png in message["plots"].items()})
+                else:
+                    return _Outcome(error=message["error"])
 
     def _keep_plots(self, plots: dict[str, bytes]) -> dict[str, str]:
         """Each PNG stored in the database by its SHA-256 (so any web process can serve it); name -> hash."""

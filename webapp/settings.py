@@ -34,17 +34,23 @@ class Settings(BaseSettings):
     queue: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = "redis://localhost:6379/0"
     upload_max_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    # what an uploaded artifact's compressed frames may decompress to, measured by streaming before anything
+    # is decompressed whole (a record-sized model is ~16 MB of tensors)
+    upload_max_decompressed_bytes: int = Field(64 * 1024 * 1024, gt=0)
     # required on uploads when set (header `Authorization: Bearer TOKEN` or the form's token field)
     upload_token: str = ""
     # evaluations running at once across every worker; the rest wait in the queue
     max_concurrent_evals: int = Field(1, ge=1)
-    # validation shards and tokenizer for uploads; empty means the artifact's own config (data/wiki_sp1024)
+    # validation shards (and tokenizer.model, unless one is uploaded) every upload is evaluated on; unset, the
+    # server refuses uploads: the paths in an uploaded artifact's config are never opened
     eval_data_dir: Path | None = None
     # validation targets scored per evaluation; None is the evaluator's default (65,536 on CPU, all on GPU)
     eval_max_tokens: int | None = Field(None, ge=0)
     eval_device: str = ""  # "" = cuda when available, else cpu
     # tokens of the seeded validation slice the worker runs the loop-wise analysis on after each evaluation; 0 = off
     loops_tokens: int = Field(4096, ge=0)
+    # an evaluation still running after this long is stopped and reported failed (no config can hold the worker)
+    job_timeout_seconds: float = Field(3600.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
     # a running job without a heartbeat for this long belongs to a dead worker
     stale_after_seconds: float = Field(60.0, gt=0)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from webapp.deps import QueueDep, SessionsDep, SettingsDep, StoreDep
+from webapp.deps import JobId, QueueDep, SessionsDep, SettingsDep, StoreDep
 from webapp.evaluations import FILE_FIELDS, get_evaluation, read_upload, recent_evaluations, submit
 from webapp.schemas import EvaluationList, EvaluationOut, SubmitOut
 from webapp.templating import templates
@@ -77,11 +77,11 @@ def _evaluation(sessions, job_id: int, settings) -> EvaluationOut:
 
 @api.get("/evaluations/{job_id}", response_model=EvaluationOut,
          summary="One evaluation: state, live progress, and the result once done")
-def evaluation_json(job_id: int, settings: SettingsDep, sessions: SessionsDep) -> EvaluationOut:
+def evaluation_json(job_id: JobId, settings: SettingsDep, sessions: SessionsDep) -> EvaluationOut:
     return _evaluation(sessions, job_id, settings)
 
 
 @pages.get("/evaluations/{job_id}", response_class=HTMLResponse)
-def evaluation_page(request: Request, job_id: int, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
+def evaluation_page(request: Request, job_id: JobId, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "evaluation.html",
                                       {"evaluation": _evaluation(sessions, job_id, settings)})

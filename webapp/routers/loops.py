@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import sessionmaker
 
 from webapp.catalog import CatalogEntry
-from webapp.deps import EntryDep, SessionsDep
+from webapp.deps import EntryDep, JobId, SessionsDep
 from webapp.loops import PLOTS, loops_view, record_loops_dir
 from webapp.schemas import LoopsView
 from webapp.tables import Evaluation, StoredFile
@@ -53,19 +53,19 @@ def _png(content: bytes) -> Response:
 
 @api.get("/evaluations/{job_id}/loops", response_model=LoopsView,
          summary="The loop-wise analysis the worker ran after the evaluation (404 when it did not)")
-def evaluation_loops_json(job_id: int, sessions: SessionsDep) -> LoopsView:
+def evaluation_loops_json(job_id: JobId, sessions: SessionsDep) -> LoopsView:
     return _evaluation_view(sessions, job_id)
 
 
 @pages.get("/evaluations/{job_id}/loops", response_class=HTMLResponse)
-def evaluation_loops_page(request: Request, job_id: int, sessions: SessionsDep) -> HTMLResponse:
+def evaluation_loops_page(request: Request, job_id: JobId, sessions: SessionsDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "loops.html", {
         "view": _evaluation_view(sessions, job_id), "json_url": f"/api/evaluations/{job_id}/loops",
         "captions": PLOTS})
 
 
 @pages.get("/evaluations/{job_id}/loops/{name}.png")
-def evaluation_loops_plot(job_id: int, name: str, sessions: SessionsDep) -> Response:
+def evaluation_loops_plot(job_id: JobId, name: str, sessions: SessionsDep) -> Response:
     stored, _ = _stored_loops(sessions, job_id)
     if name not in stored["plots"]:
         raise HTTPException(404, f"no plot {name!r}")

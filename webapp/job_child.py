@@ -1,0 +1,99 @@
+"""One evaluation job in a process of its own, started by the worker (webapp.runner) for each job.
+
+The worker can then stop a job that runs past its time limit, or one it lost to another worker, by
+killing this process: no Python thread can be stopped from outside, and a hostile artifact can keep a
+thread busy for ever without a single progress report. The process also gives the memory back when
+the job ends.
+
+Protocol: argv is `MESSAGE_FD PARENT_PID`; stdin holds the request as JSON (artifact, tokenizer and
+data paths, options, device, loop-analysis tokens); every message is one JSON line on MESSAGE_FD:
+{"kind": "progress", stage, scored, to_score}, then {"kind": "done", result, plots (name -> base64
+PNG)} or {"kind": "failed", error}. Nothing here touches the database: the worker does that.
+"""
+from __future__ import annotations
+
+import base64
+import ctypes
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when the worker that started it dies (kill -9 included): an orphaned job
+    would otherwise run on, unowned, for as long as its artifact makes it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the worker died before the request above took effect
+        os._exit(1)
+
+
+def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
+    # imported here, after the parent check: torch and the evaluator take seconds to load
+    import torch
+
+    from crawler.distributed import single_process
+    from evaluator.artifact_eval import evaluate_artifact
+    from evaluator.loops import LoopsError
+    from webapp.loops import run_analysis
+
+    def progress(stage: str, scored: int, to_score: int) -> None:
+        send({"kind": "progress", "stage": stage, "scored": scored, "to_score": to_score})
+
+    artifact, data_dir, tokenizer = Path(request["artifact"]), Path(request["data_dir"]), Path(request["tokenizer"])
+    options = request["options"]
+    device = torch.device(request["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
+    report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
+                               max_tokens=options.get("max_tokens"), loops=options.get("loops"),
+                               seq_len=options.get("seq_len"), stride=options.get("stride"),
+                               dist_info=single_process(device), on_progress=progress)
+    result, plots = report.to_dict(), {}
+    if request["loops_tokens"]:
+        progress("loops", 0, 0)
+        try:
+            loops, plots = run_analysis(artifact, data_dir, tokenizer, options, request["loops_tokens"], device)
+        except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
+            result["loops_error"] = one_line(exc)
+        else:
+            result["loops"] = {"report": loops}
+    return result, plots
+
+
+def one_line(exc: BaseException) -> str:
+    from crawler.errors import PgolfError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, PgolfError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: list[str]) -> int:
+    fd, parent_pid = int(argv[0]), int(argv[1])
+    _die_with_parent(parent_pid)
+    from crawler.errors import PgolfError
+
+    with os.fdopen(fd, "w", encoding="utf-8") as channel:
+        def send(message: dict) -> None:
+            channel.write(json.dumps(message) + "\n")
+            channel.flush()
+
+        try:
+            result, plots = _evaluate(json.load(sys.stdin), send)
+        except Exception as exc:  # any failure is the job's result, shown on its page
+            if not isinstance(exc, PgolfError):
+                traceback.print_exc()
+            send({"kind": "failed", "error": one_line(exc)})
+            return 1
+        send({"kind": "done", "result": result,
+              "plots": {name: base64.b64encode(png).decode() for name, png in plots.items()}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

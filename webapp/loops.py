@@ -3,15 +3,19 @@
 Two sources render the same page: an evaluation, whose worker ran the analysis on a small seeded
 validation slice and stored the report in the job's result and the plots as files in the database
 (so a web process on another machine can serve them), and a record folder holding the loops/
-folder that `pgolf loops` writes. Plots are looked up by fixed names only, never by a path from a request.
+folder that `pgolf loops` writes. Plots are looked up by fixed names only, never by a path from a request,
+and a record's files are read only when its listing has them as regular files (no symlinks), under a size cap.
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from crawler.errors import PgolfError
 from evaluator.loops import analyse_artifact
 from evaluator.loops_plots import write_plots
+from evaluator.records import safe_json
+from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
 from webapp.catalog import CatalogEntry
 from webapp.schemas import EarlyExitOut, LoopStepOut, LoopsView, StageRowOut
 
@@ -26,11 +30,47 @@ PLOTS = {
     "quant_error": "Relative error of the dequantised model's residual stream against the float one",
 }
 SEED = 0  # one fixed slice, so the analysis of the same artifact is the same every time
+LOOPS_DIR = "loops"  # where `pgolf loops` writes its report and plots for a record's artifact (its default --out)
+LOOPS_JSON = f"{LOOPS_DIR}/loops.json"
 
 
-def record_loops_dir(entry: CatalogEntry) -> Path:
-    """Where `pgolf loops` writes its report and plots for a record's artifact (its default --out)."""
-    return Path(entry.record.path) / "loops"
+class RecordLoopsError(PgolfError):
+    """A record's loops/loops.json that cannot be shown: refused, too big, or not a `pgolf loops` report."""
+
+
+def has_record_loops(entry: CatalogEntry) -> bool:
+    return LOOPS_JSON in entry.record.files
+
+
+def record_plots(entry: CatalogEntry) -> list[str]:
+    return [name for name in PLOTS if f"{LOOPS_DIR}/{name}.png" in entry.record.files]
+
+
+def record_loops_report(entry: CatalogEntry) -> dict:
+    """The record's loops.json, parsed; RecordLoopsError (one line) when it is refused, oversized or malformed."""
+    if refused := entry.record.refused.get(LOOPS_JSON):
+        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {refused}")
+    try:
+        capped = read_capped(Path(entry.record.path, LOOPS_JSON), JSON_LIMIT)
+        if capped.truncated:
+            raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is {capped.size:,} bytes, over {JSON_LIMIT:,}")
+        report = safe_json.loads(capped.text(), LOOPS_JSON)
+    except (RecordFileError, safe_json.JsonError) as exc:
+        raise RecordLoopsError(f"record {entry.id!r}: {exc}") from None
+    if not isinstance(report, dict):
+        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is not a JSON object")
+    return report
+
+
+def record_plot(entry: CatalogEntry, name: str) -> bytes | None:
+    """A plot's PNG bytes when `name` is one of PLOTS and the record ships it as a regular file."""
+    if name not in record_plots(entry):
+        return None
+    try:
+        capped = read_capped(Path(entry.record.path, LOOPS_DIR, f"{name}.png"), PLOT_LIMIT)
+    except RecordFileError:
+        return None  # replaced by a symlink or removed since the listing: as absent as never shipped
+    return None if capped.truncated else capped.data
 
 
 def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
@@ -41,6 +81,18 @@ def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, 
     with tempfile.TemporaryDirectory(prefix="loops-") as out:
         plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
     return report, plots
+
+
+def record_loops_view(entry: CatalogEntry) -> LoopsView:
+    """The loop-wise view of a record; RecordLoopsError when its loops.json is not a report this page can show."""
+    report = record_loops_report(entry)
+    try:
+        return loops_view(report, record_plots(entry), f"Loop-wise view of {entry.title}", f"/records/{entry.id}",
+                          f"/records/{entry.id}/loops", f"record {entry.id}")
+    # a hand-edited or foreign loops.json: the fields the view reads are missing or of the wrong type
+    except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is not a `pgolf loops` report "
+                               f"({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def loops_view(report: dict, plots: list[str], title: str, back_url: str, plot_url: str, source: str) -> LoopsView:

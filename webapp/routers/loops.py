@@ -2,15 +2,13 @@
 their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.loops knows."""
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import sessionmaker
 
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
-from webapp.loops import PLOTS, loops_view, record_loops_dir
+from webapp.loops import LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view, record_plot
 from webapp.schemas import LoopsView
 from webapp.tables import Evaluation, StoredFile
 from webapp.templating import templates
@@ -37,14 +35,13 @@ def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
 
 
 def _record_view(entry: CatalogEntry) -> LoopsView:
-    folder = record_loops_dir(entry)
+    """404 when the record ships no loops.json, 422 when it ships one that cannot be shown."""
+    if not has_record_loops(entry) and LOOPS_JSON not in entry.record.refused:
+        raise HTTPException(404, f"record {entry.id!r} has no {LOOPS_JSON}")
     try:
-        report = json.loads((folder / "loops.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HTTPException(404, f"record {entry.id!r} has no loops/loops.json") from None
-    plots = [name for name in PLOTS if (folder / f"{name}.png").is_file()]
-    return loops_view(report, plots, f"Loop-wise view of {entry.title}", f"/records/{entry.id}",
-                      f"/records/{entry.id}/loops", f"record {entry.id}")
+        return record_loops_view(entry)
+    except RecordLoopsError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def _png(content: bytes) -> Response:
@@ -87,7 +84,7 @@ def record_loops_page(request: Request, entry: EntryDep) -> HTMLResponse:
 
 @pages.get("/records/{record_id}/loops/{name}.png")
 def record_loops_plot(name: str, entry: EntryDep) -> Response:
-    path = record_loops_dir(entry) / f"{name}.png"
-    if name not in PLOTS or not path.is_file():
+    content = record_plot(entry, name)
+    if content is None:
         raise HTTPException(404, f"no plot {name!r}")
-    return _png(path.read_bytes())
+    return _png(content)

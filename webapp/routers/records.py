@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from webapp.catalog import CatalogEntry
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
-from webapp.loops import record_loops_dir
+from webapp.loops import has_record_loops
 from webapp.plots import has_curves, training_curves_svg
 from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index, seed_curves
 from webapp.schemas import RecordDetail, RecordIndex
@@ -63,7 +63,7 @@ def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog:
     others = [other for other in catalog.entries() if other.id != entry.id]
     return templates.TemplateResponse(request, "record.html", {
         "detail": detail, "others": others, "has_curves": has_curves(detail.curves),
-        "has_loops": (record_loops_dir(entry) / "loops.json").is_file()})
+        "has_loops": has_record_loops(entry)})
 
 
 @lru_cache(maxsize=128)

@@ -227,8 +227,11 @@ def fake_evaluation(model_bytes: int, sliding_bpb: float, roundtrip_bpb: float, 
 
 
 def test_artifact_rule(tmp_path):
-    from evaluator.check import check_artifact
     record = load_record(hand_record(tmp_path / "art"))
+
+    def check_artifact(record, evaluation):
+        return next(row for row in compliance_report(record, artifact_report=evaluation).rows if row.rule == "artifact")
+
     same = check_artifact(record, fake_evaluation(9_000_000, 1.18720380, 1.20720375))
     assert same.status is Status.PASS and "seed 1337" in same.evidence[1].text
     off = check_artifact(record, fake_evaluation(9_000_000, 1.19, 1.20720375))
@@ -238,3 +241,30 @@ def test_artifact_rule(tmp_path):
     stranger = check_artifact(record, fake_evaluation(16_500_000, 1.1874, 1.2074))
     assert stranger.status is Status.FAIL and any("matches no seed" in e.text for e in stranger.evidence)
     assert rows(tmp_path / "art")["artifact"].status is Status.SKIP
+
+
+def test_the_rules_are_the_modules_of_the_rules_package_in_report_order():
+    from evaluator.check import RULES
+    assert [module.RULE.id for module in RULES] == ["files", "size", "size_claims", "train_time", "eval_time", "seeds",
+                                                     "significance", "claims", "source", "artifact"]
+
+
+def test_a_precise_claim_one_unit_off_in_its_last_decimal_warns_not_fails(tmp_path):
+    # the seeds' mean is 1.18742567: 1.18742 is 0.57 units of its last decimal off, 1.18743 would round to it
+    result = rows(hand_record(tmp_path / "rounded", submission={"val_bpb": 1.18742}))
+    assert result["claims"].status is Status.WARN
+    assert any("val_bpb = 1.18742 is the mean sliding_window BPB over 3 log(s) 1.18742567 to within one unit" in e.text
+               for e in result["claims"].evidence)
+    coarse = rows(hand_record(tmp_path / "coarse", submission={"val_bpb": 1.18}))
+    assert coarse["claims"].status is Status.FAIL  # one unit at 2 decimals (0.0074 off) is more than rounding
+
+
+def test_a_pre_quant_claim_that_is_one_seeds_value_warns(tmp_path):
+    folder = hand_record(tmp_path / "prequant", submission={"pre_quant_val_bpb": 1.1990})
+    log = folder / "train_seed42.log"
+    log.write_text(log.read_text().replace("post_average val_loss:2.0230 val_bpb:1.1982",
+                                           "post_average val_loss:2.0240 val_bpb:1.1990"), encoding="utf-8")
+    claims = rows(folder)["claims"]
+    assert claims.status is Status.WARN
+    assert any("pre_quant_val_bpb = 1.199 but the mean pre-quant BPB is 1.19846667; it matches "
+               "train_seed42.log (seed 42)'s pre-quant value instead" in e.text for e in claims.evidence)

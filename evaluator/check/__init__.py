@@ -1,0 +1,16 @@
+"""Pre-PR compliance report for a record folder: one row per rule, PASS / WARN / FAIL (SKIP where a rule does not
+apply), each with its evidence (file:line and the numbers) and the reading of the rule.
+
+Rules follow the challenge README ("Submission Process" and the FAQ): required files; code bytes + compressed model
+bytes <= 16,000,000 (decimal); training and evaluation each <= 600 s on 8xH100; enough seeds; a 0.005-nat
+improvement at p < 0.01 over a baseline; and every claim in submission.json backed by the logs and the files.
+FAIL means the evidence contradicts a rule; WARN means it cannot be confirmed from what the folder holds, or only
+under one reading. Each rule is one module in rules/ (see its docstring for how to add one); findings.py is the
+collector they share, report.py runs them.
+"""
+from evaluator.check.context import SIZE_CAP_BYTES, Context
+from evaluator.check.findings import Evidence, Rule, RuleResult, Status, worst
+from evaluator.check.report import RULES, ComplianceReport, compliance_report
+
+__all__ = ["RULES", "SIZE_CAP_BYTES", "ComplianceReport", "Context", "Evidence", "Rule", "RuleResult", "Status",
+           "compliance_report", "worst"]

@@ -1,0 +1,55 @@
+"""The scored evaluation within 600 s."""
+from __future__ import annotations
+
+from evaluator.check.context import Context, seed_name
+from evaluator.check.findings import Rule, RuleResult, Status
+from evaluator.check.rules.train_time import cap_status
+from evaluator.records.headline import headline_metric
+from evaluator.records.logs import TrainLog
+from evaluator.records.metric_kinds import MetricKind
+
+EVAL_CAP_S = 600.0
+
+RULE = Rule("eval_time", "Evaluation time <= 600 s", 50,
+            "Evaluation <= 600 s (FAQ): the scored evaluation's time, i.e. `total_eval_time` when the log prints it, "
+            "else the eval_time of the headline metric's line. Each phase is listed; if all phases together exceed "
+            "600 s while the scored one fits, that WARNs (a stricter reading). Non-record tracks are exempt.")
+
+
+def _eval_phases(log: TrainLog) -> list[tuple[str, float, int]]:
+    phases: dict[tuple[MetricKind, float], tuple[str, float, int]] = {}
+    for metric in log.metrics:
+        if metric.eval_time_ms is not None:
+            # the rounded and exact prints of one evaluation share its time: count it once
+            phases.setdefault((metric.kind, metric.eval_time_ms), (metric.label, metric.eval_time_ms, metric.line))
+    return list(phases.values())
+
+
+def check(ctx: Context) -> RuleResult:
+    record, found = ctx.record, RULE.findings()
+    if not record.logs:
+        return found.result("no train log", Status.WARN)
+    longest = 0.0
+    for log in record.logs:
+        name = seed_name(log)
+        metric = headline_metric(log, record.headline_kind)
+        if log.total_eval_time_ms:
+            seconds, line, source = log.total_eval_time_ms.value / 1000.0, log.total_eval_time_ms.line, "total_eval_time"
+        elif metric and metric.eval_time_ms is not None:
+            seconds, line, source = metric.eval_time_ms / 1000.0, metric.line, metric.label
+        else:
+            found.add(Status.WARN, f"{name}: no evaluation time for the scored metric", log.file_name)
+            continue
+        longest = max(longest, seconds)
+        phases = _eval_phases(log)
+        listed = ", ".join(f"{label} {ms / 1000.0:.1f} s" for label, ms, _ in phases)
+        # a reported 0 ms is no time at all: the evaluation cannot be confirmed within the cap
+        status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_S)
+        found.add(status, f"{name}: scored evaluation {seconds:.1f} s ({source})"
+                  + (" - reported as 0 ms" if seconds == 0.0 else "") + (f"; phases: {listed}" if listed else ""),
+                  log.file_name, line)
+        total = sum(ms for _, ms, _ in phases) / 1000.0
+        if total > EVAL_CAP_S >= seconds:
+            found.add(Status.WARN, f"{name}: all evaluation phases together take {total:.1f} s", log.file_name)
+    return found.result(f"longest scored evaluation {longest:.1f} s"
+                        + ("" if record.is_timed_track else " (non-record track: cap not required)"))

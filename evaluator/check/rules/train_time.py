@@ -1,0 +1,67 @@
+"""The training loop within 600 s on 8 GPUs."""
+from __future__ import annotations
+
+from evaluator.check.context import Context, seed_name
+from evaluator.check.findings import Rule, RuleResult, Status
+from evaluator.records.record import Record
+
+TRAIN_CAP_S = 600.0
+# a wallclock_cap stop ends after the step in flight; end-of-loop overshoots under this are accepted
+WALLCLOCK_GRACE_S = 1.0
+EXPECTED_WORLD_SIZE = 8
+
+RULE = Rule("train_time", "Training time <= 600 s", 40,
+            "Training loop <= 600 s: the train_time at `stopping_early` (else the last step line). The step in flight "
+            f"when the cap fires may end past 600 s; after a wallclock_cap stop an overshoot under {WALLCLOCK_GRACE_S:g} s "
+            "is accepted. A run on fewer than 8 GPUs is shown with its 8-GPU equivalent (time x N/8) and WARNs. A run "
+            "that ends at ITERATIONS without a wallclock stop, or with the cap disabled or raised, is flagged. "
+            "Non-record tracks are exempt (over-cap WARNs).")
+
+
+def cap_status(record: Record, over: bool) -> Status:
+    if not over:
+        return Status.PASS
+    return Status.FAIL if record.is_timed_track else Status.WARN
+
+
+def check(ctx: Context) -> RuleResult:
+    record, found = ctx.record, RULE.findings()
+    if not record.logs:
+        return found.result("no train log", Status.WARN)
+    longest = 0.0
+    for log in record.logs:
+        name, time = seed_name(log), log.train_time_ms
+        if time is None:
+            found.add(Status.WARN, f"{name}: no training time in the log", log.file_name)
+            continue
+        seconds = time.value / 1000.0
+        longest = max(longest, seconds)
+        stop = log.stop
+        capped = stop is not None and "wallclock" in stop.reason
+        within = seconds <= TRAIN_CAP_S or (capped and seconds < TRAIN_CAP_S + WALLCLOCK_GRACE_S)
+        world = int(log.world_size.value) if log.world_size else None
+        text = f"{name}: {seconds:.3f} s"
+        text += (f" at stopping_early {stop.reason}, step {stop.step}/{stop.total_steps}" if stop
+                 else f" at the last step line (step {log.final_step})")
+        if seconds > TRAIN_CAP_S and within:
+            text += f"; overshoot {seconds - TRAIN_CAP_S:.3f} s by the step in flight"
+        if world is not None and world != EXPECTED_WORLD_SIZE:
+            equivalent = seconds * world / EXPECTED_WORLD_SIZE
+            text += f"; world_size {world}: 8-GPU equivalent {equivalent:.1f} s"
+            status = Status.WARN if equivalent < TRAIN_CAP_S + WALLCLOCK_GRACE_S else cap_status(record, True)
+        else:
+            status = cap_status(record, not within)
+        found.add(status, text, log.file_name, time.line)
+        if log.gptq_reserve_ms:
+            found.note(f"{name}: reserves {log.gptq_reserve_ms.value / 1000.0:.1f} s of the budget for GPTQ",
+                       log.file_name, log.gptq_reserve_ms.line)
+        wallclock = log.max_wallclock_seconds
+        if wallclock and (wallclock.value <= 0 or wallclock.value > TRAIN_CAP_S):
+            found.add(Status.WARN, f"{name}: max_wallclock_seconds={wallclock.value:g}: the 600 s cap is disabled or raised",
+                      log.file_name, wallclock.line)
+        final = log.final_step
+        if stop is None and final is not None and log.iterations and final >= log.iterations.value:
+            found.add(Status.WARN, f"{name}: ran all {int(log.iterations.value)} ITERATIONS with no wallclock stop: "
+                                   "a forced step count", log.file_name, log.iterations.line)
+    return found.result(f"longest training loop {longest:.1f} s"
+                        + ("" if record.is_timed_track else " (non-record track: cap not required)"))

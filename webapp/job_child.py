@@ -75,6 +75,10 @@ def one_line(exc: BaseException) -> str:
 
 def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
+    # Ctrl-C or a service manager signals the whole process group; the worker decides what happens to its
+    # job (given back to the queue) and kills this process itself, so a signal must not end the job first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     from crawler.errors import PgolfError
 

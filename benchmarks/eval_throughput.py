@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     art = open_artifact(args.artifact)
-    cfg = art.require_evaluable()
+    cfg = art.require_crawler()
     device = torch.device(args.device)
     model = CrawlerGPT(cfg).to(device).eval()
     model.load_state_dict(art.state_dict)

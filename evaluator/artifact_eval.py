@@ -14,12 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from crawler.bpb import build_byte_lut, decode_audit
 from crawler.distributed import Dist, single_process
 from crawler.evaluate import evaluate_bpb
-from crawler.model import CrawlerGPT
 from crawler.shards import load_split
 from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts import open_artifact
@@ -68,12 +65,6 @@ class EvalReport:
         return asdict(self)
 
 
-def _model(config, state_dict, device) -> CrawlerGPT:
-    model = CrawlerGPT(config).to(device)
-    model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in state_dict.items()})
-    return model.eval()
-
-
 def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:
     return None if on_progress is None else lambda scored, total: on_progress(stage, scored, total)
 
@@ -97,7 +88,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     path = Path(path)
     d = dist_info or single_process()
     art = open_artifact(path, loops=loops)
-    cfg = art.require_evaluable()
+    cfg = art.config
     data_path, tokenizer_path = eval_inputs(cfg, data_path, tokenizer_path)
     sp = load_tokenizer(tokenizer_path)
     check_vocab(sp, cfg.vocab_size, tokenizer_path)
@@ -113,13 +104,13 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     stride = stride or cfg.eval_stride
     run = dict(lut=lut, batch_seqs=batch_seqs, device=d.device, max_tokens=n_targets, rank=d.rank,
                world_size=d.world_size, progress=progress)
-    model = _model(cfg, art.state_dict, d.device)
+    model = art.build_model(d.device)
     roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
                              on_batch=_stage(on_progress, "roundtrip"), **run)
     sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"), **run)
     prequant = None
     if checkpoint_state is not None:
-        prequant = evaluate_bpb(_model(cfg, checkpoint_state, d.device), val, seq_len=cfg.train_seq_len,
+        prequant = evaluate_bpb(art.build_model(d.device, checkpoint_state), val, seq_len=cfg.train_seq_len,
                                 stride=cfg.train_seq_len, on_batch=_stage(on_progress, "prequant"), **run).to_dict()
     estimate = None if n_targets == len(val) - 1 else sliding.seconds * (len(val) - 1) / sliding.scored_tokens
 

@@ -12,9 +12,9 @@ Formats, told apart by their first bytes and then by their contents:
                   dtypes, passthrough (optional qmeta, passthrough_orig_dtypes).
 Foreign files are untrusted: decompression is capped, the archive must be a torch zip
 whose entries are all stored (no nested compression) with good CRCs, and it is read with
-torch.load(weights_only=True) only. The crawler config of a record file is inferred from
-tensor names and shapes; what the weights cannot say (the loop count among it) is
-assumed and listed in `assumptions`.
+torch.load(weights_only=True) only. The crawler config of a record file, and the baseline GPT's
+(evaluator.baseline_gpt) of a baseline file, are inferred from tensor names and shapes; what the
+weights cannot say (the loop count, the rope base, ...) is assumed and listed in `assumptions`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ from torch import Tensor
 from crawler.artifact import DEFAULT_MAX_DECOMPRESSED, MAGIC, ArtifactError, check_shapes, first_line, read_artifact, \
     zstd_decompress_capped
 from crawler.config import CrawlerConfig
+from crawler.model import CrawlerGPT
 from crawler.quant import dequantize_state_dict
+from evaluator.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS, BaselineConfig, BaselineGPT, \
+    infer_config as infer_baseline_config
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RECORD_DEFAULT_LOOPS = 3  # leg3's CRAWLER_LOOPS
@@ -60,22 +63,26 @@ class LoadedArtifact:
     path: str
     format: str  # "pgolf-ptz" | "record-int6" | "baseline-int8"
     architecture: str
-    config: CrawlerConfig | None  # None where CrawlerGPT cannot run the weights
-    state_dict: dict[str, Tensor]  # float32, dequantised; CrawlerGPT names when config is set
+    config: CrawlerConfig | BaselineConfig  # the model family: CrawlerGPT or BaselineGPT
+    state_dict: dict[str, Tensor]  # float32, dequantised; the names of the family's model
     manifest: dict  # ours: the manifest; foreign: what was inferred from the tensors
     assumptions: list[str]
     compressed_bytes: int
     code_bytes: int | None = None  # known for our format only
     unmapped: dict[str, Tensor] = field(default_factory=dict)  # foreign tensors CrawlerGPT has no place for
 
-    @property
-    def evaluable(self) -> bool:
-        return self.config is not None
-
-    def require_evaluable(self) -> CrawlerConfig:
-        if self.config is None:
-            raise ArtifactError(f"{self.path}: architecture: {self.architecture}")
+    def require_crawler(self) -> CrawlerConfig:
+        """The crawler config, for tools that only a Micro Crawler can feed (the record's benchmarks)."""
+        if not isinstance(self.config, CrawlerConfig):
+            raise ArtifactError(f"{self.path}: needs a Micro Crawler artifact, not the {self.architecture}")
         return self.config
+
+    def build_model(self, device, state_dict: dict[str, Tensor] | None = None) -> torch.nn.Module:
+        """The family's model with these weights (or `state_dict`, e.g. the float checkpoint), float32, eval mode."""
+        model = (BaselineGPT if isinstance(self.config, BaselineConfig) else CrawlerGPT)(self.config).to(device)
+        weights = self.state_dict if state_dict is None else state_dict
+        model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in weights.items()})
+        return model.eval()
 
 
 def _decompress(blob: bytes, cap: int, where: str) -> bytes:
@@ -162,15 +169,39 @@ def _dequantize_record(obj, where: str) -> dict[str, Tensor]:
     return _finite(out, where)
 
 
+# the float dtypes a baseline file may name for a tensor (looked up here, never with getattr on torch)
+BASELINE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+                   "float64": torch.float64}
+
+
+def _baseline_dtypes(obj, key: str, names, where: str) -> dict[str, torch.dtype]:
+    """The dtype the baseline's model had for each name (float32 where the file names none)."""
+    d = obj.get(key, {})
+    if not isinstance(d, dict):
+        raise ArtifactError(f"{where}: baseline {key} is not a dict of dtype names")
+    out = {}
+    for name in names:
+        dtype = d.get(name, "float32")
+        if not isinstance(dtype, str) or dtype not in BASELINE_DTYPES:
+            raise ArtifactError(f"{where}: baseline {key} gives {name[:60]} the unsupported dtype {str(dtype)[:20]!r}")
+        out[name] = BASELINE_DTYPES[dtype]
+    return out
+
+
 def _dequantize_baseline(obj, where: str) -> dict[str, Tensor]:
     q = _tensor_dict(obj.get("quantized"), "quantized", where)
     scales = _tensor_dict(obj.get("scales"), "scales", where)
     passthrough = _tensor_dict(obj.get("passthrough"), "passthrough", where)
     if q.keys() != scales.keys():
         raise ArtifactError(f"{where}: baseline quantized and scales name different tensors")
-    out = {name: _scaled(q[name], scales[name], name, where) for name in q}
+    # The baseline's own reader casts every tensor to the dtype it had in the model (a bf16 tok_emb, as its
+    # training casts it, is rounded to bf16 again), and that model is what its eval_val scores: so do we.
+    dtypes = _baseline_dtypes(obj, "dtypes", q, where)
+    floats = [n for n, t in passthrough.items() if t.is_floating_point()]
+    orig = _baseline_dtypes(obj, "passthrough_orig_dtypes", floats, where)
+    out = {name: _scaled(q[name], scales[name], name, where).to(dtypes[name]).float() for name in q}
     for name, t in passthrough.items():
-        out[name] = t.float() if t.is_floating_point() else t
+        out[name] = t.to(orig[name]).float() if t.is_floating_point() else t
     return _finite(out, where)
 
 
@@ -250,20 +281,6 @@ def _open_record(sd: dict[str, Tensor], loops: int | None, where: str):
     return config, mapped, unmapped, {"inferred": inferred}, assumptions
 
 
-def _baseline_info(sd: dict[str, Tensor], where: str) -> dict:
-    shapes = {k: tuple(v.shape) for k, v in sd.items()}
-    vocab, dim = _shape(shapes, "tok_emb.weight", 2, where)
-    layers = _block_indices(shapes, "blocks")
-    if not layers:
-        raise ArtifactError(f"{where}: cannot infer the architecture: no blocks.* tensors")
-    (heads,) = _shape(shapes, "blocks.0.attn.q_gain", 1, where)
-    kv_dim = _shape(shapes, "blocks.0.attn.c_k.weight", 2, where)[0]
-    hidden = _shape(shapes, "blocks.0.mlp.fc.weight", 2, where)[0]
-    return {"num_layers": len(layers), "model_dim": dim, "vocab_size": vocab, "num_heads": heads,
-            "num_kv_heads": kv_dim * heads // dim, "mlp_mult": hidden / dim,
-            "tie_embeddings": "lm_head.weight" not in shapes, "params": sum(t.numel() for t in sd.values())}
-
-
 def open_artifact(path: str | Path, loops: int | None = None,
                   max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> LoadedArtifact:
     """Read any supported artifact; ArtifactError (one line naming the file) on anything wrong."""
@@ -301,11 +318,15 @@ def open_artifact(path: str | Path, loops: int | None = None,
         if obj["__quant_format__"] != "int8_clean_per_row_v1":
             raise ArtifactError(f"{where}: unknown baseline quant format {str(obj['__quant_format__'])[:40]!r}")
         sd = _dequantize_baseline(obj, where)
-        assumptions = ["architecture: baseline GPT (not evaluable by the crawler model)"]
+        config = infer_baseline_config({k: tuple(v.shape) for k, v in sd.items()}, where)
+        assumptions = list(BASELINE_ASSUMPTIONS)
         if loops is not None:
             assumptions.append("--loops ignored: the baseline GPT has no crawler")
-        return LoadedArtifact(where, "baseline-int8", "baseline GPT (not evaluable by the crawler model)", None, sd,
-                              {"inferred": _baseline_info(sd, where)}, assumptions, size)
+        inferred = {k: getattr(config, k) for k in ("num_layers", "model_dim", "vocab_size", "num_heads",
+                                                    "num_kv_heads", "mlp_hidden", "tie_embeddings")}
+        return LoadedArtifact(where, "baseline-int8", "official baseline GPT", config, sd,
+                              {"inferred": {**inferred, "params": sum(t.numel() for t in sd.values())}},
+                              assumptions, size)
     if {"w", "m"} <= obj.keys():
         config, mapped, unmapped, info, assumptions = _open_record(_dequantize_record(obj, where), loops, where)
         return LoadedArtifact(where, "record-int6", "Micro Crawler (record PR #1140 layout)", config, mapped, info,

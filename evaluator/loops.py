@@ -339,7 +339,9 @@ def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: in
                      extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> dict:
     """`analyse` on an artifact file and a seeded slice of its validation data, with what was assumed and used."""
     art = open_artifact(path, loops=loops)
-    cfg = art.require_evaluable()
+    cfg = art.config
+    if not isinstance(cfg, CrawlerConfig):
+        raise LoopsError(f"{path}: loop analysis needs a Micro Crawler artifact; this is the {art.architecture}")
     data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
     windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
     report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),

@@ -15,6 +15,7 @@ from crawler.artifact import ArtifactError, export_model, load_artifact
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT
 from evaluator.artifacts import open_artifact
+from evaluator.baseline_gpt import BaselineConfig, BaselineGPT
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 sys.path.insert(0, str(CORPUS))
@@ -49,7 +50,7 @@ def record_dequantised(obj, name):
 def test_record_format_loads_with_inferred_config(record_file):
     path, _, obj = record_file
     art = open_artifact(path)
-    assert art.format == "record-int6" and art.evaluable and art.code_bytes is None
+    assert art.format == "record-int6" and art.code_bytes is None
     c = art.config
     assert (c.vocab_size, c.model_dim, c.num_heads, c.num_kv_heads) == (1100, 64, 2, 1)
     assert (c.num_flat_layers, c.num_crawler_layers, c.crawler_loops) == (2, 1, 3)
@@ -101,25 +102,52 @@ def test_record_unknown_tensor_is_refused(tmp_path):
         open_artifact(write_bytes(tmp_path, "r.ptz", mc.zstd22(mc.torch_bytes(obj))))
 
 
-def test_baseline_format_loads_and_is_not_evaluable(tmp_path):
+def test_baseline_format_loads_with_inferred_config(tmp_path):
     state = mc.baseline_state(layers=3)
-    state["extra.vector"] = torch.randn(70_000)  # exercises the per-tensor (0-d) scale
+    state["tok_emb.weight"] = state["tok_emb.weight"].bfloat16()  # as the baseline trains it
     obj = mc.baseline_obj(state)
+    obj["dtypes"]["tok_emb.weight"] = "bfloat16"
     path = write_bytes(tmp_path, "final_model.int8.ptz", zlib.compress(mc.torch_bytes(obj), 9))
     art = open_artifact(path, loops=3)
-    assert art.format == "baseline-int8" and not art.evaluable and art.config is None
-    info = art.manifest["inferred"]
-    assert (info["num_layers"], info["model_dim"], info["vocab_size"], info["num_heads"], info["num_kv_heads"]) == \
-        (3, 64, 1100, 2, 1)
-    assert info["mlp_mult"] == 2.0 and info["tie_embeddings"]
-    assert "architecture: baseline GPT (not evaluable by the crawler model)" in art.assumptions
+    assert art.format == "baseline-int8" and isinstance(art.config, BaselineConfig)
+    c = art.config
+    assert (c.num_layers, c.model_dim, c.vocab_size, c.num_heads, c.num_kv_heads, c.mlp_hidden) == \
+        (3, 64, 1100, 2, 1, 128)
+    assert c.tie_embeddings and (c.train_seq_len, c.eval_seq_len, c.eval_stride) == (1024, 1024, 64)
+    assert art.manifest["inferred"]["params"] == sum(t.numel() for t in state.values())
+    assert any("taken from the baseline's defaults" in a for a in art.assumptions)
     assert any("--loops ignored" in a for a in art.assumptions)
+    # the baseline's reader casts back to the model's dtype: the dequantised embedding is rounded to bf16
     q, s = obj["quantized"]["tok_emb.weight"], obj["scales"]["tok_emb.weight"]
-    assert torch.equal(art.state_dict["tok_emb.weight"], q.float() * s.float()[:, None])
-    q, s = obj["quantized"]["extra.vector"], obj["scales"]["extra.vector"]
-    assert torch.equal(art.state_dict["extra.vector"], q.float() * s)
-    with pytest.raises(ArtifactError, match="not evaluable by the crawler model"):
-        art.require_evaluable()
+    exact = q.float() * s.float()[:, None]
+    assert torch.equal(art.state_dict["tok_emb.weight"], exact.bfloat16().float())
+    assert not torch.equal(exact.bfloat16().float(), exact)
+    assert torch.equal(art.state_dict["blocks.1.resid_mix"], obj["passthrough"]["blocks.1.resid_mix"].float())
+    model = art.build_model("cpu")
+    assert isinstance(model, BaselineGPT) and model(torch.randint(0, 1100, (1, 8))).shape == (1, 8, 1100)
+    with pytest.raises(ArtifactError, match="needs a Micro Crawler artifact"):
+        art.require_crawler()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"extra.vector": torch.randn(70_000)}, "extra.vector has no place in the baseline GPT"),
+    ({"blocks.2.mlp_scale": None}, "blocks.2.mlp_scale is missing"),
+    ({"blocks.1.attn.c_k.weight": torch.randn(64, 64)}, r"wrong shape: blocks.1.attn.c_k.weight is \(64, 64\)"),
+    ({"blocks.0.attn.q_gain": torch.ones(3)}, "inconsistent attention shapes"),
+])
+def test_baseline_tensors_the_model_cannot_take_are_refused(tmp_path, change, message):
+    state = {k: v for k, v in {**mc.baseline_state(layers=3), **change}.items() if v is not None}
+    blob = zlib.compress(mc.torch_bytes(mc.baseline_obj(state)), 9)
+    with pytest.raises(ArtifactError, match=message) as e:
+        open_artifact(write_bytes(tmp_path, "b.ptz", blob))
+    assert "\n" not in str(e.value)
+
+
+def test_baseline_unknown_dtype_is_refused(tmp_path):
+    obj = mc.baseline_obj(mc.baseline_state(layers=3))
+    obj["dtypes"]["tok_emb.weight"] = "int4"
+    with pytest.raises(ArtifactError, match="tok_emb.weight the unsupported dtype 'int4'"):
+        open_artifact(write_bytes(tmp_path, "b.ptz", zlib.compress(mc.torch_bytes(obj), 9)))
 
 
 def test_our_format_through_open_artifact(tmp_path):

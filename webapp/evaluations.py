@@ -94,9 +94,6 @@ def check_files(upload: Upload) -> str:
         loaded = open_artifact(artifact.path, loops=options.get("loops"))
     except PgolfError as exc:
         raise UploadRejected(422, _reason(exc, artifact)) from None
-    if loaded.config is None:
-        raise UploadRejected(422, f"{artifact.display_name}: {loaded.architecture}; only Micro Crawler "
-                                  "artifacts can be evaluated")
     window = {"eval_seq_len": options.get("seq_len"), "eval_stride": options.get("stride")}
     try:
         loaded.config.replace(**{k: v for k, v in window.items() if v is not None})

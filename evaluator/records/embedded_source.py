@@ -37,8 +37,9 @@ def normalised_sha256(text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8", errors="surrogateescape")).hexdigest()
 
 
-def find_embedded_source(lines: list[str]) -> tuple[EmbeddedSource, str] | None:
-    """Locate the embedded source in a log split on '\\n'; returns its span and exact text."""
+def find_embedded_source(lines: list[str], offset: int = 0) -> tuple[EmbeddedSource, str] | None:
+    """Locate the embedded source in a log split on '\\n' (lines of a file from line offset + 1 on); returns its
+    span in the file and its exact text."""
     separators = [i for i, text in enumerate(lines) if _SEPARATOR.match(text)]
     region_start = 0
     for separator in separators:
@@ -49,7 +50,7 @@ def find_embedded_source(lines: list[str]) -> tuple[EmbeddedSource, str] | None:
                 start = region_start + opening
                 text = "\n".join(lines[start:separator])
                 data = text.encode("utf-8", errors="surrogateescape")
-                span = EmbeddedSource(start + 1, separator, len(data), hashlib.sha256(data).hexdigest(),
+                span = EmbeddedSource(offset + start + 1, offset + separator, len(data), hashlib.sha256(data).hexdigest(),
                                       normalised_sha256(text))
                 return span, text
         region_start = separator + 1

@@ -36,6 +36,8 @@ _CODE_SIZE = re.compile(r"^Code size(?: \((uncompressed|compressed)\))?:\s*(\d+)
 _LAUNCHER_CODE = re.compile(r"^(?:Uploading \S+ \((\d+) bytes\)|\[modal\] Script size: (\d+) bytes)")
 _SERIALIZED = re.compile(r"^Serialized model(?: ([^:]+?))?:\s*(\d+) bytes")
 _TOTAL = re.compile(r"^Total submission size(?: ([^:]+?))?:\s*(\d+) bytes")
+_PIPED_SIZES = re.compile(r"^(?P<format>[\w+\-.]+) model:\s*(?P<model>\d+) bytes\s*\|\s*Total submission(?: size)?:\s*"
+                          r"(?P<total>\d+) bytes")
 _BUDGET = re.compile(r"^budget:(\d+)/(\d+)")
 _ARTIFACT_CODE = re.compile(r"^artifact:.*\bcode:(\d+)")
 _SEED = re.compile(r"^\s*seed:\s*(\d+)\s*$")
@@ -53,8 +55,8 @@ _TOTAL_EVAL = re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s")
 _FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d{1,18})\.(?:log|txt)$", re.IGNORECASE)
 _TRAINING_END = re.compile(r"^(?:stopping_early|peak memory)")
 # every non-step fact above names one of these words; most lines of a log name none (a quick rejection)
-_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|wallclock|tokenizer|vocab|val_|gptq|Code size|Upload|"
-                         r"\[modal\]|Serialized|Total submission|budget|artifact|total_eval")
+_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|wallclock|tokenizer|vocab|val_|gptq|Upload|\[modal\]|"
+                         r"bytes|budget|artifact|total_eval")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class ValPoint:
     train_time_ms: float | None
     step_avg_ms: float | None
     line: int
+    bpb_decimals: int = 0  # as printed
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,14 @@ class LineValue:
 
 @dataclass
 class TrainLog:
+    """One training run as a log shows it: a whole file, or one of several runs a file holds one after another
+    (lines first_line..n_lines of it). Every line number in it is a line of the file."""
     path: str
     file_name: str
     sha256: str
-    n_lines: int
+    n_lines: int  # the run's last line
+    first_line: int = 1
+    runs_in_file: int = 1
     seed: int | None = None
     seed_evidence: str | None = None
     world_size: LineValue | None = None
@@ -211,23 +218,51 @@ def _decimals(text: str) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
+def _timeless(raw: str) -> str:
+    prefix = _TIME_PREFIX.match(raw)
+    return raw[prefix.end():] if prefix else raw
+
+
+def run_starts(lines: list[str]) -> list[int]:
+    """0-based indices where each run of a log starts. A log holding several runs one after another (a shell loop
+    appending to one train.log) counts its steps from the start again after the previous run's final metrics; the
+    next run begins right after the last final-metric line before that restart (its settings and source with it)."""
+    starts, finished, last_metric, previous_step = [0], False, 0, -1
+    for index, raw in enumerate(lines):
+        if len(raw) > MAX_LINE:
+            continue
+        text = _timeless(raw)
+        if step := _STEP_LINE.match(text):
+            if len(step.group(1)) > 18:
+                continue
+            number = int(step.group(1))
+            if finished and number < previous_step:
+                starts.append(last_metric + 1)
+                finished = False
+            previous_step = number
+        elif _FINAL_METRIC.match(text) and not text.startswith(("val_bpb:", "val_loss:")):
+            finished, last_metric = True, index
+    return starts
+
+
 class _LogParser:
-    def __init__(self, path: Path, text: str):
-        self.lines = text.split("\n")
+    def __init__(self, path: Path, lines: list[str], first_line: int = 1):
+        self.lines, self.offset = lines, first_line - 1
+        text = "\n".join(lines)
         self.log = TrainLog(path=str(path), file_name=path.name,
                             sha256=hashlib.sha256(text.encode("utf-8", errors="surrogateescape")).hexdigest(),
-                            n_lines=len(self.lines))
+                            n_lines=self.offset + len(lines), first_line=first_line)
         self.context: list[str] = []
         self.seen: list[SeenMetric] = []
         self.unknown_labels: set[str] = set()
 
     def parse(self) -> TrainLog:
-        found = find_embedded_source(self.lines)
+        found = find_embedded_source(self.lines, self.offset)
         if found:
             self.log.source = found[0]
         long_lines, bad_numbers = [], []
         for index, raw in enumerate(self.lines):
-            number = index + 1
+            number = self.offset + index + 1
             if self.log.source and self.log.source.covers(number):
                 continue
             if len(raw) > MAX_LINE:
@@ -278,23 +313,30 @@ class _LogParser:
 
     def _step_line(self, step: int, total: int, rest: str, number: int) -> None:
         values: dict[str, float] = {}
+        bpb_decimals = 0
         for key, value, unit in _KEY_VALUE.findall(rest):
             if key in ("train_time", "t", "step_avg", "avg"):
                 values[key] = _number_and_unit_ms(value, unit)
             else:
                 values[key] = _float(value)
+                bpb_decimals = _decimals(value) if key == "val_bpb" else bpb_decimals
         train_time = values.get("train_time", values.get("t"))
         step_avg = values.get("step_avg", values.get("avg"))
         if "val_loss" in values or "val_bpb" in values:
             self.log.val_curve.append(ValPoint(step, total, values.get("val_loss"), values.get("val_bpb"),
-                                               train_time, step_avg, number))
+                                               train_time, step_avg, number, bpb_decimals))
         elif "train_loss" in values or "loss" in values:
             self.log.train_curve.append(TrainPoint(step, total, values.get("train_loss", values.get("loss")),
                                                    train_time, step_avg, number))
 
     def _size_line(self, text: str, number: int) -> bool:
         log = self.log
-        if code := _CODE_SIZE.match(text):
+        if piped := _PIPED_SIZES.match(text):
+            # the total printed beside a model size in a format is code + that model
+            label = piped.group("format")
+            log.model_bytes_by_format.append(ByteCount(_int(piped.group("model")), label, number))
+            log.total_bytes_by_format.append(ByteCount(_int(piped.group("total")), label, number))
+        elif code := _CODE_SIZE.match(text):
             count = ByteCount(_int(code.group(2)), f"Code size{' (' + code.group(1) + ')' if code.group(1) else ''}", number)
             if code.group(1) == "compressed":
                 log.code_bytes_compressed = count
@@ -402,7 +444,15 @@ class _LogParser:
         if not log.is_training_log:
             log.warnings.append("no training or evaluation lines recognised")
             return
-        if not log.metrics:
+        last_val = next((p for p in reversed(log.val_curve) if p.val_bpb is not None), None)
+        if not log.metrics and last_val:
+            # the training loop's last validation is of the unquantised weights: the only score such a log has
+            log.metrics.append(Metric(MetricKind.PRE_QUANT, f"step:{last_val.step}/{last_val.total_steps} validation",
+                                      last_val.val_loss, last_val.val_bpb, last_val.bpb_decimals, None, None,
+                                      last_val.line, "the last periodic validation (no final evaluation line)"))
+            log.warnings.append(f"no final evaluation line; the last periodic validation (line {last_val.line}) "
+                                "stands in as the pre-quant score")
+        elif not log.metrics:
             log.warnings.append("no final evaluation line (val_bpb) found")
         if log.stop is None and log.train_time_ms is None:
             log.warnings.append("no training time found")
@@ -415,7 +465,39 @@ class _LogParser:
 
 
 def parse_log_text(text: str, path: Path) -> TrainLog:
-    return _LogParser(path, text).parse()
+    return _LogParser(path, text.split("\n")).parse()
+
+
+def _results(log: TrainLog) -> list[tuple[str, float]]:
+    return [(m.label, m.val_bpb) for m in log.metrics]
+
+
+def parse_runs_text(text: str, path: Path) -> list[TrainLog]:
+    """Each run a log holds (run_starts), parsed on its own lines with the file's line numbers. A stretch that
+    repeats an earlier one's final results is the same run printed twice (a console capture followed by the log
+    file): the longer print is kept."""
+    lines = text.split("\n")
+    starts = run_starts(lines)
+    runs: list[TrainLog] = []
+    for start, end in zip(starts, starts[1:] + [len(lines)]):
+        run = _LogParser(path, lines[start:end], start + 1).parse()
+        twin = next((i for i, kept in enumerate(runs) if run.metrics and _results(kept) == _results(run)), None)
+        if twin is None:
+            runs.append(run)
+        elif run.n_lines - run.first_line > runs[twin].n_lines - runs[twin].first_line:
+            runs[twin] = run
+    for run in runs:
+        run.runs_in_file = len(runs)
+    return runs
+
+
+def parse_runs(path: Path) -> list[TrainLog]:
+    """parse_log, split into the runs the file holds."""
+    capped = read_capped(path, LOG_LIMIT)
+    runs = parse_runs_text(capped.text(), path)
+    if capped.truncated:
+        runs[-1].warnings.append(truncation_note(path.name, capped))
+    return runs
 
 
 def parse_log(path: Path) -> TrainLog:

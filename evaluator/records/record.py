@@ -8,6 +8,7 @@ not read at all (a symlink, a FIFO; see files.py) is listed in `refused`.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,10 @@ from evaluator.records.code_files import CodeInventory, inventory_code
 from evaluator.records.files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.jsonable import JsonMixin
-from evaluator.records.logs import TrainLog, parse_log
+from evaluator.records.logs import TrainLog, parse_runs
 from evaluator.records.manifest import ManifestEntry, find_manifest_entry
 from evaluator.records.metric_kinds import MetricKind
+from evaluator.records.runs import SetAside, run_label, submitted_runs
 from evaluator.records.submission import Submission, SubmissionError, read_submission
 
 SUBMISSION_NAME = "submission.json"
@@ -41,13 +43,15 @@ class Record(JsonMixin):
     readme_file: str | None
     files: dict[str, int]
     manifest: ManifestEntry | None
-    logs: list[TrainLog]
+    logs: list[TrainLog]  # the submitted runs (records.runs), one per seed
     duplicate_logs: dict[str, str]  # duplicate file -> the log it repeats
     ignored_logs: list[str]  # log-like files without training lines
     code: CodeInventory
     headline_kind: MetricKind | None
     headline_reason: str
     refused: dict[str, str] = field(default_factory=dict)  # files not read, and why
+    set_aside: list[SetAside] = field(default_factory=list)  # runs in the logs that are not the submission
+    ambiguities: list[str] = field(default_factory=list)  # choices of runs the claims did not decide
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -115,31 +119,29 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
         except SubmissionError as exc:
             submission_error = str(exc)
             warnings.append(submission_error)
-    logs, duplicates, ignored = [], {}, []
+    runs, duplicates, ignored = [], {}, []
     by_hash: dict[str, str] = {}
     for relative in _log_names(names):
         try:
-            log = parse_log(record_dir / relative)
+            file_runs = parse_runs(record_dir / relative)
         except RecordFileError as exc:
             warnings.append(f"{relative}: {exc}")
             continue
-        log.file_name = relative
-        if log.sha256 in by_hash:
-            duplicates[relative] = by_hash[log.sha256]
+        # equal files split into equal runs: the runs' digests together identify the file's bytes
+        digest = hashlib.sha256("".join(run.sha256 for run in file_runs).encode()).hexdigest()
+        if digest in by_hash:
+            duplicates[relative] = by_hash[digest]
             continue
-        by_hash[log.sha256] = relative
-        if log.is_training_log:
-            logs.append(log)
-            warnings.extend(f"{relative}: {w}" for w in log.warnings)
-        else:
+        by_hash[digest] = relative
+        for run in file_runs:
+            run.file_name = relative
+            if run.is_training_log:
+                runs.append(run)
+                warnings.extend(f"{run_label(run)}: {w}" for w in run.warnings)
+        if not any(run.is_training_log for run in file_runs):
             ignored.append(relative)
-    seen_seeds: dict[int, str] = {}
-    for log in logs:
-        if log.seed is not None and log.seed in seen_seeds:
-            warnings.append(f"seed {log.seed} appears in {seen_seeds[log.seed]} and {log.file_name}")
-        elif log.seed is not None:
-            seen_seeds[log.seed] = log.file_name
-    logs = _order_logs(logs, submission)
+    chosen = submitted_runs(runs, submission)
+    logs = _order_logs(chosen.runs, submission)
     kind, reason = choose_headline_kind(logs, submission)
     parent = record_dir.parent.name
     track = parent if parent.startswith("track_") else (submission.track if submission else None)
@@ -151,7 +153,8 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
                   files={name: info.size for name, info in listing.files.items()}, manifest=manifest,
                   logs=logs, duplicate_logs=duplicates, ignored_logs=ignored,
                   code=inventory_code(record_dir, listing.files, manifest.left_out if manifest else {}),
-                  headline_kind=kind, headline_reason=reason, refused=dict(listing.refused), warnings=warnings)
+                  headline_kind=kind, headline_reason=reason, refused=dict(listing.refused),
+                  set_aside=chosen.set_aside, ambiguities=chosen.ambiguities, warnings=warnings)
 
 
 @dataclass(frozen=True)

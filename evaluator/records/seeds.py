@@ -1,4 +1,5 @@
-"""The per-seed table of a record: one row per training log, then n / mean / sample std / min / max."""
+"""The per-seed table of a record: one row per submitted run (records.runs), then n / mean / sample std / min / max;
+the runs set aside and the ambiguous choices are notes under it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -107,6 +108,8 @@ def seed_table(record: Record) -> SeedTable:
     rows = [seed_row(log, record.headline_kind) for log in record.logs]
     notes = [f"seed {row.seed} ({row.log}) has no {record.headline_kind} line; using {row.headline_kind}"
              for row in rows if record.headline_kind and row.headline_kind != record.headline_kind]
+    notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]
+    notes += [f"ambiguous: {text}" for text in record.ambiguities]
     sized = [row for row in rows if row.total_bytes is not None]
     worst_row = max(sized, key=lambda row: row.total_bytes) if sized else None
     worst = WorstSize(worst_row.seed, worst_row.log, worst_row.total_bytes) if worst_row else None

@@ -1,0 +1,140 @@
+"""Which of a folder's training runs are the submission, as a careful reviewer would decide it.
+
+A folder's logs hold runs (logs.TrainLog, one per run, a file holding several split by logs.run_starts), and not
+every run is a seed of the submitted configuration: a folder may keep an original run and a rerun of each seed, or
+be a study whose logs train different configurations. The rule, in order:
+
+1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, step budget and
+   wallclock cap each run prints (a value a run does not print matches any).
+2. submission.json decides when it can: each seed claimed with a val_bpb takes that seed's run whose BPB (any
+   metric kind) reproduces the claim; without per-seed claims, the configuration whose runs' mean (or one run)
+   reproduces the top-level val_bpb is the submission.
+3. Otherwise the largest configuration is taken, and within it the last run of each seed (a rerun comes after
+   the run it repeats, by file and line order).
+Every choice the claims did not decide is reported as an ambiguity with the other reading, and every run left
+out is kept with the reason, so a reviewer sees both.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from evaluator.records.logs import TrainLog
+from evaluator.records.metric_kinds import SCORE_PRIORITY
+from evaluator.records.submission import Claim, Submission
+
+
+@dataclass(frozen=True)
+class SetAside:
+    run: str  # file, and lines when the file holds several runs
+    seed: int | None
+    reason: str
+
+
+@dataclass
+class SubmittedRuns:
+    runs: list[TrainLog]
+    set_aside: list[SetAside] = field(default_factory=list)
+    ambiguities: list[str] = field(default_factory=list)
+
+
+def run_label(log: TrainLog) -> str:
+    if log.runs_in_file == 1:
+        return log.file_name
+    return f"{log.file_name} lines {log.first_line}-{log.n_lines}"
+
+
+def _configuration(log: TrainLog) -> tuple:
+    return (log.model_params.value if log.model_params else None, log.vocab_size, log.tokenizer,
+            log.iterations.value if log.iterations else None,
+            log.max_wallclock_seconds.value if log.max_wallclock_seconds else None)
+
+
+def _same_configuration(a: tuple, b: tuple) -> bool:
+    return all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _describe(configuration: tuple) -> str:
+    names = ("params", "vocab", "tokenizer", "iterations", "wallclock")
+    return ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                     for name, value in zip(names, configuration) if value is not None) or "no settings printed"
+
+
+def _groups(runs: list[TrainLog]) -> list[list[TrainLog]]:
+    groups: list[tuple[tuple, list[TrainLog]]] = []
+    for run in runs:
+        configuration = _configuration(run)
+        home = next((group for key, group in groups if _same_configuration(key, configuration)), None)
+        if home is None:
+            groups.append((configuration, [run]))
+        else:
+            home.append(run)
+    return [group for _, group in groups]
+
+
+def _bpbs(run: TrainLog) -> list[float]:
+    return [m.val_bpb for kind in SCORE_PRIORITY if (m := run.final(kind))]
+
+
+def _reproduces(claim: Claim, runs: list[TrainLog]) -> bool:
+    """Some metric kind's mean over the runs, or a single run's value, rounds to the claim."""
+    for kind in SCORE_PRIORITY:
+        values = [m.val_bpb for run in runs if (m := run.final(kind))]
+        if values and (claim.matches(math.fsum(values) / len(values)) or any(claim.matches(v) for v in values)):
+            return True
+    return False
+
+
+def _one_per_seed(group: list[TrainLog], sub: Submission | None, result: SubmittedRuns) -> list[TrainLog]:
+    by_seed: dict[int | None, list[TrainLog]] = {}
+    for run in group:
+        by_seed.setdefault(run.seed, []).append(run)
+    chosen = []
+    for seed, runs in by_seed.items():
+        if seed is None or len(runs) == 1:
+            chosen += runs
+            continue
+        claim = sub.seed_claims[seed].numbers.get("val_bpb") if sub and seed in sub.seed_claims else None
+        if claim is None and sub and len(by_seed) == 1:
+            claim = sub.numbers.get("val_bpb")  # a single-seed write-up: its headline is that seed's value
+        matching = [run for run in runs if claim and any(claim.matches(v) for v in _bpbs(run))]
+        pick = matching[-1] if matching else runs[-1]
+        chosen.append(pick)
+        others = [run for run in runs if run is not pick]
+        why = (f"seed {seed} has {len(runs)} runs; {run_label(pick)} reproduces the claimed val_bpb" if matching
+               else f"seed {seed} has {len(runs)} runs; the last, {run_label(pick)}, is taken")
+        result.set_aside += [SetAside(run_label(run), seed, why) for run in others]
+        if not matching:
+            result.ambiguities.append(f"{why}; the other reading is "
+                                      + " or ".join(run_label(run) for run in others))
+    order = {id(run): i for i, run in enumerate(group)}
+    return sorted(chosen, key=lambda run: order[id(run)])
+
+
+def submitted_runs(runs: list[TrainLog], sub: Submission | None) -> SubmittedRuns:
+    """The runs a folder submits (see the module docstring), the runs set aside and why, and the ambiguities."""
+    result = SubmittedRuns([])
+    groups = _groups(runs)
+    top = sub.numbers.get("val_bpb") if sub else None
+    claimed_seeds = {seed for seed, claim in sub.seed_claims.items() if "val_bpb" in claim.numbers} if sub else set()
+    if len(groups) > 1:
+        by_claims = [g for g in groups if claimed_seeds and claimed_seeds <= {run.seed for run in g}]
+        by_top = [g for g in groups if top and _reproduces(top, g)]
+        decided = by_claims or by_top
+        if len(decided) == 1:
+            chosen, why = decided[0], "reproduces submission.json's claims"
+        else:
+            chosen = max(groups, key=len)
+            why = "the largest configuration (the claims do not single one out)"
+            readings = "; ".join(f"{len(g)} run(s) with {_describe(_configuration(g[0]))}" for g in groups
+                                 if g is not chosen)
+            result.ambiguities.append(f"the logs train {len(groups)} configurations; taken: {len(chosen)} run(s) "
+                                      f"with {_describe(_configuration(chosen[0]))}; the other reading(s): {readings}")
+        for group in groups:
+            if group is not chosen:
+                result.set_aside += [SetAside(run_label(run), run.seed, f"another configuration "
+                                              f"({_describe(_configuration(run))}) than the submitted one, which {why}")
+                                     for run in group]
+        groups = [chosen]
+    result.runs = _one_per_seed(groups[0], sub, result) if groups else []
+    return result

@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 
+from crawler.errors import PgolfError
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.record_writer import RecordMeta, RecordWriteError, code_spec, write_record
 from evaluator.records.record import Record, RecordError, load_record
@@ -30,7 +31,7 @@ def _fail(message: str) -> typer.Exit:
 def _load(path: Path) -> Record:
     try:
         record = load_record(path)
-    except RecordError as exc:
+    except (RecordError, PgolfError) as exc:  # PgolfError: a file refused while it was being read
         raise _fail(str(exc)) from None
     if not (record.readme_file or record.submission_file or record.logs or record.ignored_logs or record.refused):
         raise _fail(f"{path}: no README.md, submission*.json or train log: not a record folder")
@@ -86,7 +87,6 @@ def render_seed_table(table: SeedTable) -> str:
 
 def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tokens: int | None):
     # imported here: the evaluator loads torch and the model, which the other rules never need
-    from crawler.errors import PgolfError
     from evaluator.artifact_eval import evaluate_artifact
     if not artifact.is_file():
         raise _fail(f"{artifact}: no such artifact")

@@ -1,8 +1,9 @@
 """A record folder (`records/<track>/<date>_<name>/`) read into one typed object, and a scan for them.
 
-Train logs are the folder's `*.log` files and `*.txt` files whose name says train/log/seed/run;
-when the folder has none, the same names one folder down (e.g. logs/). A log whose bytes equal an
-earlier one (train.log kept next to train_seed1337.log) is listed as a duplicate, not a seed.
+Candidate logs are the `*.log` and `*.txt` files (requirements*.txt aside) at the top and one folder
+down; those with training lines hold runs, and records.runs decides which runs are the submission. A
+log whose bytes equal an earlier one (train.log kept next to train_seed1337.log) is listed as a
+duplicate, not a seed; a candidate without training lines is listed in `ignored_logs`.
 Nothing here raises on messy content: what cannot be read becomes a warning, and a file that is
 not read at all (a symlink, a FIFO; see files.py) is listed in `refused`.
 """
@@ -77,9 +78,15 @@ def _is_log_name(name: str) -> bool:
     return low.endswith(".log") or (low.endswith(".txt") and any(word in low for word in _LOG_WORDS))
 
 
+def _may_be_log(name: str) -> bool:
+    """Any .log, and any .txt but requirements: logs are named anything (ternary_log_7.txt, v2.txt)."""
+    low = name.rsplit("/", 1)[-1].lower()
+    return low.endswith(".log") or (low.endswith(".txt") and not low.startswith("requirements"))
+
+
 def _log_names(files: list[str]) -> list[str]:
-    top = [name for name in files if "/" not in name and _is_log_name(name)]
-    return top or [name for name in files if name.count("/") == 1 and _is_log_name(name.split("/")[1])]
+    """Candidate logs at the top and one folder down; records.runs decides which hold the submission."""
+    return [name for name in files if name.count("/") <= 1 and _may_be_log(name)]
 
 
 def _find_submission(files: list[str], warnings: list[str]) -> str | None:
@@ -140,16 +147,17 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
                 warnings.extend(f"{run_label(run)}: {w}" for w in run.warnings)
         if not any(run.is_training_log for run in file_runs):
             ignored.append(relative)
-    chosen = submitted_runs(runs, submission)
+    readme = read_capped(record_dir / README_NAME, README_LIMIT).text() if README_NAME in listing.files else ""
+    chosen = submitted_runs(runs, submission, readme)
     logs = _order_logs(chosen.runs, submission)
     kind, reason = choose_headline_kind(logs, submission)
     parent = record_dir.parent.name
     track = parent if parent.startswith("track_") else (submission.track if submission else None)
-    readme = README_NAME if README_NAME in listing.files else None
+    readme_file = README_NAME if README_NAME in listing.files else None
     if submission:
         warnings.extend(f"{submission_name}: {w}" for w in submission.warnings)
     return Record(path=str(record_dir), name=record_dir.name, track=track, submission=submission,
-                  submission_file=submission_name, submission_error=submission_error, readme_file=readme,
+                  submission_file=submission_name, submission_error=submission_error, readme_file=readme_file,
                   files={name: info.size for name, info in listing.files.items()}, manifest=manifest,
                   logs=logs, duplicate_logs=duplicates, ignored_logs=ignored,
                   code=inventory_code(record_dir, listing.files, manifest.left_out if manifest else {}),

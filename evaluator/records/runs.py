@@ -4,6 +4,9 @@ A folder's logs hold runs (logs.TrainLog, one per run, a file holding several sp
 every run is a seed of the submitted configuration: a folder may keep an original run and a rerun of each seed, or
 be a study whose logs train different configurations. The rule, in order:
 
+0. Logs may sit at the top of the folder and in subfolders (earlier runs beside the submitted ones): the folder
+   whose runs reproduce more of submission.json's val_bpb claims is taken, else the one the README names
+   (`folder/`), else the top level, and the choice is an ambiguity.
 1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, step budget and
    wallclock cap each run prints (a value a run does not print matches any).
 2. submission.json decides when it can: each seed claimed with a val_bpb takes that seed's run whose BPB (any
@@ -111,10 +114,50 @@ def _one_per_seed(group: list[TrainLog], sub: Submission | None, result: Submitt
     return sorted(chosen, key=lambda run: order[id(run)])
 
 
-def submitted_runs(runs: list[TrainLog], sub: Submission | None) -> SubmittedRuns:
-    """The runs a folder submits (see the module docstring), the runs set aside and why, and the ambiguities."""
+def _folder(run: TrainLog) -> str:
+    return run.file_name.rsplit("/", 1)[0] if "/" in run.file_name else ""
+
+
+def _claims_reproduced(runs: list[TrainLog], sub: Submission | None) -> int:
+    if sub is None:
+        return 0
+    count = sum(1 for seed, claim in sub.seed_claims.items() if (bpb := claim.numbers.get("val_bpb"))
+                and any(run.seed == seed and any(bpb.matches(v) for v in _bpbs(run)) for run in runs))
+    top = sub.numbers.get("val_bpb")
+    return count + (1 if top and _reproduces(top, runs) else 0)
+
+
+def _choose_folder(runs: list[TrainLog], sub: Submission | None, readme: str,
+                   result: SubmittedRuns) -> list[TrainLog]:
+    folders: dict[str, list[TrainLog]] = {}
+    for run in runs:
+        folders.setdefault(_folder(run), []).append(run)
+    if len(folders) < 2:
+        return runs
+    scores = {name: _claims_reproduced(group, sub) for name, group in folders.items()}
+    best = max(scores.values())
+    named = [name for name in folders if name and f"{name}/" in readme]
+    if best and list(scores.values()).count(best) == 1:
+        chosen, why = next(name for name, score in scores.items() if score == best), "reproduce submission.json's claims"
+    elif len(named) == 1:
+        chosen, why = named[0], "are the ones the README names"
+    else:
+        chosen = "" if "" in folders else sorted(folders)[0]
+        why = "are taken by default: neither the claims nor the README single out a folder"
+        result.ambiguities.append(f"logs in {len(folders)} places ({', '.join(n or 'top level' for n in folders)}); "
+                                  f"taken: {chosen or 'the top level'}")
+    place = f"{chosen}/" if chosen else "the top level"
+    for name, group in folders.items():
+        if name != chosen:
+            result.set_aside += [SetAside(run_label(run), run.seed, f"the runs in {place} {why}") for run in group]
+    return folders[chosen]
+
+
+def submitted_runs(runs: list[TrainLog], sub: Submission | None, readme: str = "") -> SubmittedRuns:
+    """The runs a folder submits (see the module docstring), the runs set aside and why, and the ambiguities.
+    readme: the README's text, which may name the folder that holds the submitted logs."""
     result = SubmittedRuns([])
-    groups = _groups(runs)
+    groups = _groups(_choose_folder(runs, sub, readme, result))
     top = sub.numbers.get("val_bpb") if sub else None
     claimed_seeds = {seed for seed, claim in sub.seed_claims.items() if "val_bpb" in claim.numbers} if sub else set()
     if len(groups) > 1:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from crawler.bpb import build_byte_lut, decode_audit
+from crawler.config import CrawlerConfig
 from crawler.distributed import Dist, single_process
 from crawler.evaluate import evaluate_bpb
 from crawler.shards import load_split
@@ -107,11 +108,18 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     model = art.build_model(d.device)
     roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
                              on_batch=_stage(on_progress, "roundtrip"), **run)
-    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"), **run)
+    # the Micro Crawler record cuts its stream to a multiple of its longest sequence length and re-scores the
+    # tail; it runs its sliding evaluation only when the stride is shorter than the window (the baseline has none)
+    record_len = max(cfg.train_seq_len, seq_len)
+    record_targets = n_targets // record_len * record_len \
+        if stride < seq_len and isinstance(cfg, CrawlerConfig) else 0
+    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"),
+                           record_targets=record_targets, **run)
     prequant = None
     if checkpoint_state is not None:
-        prequant = evaluate_bpb(art.build_model(d.device, checkpoint_state), val, seq_len=cfg.train_seq_len,
-                                stride=cfg.train_seq_len, on_batch=_stage(on_progress, "prequant"), **run).to_dict()
+        prequant = evaluate_bpb(art.build_model(d.device, art.same_convention(checkpoint_state)), val,
+                                seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
+                                on_batch=_stage(on_progress, "prequant"), **run).to_dict()
     estimate = None if n_targets == len(val) - 1 else sliding.seconds * (len(val) - 1) / sliding.scored_tokens
 
     code_bytes, code_source = art.code_bytes, "artifact manifest"

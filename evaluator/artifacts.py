@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from crawler.artifact import DEFAULT_MAX_DECOMPRESSED, MAGIC, ArtifactError, check_shapes, first_line, read_artifact, \
+from crawler.artifact import DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, first_line, read_artifact, \
     zstd_decompress_capped
 from crawler.config import CrawlerConfig
-from crawler.model import CrawlerGPT
+from crawler.model import CrawlerGPT, flip_rotary_direction
 from crawler.quant import dequantize_state_dict
 from evaluator.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS, BaselineConfig, BaselineGPT, \
     infer_config as infer_baseline_config
@@ -70,6 +71,13 @@ class LoadedArtifact:
     compressed_bytes: int
     code_bytes: int | None = None  # known for our format only
     unmapped: dict[str, Tensor] = field(default_factory=dict)  # foreign tensors CrawlerGPT has no place for
+
+    def same_convention(self, float_state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The float checkpoint this artifact was exported from, in the RoPE direction its weights now use
+        (a format-1 artifact is converted on load, so its run's checkpoint must be too)."""
+        if self.format == "pgolf-ptz" and self.manifest["format_version"] == 1:
+            return flip_rotary_direction(float_state_dict, self.config)
+        return float_state_dict
 
     def require_crawler(self) -> CrawlerConfig:
         """The crawler config, for tools that only a Micro Crawler can feed (the record's benchmarks)."""
@@ -289,17 +297,24 @@ def open_artifact(path: str | Path, loops: int | None = None,
     if loops is not None and loops < 1:
         raise ArtifactError(f"{where}: --loops must be at least 1, got {loops}")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        # before any open: a named pipe blocks the open itself, /dev/zero (size 0) would be read for ever
+        if not stat.S_ISREG(st.st_mode):
+            raise ArtifactError(f"{where}: not a regular file")
+        size = st.st_size
         if size > max_decompressed_bytes:
             raise ArtifactError(f"{where}: {size:,} bytes is larger than the {max_decompressed_bytes:,}-byte cap")
         with path.open("rb") as f:
-            head = f.read(len(MAGIC))
+            head = f.read(4)
     except OSError as e:
         raise ArtifactError(f"{where}: cannot read ({e.strerror or e})") from None
 
-    if head == MAGIC:
+    if head in HEADERS:
         config, qsd, manifest = read_artifact(path, max_decompressed_bytes)
         state_dict, assumptions = dequantize_state_dict(qsd), []
+        if manifest["format_version"] == 1:
+            assumptions.append("format 1: its RoPE pairs rotate the other way and its base is fixed at every length; "
+                               "converted on load to the record's convention, exactly")
         if loops is not None and loops != config.crawler_loops:
             trained = config.crawler_loops
             try:

@@ -345,7 +345,8 @@ def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: in
     data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
     windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
     report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),
-                     float_state_dict=float_state_dict, extra_loops=extra_loops, batch_seqs=batch_seqs,
+                     float_state_dict=None if float_state_dict is None else art.same_convention(float_state_dict),
+                     extra_loops=extra_loops, batch_seqs=batch_seqs,
                      device=device, progress=progress)
     report = {"artifact": str(path), "assumptions": list(art.assumptions), **report}
     report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))

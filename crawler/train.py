@@ -286,7 +286,9 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     average = WeightAverage(gpt, cfg)
     qat_on = False
     max_ms = 1000.0 * cfg.max_wallclock_seconds if cfg.max_wallclock_seconds > 0 else math.inf
-    bar = tqdm(total=cfg.iterations, desc="train", unit="step", disable=not progress or not d.master, leave=False)
+    # the bar counts towards whichever limit ends the run first, the step count or the wallclock cap
+    bar = tqdm(total=1.0, desc="train", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+               disable=not progress or not d.master, leave=False)
     train_ms, stop_after, step = 0.0, None, 0
     val = None
     sync()
@@ -319,7 +321,8 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         if cfg.train_log_every > 0 and (step <= 10 or step % cfg.train_log_every == 0 or stop_after is not None):
             log(f"step:{step}/{cfg.iterations} train_loss:{train_loss.item():.4f} train_time:{elapsed:.0f}ms "
                 f"step_avg:{elapsed / step:.2f}ms")
-        bar.update()
+        bar.n = min(1.0, max(step / cfg.iterations, elapsed / max_ms))
+        bar.set_postfix_str(f"step {step}")
         reached = elapsed >= max_ms
         if d.enabled:
             flag = torch.tensor(int(reached), device=d.device)

@@ -180,3 +180,11 @@ def test_check_and_seeds_agree_on_every_shared_record():
         assert seeds == check["seed_table"], record.name
         sized = [row for row in seeds["rows"] if row["total_bytes"] is not None]
         assert all(row["headline_bpb"] is not None for row in sized), record.name
+
+
+def test_against_compares_the_submitted_runs_only(tmp_path):
+    candidate = load_record(_reruns(tmp_path / "reruns"))
+    baseline = load_record(hand_record(tmp_path / "base", seeds={1: 1.30, 2: 1.3004, 3: 1.2998}))
+    comparison = compliance_report(candidate, baseline).comparison
+    assert comparison.units["bpb"].candidate.n == 3
+    assert comparison.units["bpb"].candidate.mean == pytest.approx(1.18742567, abs=5e-9)

@@ -10,9 +10,10 @@ import typer
 from crawler.config import env_overrides
 from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
-from crawler.files import atomic_write_text
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
 from evaluator.artifacts import load_float_checkpoint
+from evaluator.cli_inputs import at_least, input_dir, input_file, output_file, write_text
+from evaluator.cli_inputs import device as checked_device
 from evaluator.units import duration
 
 
@@ -60,16 +61,27 @@ def eval_command(
 ) -> None:
     """Roundtrip and sliding-window BPB, byte audit and exact size of an artifact."""
     with exit_on_error():
-        d = setup_dist(device)
         env = env_overrides()
+        data, tokenizer = data or env.get("data_path"), tokenizer or env.get("tokenizer_path")
+        # every input is checked before the evaluation starts: a bad one costs one line, not minutes of work
+        input_file(artifact, "artifact")
+        for path, what in ((checkpoint, "checkpoint"), (tokenizer, "tokenizer"), *((c, "code file") for c in code or ())):
+            if path is not None:
+                input_file(Path(path), what)
+        if data is not None:
+            input_dir(Path(data), "data folder")
+        for value, minimum, flag in ((max_tokens, 0, "--max-tokens"), (loops, 1, "--loops"), (stride, 1, "--stride"),
+                                     (seq_len, 1, "--seq-len"), (batch_seqs, 1, "--batch-seqs")):
+            at_least(value, minimum, flag)
+        out = output_file(out or artifact.with_suffix(".eval.json"), "--out")
+        d = setup_dist(checked_device(device))
         report = evaluate_artifact(
-            artifact, data_path=data or env.get("data_path"), tokenizer_path=tokenizer or env.get("tokenizer_path"),
+            artifact, data_path=data, tokenizer_path=tokenizer,
             max_tokens=max_tokens, loops=loops, seq_len=seq_len,
             checkpoint_state=load_float_checkpoint(checkpoint) if checkpoint else None, stride=stride, batch_seqs=batch_seqs,
             code_files=tuple(code or ()), dist_info=d, progress=progress)
         if d.master:
-            out = out or artifact.with_suffix(".eval.json")
-            atomic_write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")
+            write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")
             typer.echo(format_report(report))
             typer.echo(f"report          {out}")
 

@@ -10,9 +10,10 @@ import typer
 
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
-from crawler.files import atomic_write_text
 from evaluator.artifacts import load_float_checkpoint
-from evaluator.loops import LoopsError, analyse_artifact
+from evaluator.cli_inputs import at_least, input_dir, input_file, output_dir, write_text
+from evaluator.cli_inputs import device as checked_device
+from evaluator.loops import analyse_artifact
 from evaluator.loops_plots import write_plots
 
 
@@ -53,20 +54,30 @@ def loops_command(
     """Logit lens, early exit, representation change, attention horizons, quantisation error and
     activation statistics per crawler loop."""
     with exit_on_error():
-        if extra_loops < 0 or batch_seqs < 1:
-            raise LoopsError("--extra-loops must be >= 0 and --batch-seqs >= 1")
         env = env_overrides()
+        data, tokenizer = data or env.get("data_path"), tokenizer or env.get("tokenizer_path")
+        # every input is checked before the analysis starts: a bad one costs one line, not minutes of work
+        input_file(artifact, "artifact")
+        for path, what in ((checkpoint, "checkpoint"), (tokenizer, "tokenizer")):
+            if path is not None:
+                input_file(Path(path), what)
+        if data is not None:
+            input_dir(Path(data), "data folder")
+        for value, minimum, flag in ((tokens, 1, "--tokens"), (seq_len, 1, "--seq-len"), (extra_loops, 0, "--extra-loops"),
+                                     (loops, 1, "--loops"), (batch_seqs, 1, "--batch-seqs")):
+            at_least(value, minimum, flag)
+        out = output_dir(out or artifact.parent / "loops", "--out")
+        device = checked_device(device)
         report = analyse_artifact(
-            artifact, data or env.get("data_path"), tokenizer or env.get("tokenizer_path"), tokens=tokens,
+            artifact, data, tokenizer, tokens=tokens,
             seq_len=seq_len, seed=seed, loops=loops,
             float_state_dict=None if checkpoint is None else load_float_checkpoint(checkpoint),
             extra_loops=extra_loops, batch_seqs=batch_seqs,
             device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
         report["checkpoint"] = str(checkpoint) if checkpoint else None
-        out = out or artifact.parent / "loops"
         out.mkdir(parents=True, exist_ok=True)
         path = out / "loops.json"
-        atomic_write_text(path, json.dumps(report, indent=1) + "\n")
+        write_text(path, json.dumps(report, indent=1) + "\n")
         plots = write_plots(report, out)
         typer.echo(format_table(report))
         typer.echo(f"report       {path}")

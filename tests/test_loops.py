@@ -213,4 +213,4 @@ def test_cli_writes_json_and_plots(run):
     res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--tokens", "10000000", "--out", str(out)])
     assert res.exit_code == 1 and "windows" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--checkpoint", str(tmp / "nope.safetensors")])
-    assert res.exit_code == 1 and "checkpoint not found" in res.output
+    assert res.exit_code == 1 and "nope.safetensors: checkpoint: cannot read (No such file" in res.output

@@ -1,0 +1,123 @@
+"""A command's paths and values, checked before its work starts, so that a bad one is one line and exit 1
+with nothing written, instead of a traceback (or a hang) after minutes of evaluation.
+
+Inputs are looked at with stat() only and never opened here: opening a named pipe blocks until a
+writer comes, and /dev/zero never ends. Outputs are checked by creating (and deleting) a temporary
+file where the output will go, which is the only test that holds for root and read-only mounts alike.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import torch
+
+from crawler.errors import PgolfError
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"))
+
+
+class InputError(PgolfError):
+    """A command-line path or value that cannot be used."""
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "of an unknown kind")
+
+
+def _stat(path: Path, what: str) -> os.stat_result:
+    try:
+        return path.stat()
+    except OSError as exc:
+        raise InputError(f"{path}: {what}: cannot read ({exc.strerror or exc})") from None
+
+
+def input_file(path: Path, what: str) -> Path:
+    """A regular file this process may read."""
+    mode = _stat(path, what).st_mode
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: {what} is {_kind(mode)}, not a regular file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: {what}: cannot read (permission denied)")
+    return path
+
+
+def input_dir(path: Path, what: str) -> Path:
+    mode = _stat(path, what).st_mode
+    if not stat.S_ISDIR(mode):
+        raise InputError(f"{path}: {what} is {_kind(mode)}, not a folder")
+    return path
+
+
+def _probe(folder: Path, target: Path, what: str) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".pgolf-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{target}: {what}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def output_file(path: Path, what: str) -> Path:
+    """A file path that can be written: a regular file or none yet, in an existing folder that takes files."""
+    if path.exists() or path.is_symlink():
+        mode = path.stat().st_mode if path.exists() else 0
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: {what} is {_kind(mode) if mode else 'a dangling symlink'}, not a file to write")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{path}: {what}: folder {folder} does not exist")
+    _probe(folder, path, what)
+    return path
+
+
+def output_dir(path: Path, what: str) -> Path:
+    """A folder that exists and takes files, or can be created under the nearest existing one."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise InputError(f"{path}: {what}: {existing} is a dangling symlink")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{path}: {what}: {existing} is {_kind(existing.stat().st_mode)}, not a folder")
+    _probe(existing, path, what)
+    return path
+
+
+def at_least(value: int | None, minimum: int, flag: str) -> None:
+    if value is not None and value < minimum:
+        raise InputError(f"{flag} must be at least {minimum}, got {value}")
+
+
+def device(spec: str | None) -> str | None:
+    """cpu, cuda or cuda:N, refused when it names no device this machine has (None: the default)."""
+    if spec is None:
+        return None
+    try:
+        parsed = torch.device(spec)
+    except RuntimeError:
+        raise InputError(f"--device {spec!r}: not a device (cpu, cuda or cuda:N)") from None
+    if parsed.type not in ("cpu", "cuda"):
+        raise InputError(f"--device {spec!r}: not a device (cpu, cuda or cuda:N)")
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {spec}: no CUDA GPU is available on this machine")
+        if parsed.index is not None and parsed.index >= count:
+            raise InputError(f"--device {spec}: this machine has {count} CUDA GPU{'s' if count > 1 else ''} "
+                             f"(cuda:0 to cuda:{count - 1})")
+    return spec
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through PATH.tmp and rename, as crawler.files.atomic_write_text does, but a failed write (a full
+    disk) is one line and leaves no PATH.tmp behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

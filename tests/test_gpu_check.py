@@ -30,7 +30,8 @@ def test_dry_run_measures_every_phase(walk_data, tmp_path):
     assert "== gpu_check (dry-run)" in proc.stdout
 
     ours = r["ours"]
-    assert ours["returncode"] == 0 and ours["val"]["step"] == ours["steps"] >= 1
+    # stopped once its artifact is written, before its own final evaluations (step 4 makes them)
+    assert ours["ended"] == "stopped" and ours["val"]["step"] == ours["steps"] >= 1
     assert ours["tokens_per_s"] == pytest.approx(ours["steps"] * gpu_check.TINY_BATCH_TOKENS / (ours["train_time_ms"] / 1000))
     curve = ours["loss_curve"]
     assert [p[0] for p in curve] == list(range(1, ours["steps"] + 1))  # TRAIN_LOG_EVERY=1 in the dry run
@@ -49,8 +50,8 @@ def test_dry_run_measures_every_phase(walk_data, tmp_path):
     ev = r["eval"]
     full, prefix, fp32 = ev["gpu_full"], ev["gpu_prefix"], ev["cpu_fp32_prefix"]
     assert full["sliding_targets"] == gpu_check.TINY_VAL_TOKENS - 1 and prefix["sliding_targets"] == 256
-    # pgolf eval recomputes the trainer's own final number from the artifact
-    assert full["sliding_val_bpb"] == pytest.approx(ours["final"]["sliding_window_val_bpb"], abs=1e-7)
+    # the exported int6 artifact, scored by pgolf eval, is the model the trainer validated last (same windows)
+    assert full["roundtrip_val_bpb"] == pytest.approx(ours["val"]["val_bpb"], abs=0.01)
     # on a CPU both are the same fp32 computation: the difference the GPU run reports is exactly zero here
     assert fp32["dtype"] == prefix["dtype"] == "fp32" and ev["bf16_minus_fp32"] == {"roundtrip_val_bpb": 0.0, "sliding_val_bpb": 0.0}
     rec = ev["record_eval_val_sliding"]
@@ -86,7 +87,7 @@ def test_run_logged_stops_a_process_group_after_its_figures_or_its_time(tmp_path
             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
     run = gpu_check.run_logged("t", [sys.executable, "-c", child], {}, tmp_path, tmp_path / "t.log", 30,
                                stop_after=gpu_check.PEAK_LINE)
-    assert run["ended"] == "stopped after its training figures" and run["returncode"] == -15 and run["wall_s"] < 20
+    assert run["ended"] == "stopped" and run["returncode"] == -15 and run["wall_s"] < 20
     figures = gpu_check.training_figures(run, 100)
     assert figures["peak_memory_mib"] == {"allocated": 7, "reserved": 9}
     assert figures["steps"] == 1 and figures["ms_per_step"] == 5.0 and figures["tokens_per_s"] == 20_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import tomllib
 from dataclasses import dataclass, fields
 
@@ -24,18 +25,23 @@ from webapp.queue import EvalQueue
 from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
 from webapp.settings import Settings
 from webapp.tables import Evaluation, JobState, StoredFile
-from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected
+from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container
 
 FILE_FIELDS = {"artifact", "tokenizer", "config"}
 # the config settings an evaluation can apply, and the evaluator argument each one sets
 CONFIG_OPTIONS = {"crawler_loops": "loops", "eval_seq_len": "seq_len", "eval_stride": "stride"}
 _CONFIG_FIELDS = {f.name for f in fields(CrawlerConfig)}
+CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
+# uploads whose artifacts are decompressed and dequantised at once: each can hold a few hundred MB, so
+# concurrent uploads wait here instead of adding up
+_CHECKS = threading.BoundedSemaphore(2)
 
 
 @dataclass
 class Upload:
     form: ReceivedForm
     options: dict  # evaluate_artifact's keyword arguments: from the config, then from the server's settings
+    max_decompressed_bytes: int  # what the artifact's frames may decompress to (Settings)
 
     @property
     def inputs_key(self) -> str:
@@ -52,11 +58,15 @@ def _reason(exc: Exception, received: ReceivedFile) -> str:
 
 
 def _config_options(received: ReceivedFile) -> dict:
+    if received.size > CONFIG_MAX_BYTES:
+        raise UploadRejected(422, f"config {received.display_name}: {received.size:,} bytes, over the "
+                                  f"{CONFIG_MAX_BYTES:,}-byte limit for a config")
     raw = received.path.read_bytes()
     try:
         text = raw.decode("utf-8")
         data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    # ValueError: malformed JSON or TOML, or an integer past Python's digit limit; RecursionError: deep nesting
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UploadRejected(422, f"config {received.display_name}: neither a JSON object nor TOML "
                                   f"({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -78,20 +88,25 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
     empty = next((f for f in form.files.values() if f.size == 0), None)
     if empty is not None:
         raise UploadRejected(422, f"{empty.field} {empty.display_name} is empty")
+    if settings.eval_data_dir is None:
+        # an artifact's config names data and tokenizer paths; opening those would let uploads probe the server
+        raise UploadRejected(503, "this server has no evaluation data (PGOLF_EVAL_DATA_DIR is not set), so it "
+                                  "evaluates no uploads; an upload never chooses the data it is evaluated on")
     options = _config_options(form.files["config"]) if "config" in form.files else {}
     # what the server evaluates on belongs to the job too: a later change of settings is a new evaluation
-    if settings.eval_data_dir is not None:
-        options["data_dir"] = str(settings.eval_data_dir.resolve())
+    options["data_dir"] = str(settings.eval_data_dir.resolve())
     if settings.eval_max_tokens is not None:
         options["max_tokens"] = settings.eval_max_tokens
-    return Upload(form, options)
+    return Upload(form, options, settings.upload_max_decompressed_bytes)
 
 
 def check_files(upload: Upload) -> str:
     """The artifact's format, once it and the tokenizer have passed the safe readers."""
     artifact, options = upload.form.files["artifact"], upload.options
+    check_container(artifact.path, upload.max_decompressed_bytes, artifact.display_name)
     try:
-        loaded = open_artifact(artifact.path, loops=options.get("loops"))
+        loaded = open_artifact(artifact.path, loops=options.get("loops"),
+                               max_decompressed_bytes=upload.max_decompressed_bytes)
     except PgolfError as exc:
         raise UploadRejected(422, _reason(exc, artifact)) from None
     window = {"eval_seq_len": options.get("seq_len"), "eval_stride": options.get("stride")}
@@ -126,7 +141,8 @@ def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: Eval
         if existing is not None and existing.state != JobState.FAILED:
             form.discard()
             return existing.id, True
-        artifact_format = check_files(upload)
+        with _CHECKS:  # the dequantised tensors are freed when check_files returns
+            artifact_format = check_files(upload)
         _keep_files(session, form, store)
         if existing is not None:
             job_id = existing.id

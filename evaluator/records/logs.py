@@ -9,6 +9,7 @@ Anything inside the embedded source is ignored. Shapes we do not know produce wa
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +220,8 @@ def _decimals(text: str) -> int:
 
 
 def _timeless(raw: str) -> str:
+    if not raw[:1].isdigit() and raw[:1] != "[":
+        return raw
     prefix = _TIME_PREFIX.match(raw)
     return raw[prefix.end():] if prefix else raw
 
@@ -229,7 +232,8 @@ def run_starts(lines: list[str]) -> list[int]:
     next run begins right after the last final-metric line before that restart (its settings and source with it)."""
     starts, finished, last_metric, previous_step = [0], False, 0, -1
     for index, raw in enumerate(lines):
-        if len(raw) > MAX_LINE:
+        # only step lines (N/M) and final metrics (val_bpb) matter here: plain substring tests skip the rest fast
+        if len(raw) > MAX_LINE or ("/" not in raw and "val_bpb" not in raw):
             continue
         text = _timeless(raw)
         if step := _STEP_LINE.match(text):
@@ -261,10 +265,12 @@ class _LogParser:
         if found:
             self.log.source = found[0]
         long_lines, bad_numbers = [], []
-        for index, raw in enumerate(self.lines):
-            number = self.offset + index + 1
-            if self.log.source and self.log.source.covers(number):
-                continue
+        source = self.log.source
+        # the embedded source is often most of a log: step over its lines instead of testing each one
+        indices = range(len(self.lines)) if source is None else itertools.chain(
+            range(source.first_line - 1 - self.offset), range(source.last_line - self.offset, len(self.lines)))
+        for index in indices:
+            raw, number = self.lines[index], self.offset + index + 1
             if len(raw) > MAX_LINE:
                 long_lines.append(number)
                 continue

@@ -96,3 +96,28 @@ def test_run_logged_stops_a_process_group_after_its_figures_or_its_time(tmp_path
     run = gpu_check.run_logged("t", [sys.executable, "-c", "import time; time.sleep(60)"], {}, tmp_path,
                                tmp_path / "t.log", 1)
     assert run["ended"] == "timed out after 1 s" and run["returncode"] == -15 and run["wall_s"] < 20
+
+
+# The project's runtime dependencies that the device image lacks (device tool's KINDS.md, package list read
+# 2026-11-17); zstandard travels as a wheel. The web app needs them, the trainer and `pgolf eval` must not.
+NOT_ON_DEVICE = ("fastapi", "uvicorn", "sqlalchemy", "huey", "redis", "pydantic", "pydantic_settings", "multipart",
+                 "python_multipart", "nh3")
+
+
+def test_what_the_device_runs_imports_only_what_is_there():
+    code = f"""
+import importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in {NOT_ON_DEVICE!r}:
+            raise ImportError('not on the device: ' + name)
+sys.meta_path.insert(0, Absent())
+try:
+    import pydantic
+except ImportError as e:
+    print(e)
+import train_gpt, crawler.train, evaluator.eval_cli, evaluator.artifacts, crawler.model
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "not on the device: pydantic"  # the finder is in force

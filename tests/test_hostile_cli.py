@@ -108,6 +108,15 @@ def test_devices_and_pipes_as_artifact_are_refused_at_once(place, command, artif
     assert done.stderr == words.replace("PLACE", str(place))
 
 
+@pytest.mark.parametrize("plan, words", [
+    ("/dev/zero", "error: /dev/zero: ablation file is a character device, not a regular file\n"),
+    ("PLACE/pipe", "error: PLACE/pipe: ablation file is a named pipe, not a regular file\n"),
+])
+def test_devices_and_pipes_as_ablation_file_are_refused_at_once(place, plan, words):
+    done = _pgolf(["ablate", plan.replace("PLACE", str(place))])
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", words.replace("PLACE", str(place)))
+
+
 def test_a_pipe_or_device_given_to_check_as_artifact_or_submission_does_not_block(place, tmp_path):
     """check/seeds read a record folder; a named pipe there, or as --artifact, ends with an answer."""
     record = tmp_path / "record"

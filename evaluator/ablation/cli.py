@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from crawler.errors import exit_on_error
 from evaluator.ablation.plan import child_environment, load_plan
+from evaluator.cli_inputs import input_file
 from evaluator.units import duration
 
 
@@ -26,6 +27,8 @@ def ablate_command(
         from evaluator.ablation.report import build_report, check_metric, format_report, write_summary  # torch-free --help
         from evaluator.ablation.runner import plan_status, run_plan
 
+        if file.exists():  # a named pipe would block the read and /dev/zero never end it (a missing file: load_plan)
+            input_file(file, "ablation file")
         plan = load_plan(file)
         check_metric(metric)  # now, not after the first run
         if report:

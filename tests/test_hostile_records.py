@@ -77,6 +77,7 @@ def build_corpus(tmp_path: Path) -> tuple[Path, Path]:
     only_log = track / "only_log"
     only_log.mkdir()
     (only_log / "train.log").write_text(trainer_log(5, 1.2, 100, 16_500_000), encoding="utf-8")
+    (track / "linked_record").symlink_to(outside, target_is_directory=True)
     (track / "not_a_record").mkdir()
     (track / "not_a_record" / "notes.md").write_text("scratch\n", encoding="utf-8")
     manifest_track = root / "track_manifest"
@@ -114,6 +115,7 @@ PROBLEMS = {
     "loops_symlink": "loops_symlink: loops/loops.json: a symlink, not followed",
     "png_symlink": "png_symlink: loops/similarity.png: a symlink, not followed",
     "not_a_record": f"{TRACK}/not_a_record: no README.md, submission*.json or train log: not a record",
+    "linked_record": f"{TRACK}/linked_record: a symlinked folder, not followed",
 }
 WARNINGS = {
     "seedkey_submission": "submission.json: seed_9999999999999999999...: a seed of 5,005 characters, ignored",
@@ -128,7 +130,7 @@ def test_every_fault_is_one_problems_row_and_the_index_still_lists_every_record(
     body = index.json()
     assert sorted(body["problems"]) == sorted(PROBLEMS.values())
     listed = {row["id"] for row in body["rows"]}
-    records = set(PROBLEMS) - {"not_a_record"} | set(WARNINGS) | {"healthy", "loops_malformed", "loops_bigint",
+    records = set(PROBLEMS) - {"not_a_record", "linked_record"} | set(WARNINGS) | {"healthy", "loops_malformed", "loops_bigint",
                                                                  "loops_deep", "huge_readme", "only_log"}
     assert listed == records
     healthy = next(row for row in body["rows"] if row["id"] == "healthy")

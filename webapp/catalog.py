@@ -102,6 +102,7 @@ class RecordCatalog:
                     continue
                 problems += [f"{folder.relative_to(root)}: no README.md, submission*.json or train log: not a record"
                              for folder in scan.not_records]
+                problems += [f"{link.relative_to(root)}: a symlinked folder, not followed" for link in scan.links]
                 for folder in scan.folders:
                     record_id, n = folder.name, 1
                     while record_id in taken:

@@ -194,6 +194,7 @@ def is_record_folder(names: list[str]) -> bool:
 class Scan:
     folders: list[Path]  # the record folders, in path order
     not_records: list[Path]  # folders holding files but none that make a record
+    links: list[Path]  # symlinked folders, not followed: what they point at is outside the root's tree
 
 
 def find_record_folders(root: Path | str) -> Scan:
@@ -201,17 +202,19 @@ def find_record_folders(root: Path | str) -> Scan:
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
         raise RecordError(f"{root}: not a directory")
-    scan = Scan([], [])
+    scan = Scan([], [], [])
     for directory, subdirs, names in os.walk(base):
         current = Path(directory)
-        subdirs.sort()
+        links = [current / d for d in subdirs if (current / d).is_symlink()]
+        subdirs[:] = sorted(d for d in subdirs if not (current / d).is_symlink())
         # a track folder, or a root that holds track folders, is a container even with a README beside them
-        if current.name.startswith("track_") or any(d.startswith("track_") for d in subdirs):
-            continue
-        if is_record_folder(names):
-            scan.folders.append(current)
+        container = current.name.startswith("track_") or any(d.startswith("track_") for d in subdirs)
+        if not container and is_record_folder(names):
+            scan.folders.append(current)  # a symlink inside a record is the record's own refused file
             subdirs.clear()
-        elif names and not subdirs:
+            continue
+        scan.links += links
+        if not container and names and not subdirs:
             scan.not_records.append(current)
     scan.folders.sort()
     return scan

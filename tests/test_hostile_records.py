@@ -258,3 +258,15 @@ def test_a_readme_replaced_by_a_symlink_after_listing_is_still_refused(tmp_path)
     (folder / "README.md").unlink()
     (folder / "README.md").symlink_to(tmp_path / "r" / "submission.json")
     assert read_readme(record).note == "README.md: a symlink, not followed" and read_readme(record).text == ""
+
+
+def test_the_ablation_page_reads_a_records_log_once_not_per_request(client, monkeypatch):
+    query = "/api/ablation?control=record:healthy&arm=record:only_log"
+    first = client.get(query).json()
+    assert first["control"]["id"] == "record:healthy"
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("a record's log was read again")
+
+    monkeypatch.setattr("webapp.arms.read_capped", no_reads)
+    assert client.get(query).json() == first

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from evaluator.check import Status, compliance_report
 from evaluator.records.record import load_record, scan_records
-from evaluator.records.seeds import seed_table
 from pgolf import app
 from tests.conftest import shared_path
 from tests.test_check import CODE, SEEDS, hand_record, trainer_log

@@ -8,7 +8,8 @@ from sqlalchemy.orm import sessionmaker
 
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
-from webapp.loops import LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view, record_plot
+from webapp.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
+                          record_plot)
 from webapp.schemas import LoopsView
 from webapp.tables import Evaluation, StoredFile
 from webapp.templating import templates

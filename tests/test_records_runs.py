@@ -58,32 +58,38 @@ def test_without_claims_that_decide_the_last_run_of_a_seed_is_taken_and_the_choi
            "seed42_original.log" in [e.text for e in rows["seeds"].evidence]
 
 
-def _study(folder: Path) -> Path:
-    """Three seeds of the submitted model and two runs of a smaller one, as a study keeps its experiments."""
+SMALLER_MODEL = ("model_params:14462508", "model_params:9000000")
+SHORTER_SEQUENCES = ("train_seq_len:2048", "train_seq_len:1024")
+SUBMITTED = "params 14462508, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600"
+OTHER = {SMALLER_MODEL: "params 9000000, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600",
+         SHORTER_SEQUENCES: "params 14462508, tokenizer tokenizer.model, seq_len 1024, iterations 20000, wallclock 600"}
+
+
+def _study(folder: Path, change: tuple[str, str]) -> Path:
+    """Three seeds of the submitted configuration and two runs of another, as a study keeps its experiments."""
     hand_record(folder)
     for seed in (1, 2):
-        log = trainer_log(seed, 1.30, len(CODE), 7_000_000).replace("model_params:14462508", "model_params:9000000")
-        (folder / f"small_model_seed{seed}.log").write_text(log, encoding="utf-8")
+        log = trainer_log(seed, 1.30, len(CODE), 7_000_000).replace(*change)
+        (folder / f"experiment_seed{seed}.log").write_text(log, encoding="utf-8")
     return folder
 
 
-def test_a_study_is_not_averaged_across_its_configurations(tmp_path):
-    rows = _rows(_study(tmp_path / "study"))
+@pytest.mark.parametrize("change", [SMALLER_MODEL, SHORTER_SEQUENCES])
+def test_a_study_is_not_averaged_across_its_configurations(tmp_path, change):
+    rows = _rows(_study(tmp_path / "study", change))
     assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)
     assert rows["claims"].status is Status.PASS
-    texts = [e.text for e in rows["seeds"].evidence]
-    assert ("not counted: small_model_seed1.log: another configuration (params 9000000, tokenizer tokenizer.model, "
-            "iterations 20000, wallclock 600) than the submitted one, which reproduces submission.json's claims") in texts
+    assert (f"not counted: experiment_seed1.log: another configuration ({OTHER[change]}) than the submitted one, "
+            "which reproduces submission.json's claims") in [e.text for e in rows["seeds"].evidence]
 
 
 def test_a_study_the_claims_cannot_place_warns_with_both_readings(tmp_path):
-    folder = _study(tmp_path / "study")
+    folder = _study(tmp_path / "study", SMALLER_MODEL)
     _submission(folder, val_bpb=1.25)
     seeds = _rows(folder)["seeds"]
     assert seeds.status is Status.WARN
-    assert ("ambiguous: the logs train 2 configurations; taken: 3 run(s) with params 14462508, tokenizer "
-            "tokenizer.model, iterations 20000, wallclock 600; the other reading(s): 2 run(s) with params 9000000, "
-            "tokenizer tokenizer.model, iterations 20000, wallclock 600") in [e.text for e in seeds.evidence]
+    assert (f"ambiguous: the logs train 2 configurations; taken: 3 run(s) with {SUBMITTED}; the other reading(s): "
+            f"2 run(s) with {OTHER[SMALLER_MODEL]}") in [e.text for e in seeds.evidence]
 
 
 def test_a_log_holding_three_runs_is_hashed_from_the_run_whose_metrics_count(tmp_path):

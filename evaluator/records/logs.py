@@ -46,6 +46,7 @@ _COMPACT_PARAMS = re.compile(r"^params:(\d+)\b.*?\bws:(\d+).*?\bs:(\d+)\b")
 _WORLD_SIZE = re.compile(r"(?:^|\s)world_size:\s*(\d+)\b")
 _MODEL_PARAMS = re.compile(r"^model_params:\s*(\d+)")
 _ITERATIONS = re.compile(r"(?:^|\s)iterations:\s*(\d+)\b")
+_SEQ_LEN = re.compile(r"(?:^|\s)train_seq_len[:=]\s*(\d+)\b")
 _WALLCLOCK = re.compile(r"(?:^|\s)max_wallclock_seconds:\s*(\d+(?:\.\d+)?)")
 _TOKENIZER_PATH = re.compile(r"tokenizer_path[=:]\s*(\S+)")
 _TOKENIZER_KIND = re.compile(r"tokenizer_kind=(\w+)")
@@ -56,7 +57,7 @@ _TOTAL_EVAL = re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s")
 _FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d{1,18})\.(?:log|txt)$", re.IGNORECASE)
 _TRAINING_END = re.compile(r"^(?:stopping_early|peak memory)")
 # every non-step fact above names one of these words; most lines of a log name none (a quick rejection)
-_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|wallclock|tokenizer|vocab|val_|gptq|Upload|\[modal\]|"
+_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|seq_len|wallclock|tokenizer|vocab|val_|gptq|Upload|\[modal\]|"
                          r"bytes|budget|artifact|total_eval")
 
 
@@ -132,6 +133,7 @@ class TrainLog:
     world_size: LineValue | None = None
     model_params: LineValue | None = None
     iterations: LineValue | None = None
+    train_seq_len: int | None = None
     max_wallclock_seconds: LineValue | None = None
     tokenizer: str | None = None
     vocab_size: int | None = None
@@ -386,6 +388,9 @@ class _LogParser:
             matched = True
         if iterations := _ITERATIONS.search(text):
             log.iterations = LineValue(_int(iterations.group(1)), number)
+            matched = True
+        if seq_len := _SEQ_LEN.search(text):
+            log.train_seq_len = _int(seq_len.group(1))
             matched = True
         if wallclock := _WALLCLOCK.search(text):
             log.max_wallclock_seconds = LineValue(_float(wallclock.group(1)), number)

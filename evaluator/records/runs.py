@@ -7,8 +7,8 @@ be a study whose logs train different configurations. The rule, in order:
 0. Logs may sit at the top of the folder and in subfolders (earlier runs beside the submitted ones): the folder
    whose runs reproduce more of submission.json's val_bpb claims is taken, else the one the README names
    (`folder/`), else the top level, and the choice is an ambiguity.
-1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, step budget and
-   wallclock cap each run prints (a value a run does not print matches any).
+1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, training sequence
+   length, step budget and wallclock cap each run prints (a value a run does not print matches any).
 2. submission.json decides when it can: each seed claimed with a val_bpb takes that seed's run whose BPB (any
    metric kind) reproduces the claim; without per-seed claims, the configuration whose runs' mean (or one run)
    reproduces the top-level val_bpb is the submission.
@@ -48,7 +48,7 @@ def run_label(log: TrainLog) -> str:
 
 
 def _configuration(log: TrainLog) -> tuple:
-    return (log.model_params.value if log.model_params else None, log.vocab_size, log.tokenizer,
+    return (log.model_params.value if log.model_params else None, log.vocab_size, log.tokenizer, log.train_seq_len,
             log.iterations.value if log.iterations else None,
             log.max_wallclock_seconds.value if log.max_wallclock_seconds else None)
 
@@ -58,7 +58,7 @@ def _same_configuration(a: tuple, b: tuple) -> bool:
 
 
 def _describe(configuration: tuple) -> str:
-    names = ("params", "vocab", "tokenizer", "iterations", "wallclock")
+    names = ("params", "vocab", "tokenizer", "seq_len", "iterations", "wallclock")
     return ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
                      for name, value in zip(names, configuration) if value is not None) or "no settings printed"
 

@@ -3,8 +3,8 @@
 One process per GPU under torchrun (RANK / WORLD_SIZE / LOCAL_RANK, torchrun's
 protocol), or a single process on one GPU or the CPU:
 
-    torchrun --standalone --nproc_per_node=8 -m crawler.train --preset leg3
-    python -m crawler.train --preset tiny        # same flags as `pgolf train`
+    torchrun --standalone --nproc_per_node=8 -m crawler.train_cli --preset leg3
+    python -m crawler.train_cli --preset tiny    # same flags as `pgolf train`
 
 Schedule, as the challenge's trainer: no LR warmup; `warmup_steps` compile
 warm-up steps whose model and optimizer state is thrown away; constant LR, then
@@ -24,7 +24,6 @@ import contextlib
 import copy
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,29 +34,16 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler import (artifact, bpb, config, distributed, errors, evaluate, loader, model, muon, quant, shards,
-                     tokenizer, train_cli)
 from crawler.artifact import export_model, load_artifact
 from crawler.bpb import load_byte_lut
-from crawler.config import CrawlerConfig
+from crawler.config import ConfigError, CrawlerConfig
 from crawler.distributed import Dist, setup_dist
-from crawler.evaluate import evaluate_bpb
+from crawler.evaluate import BPBResult, evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
+from crawler.shipped import code_files
 from crawler.shards import load_split
-
-# What a submission ships and runs: the challenge's entry script, then the modules it imports, in this
-# order. Their bytes are the artifact's code size and their concatenation is the manifest's code hash.
-CODE_MODULES = (train_cli, sys.modules[__name__], config, errors, distributed, shards, tokenizer, bpb, evaluate,
-                loader, model, muon, quant, artifact)
-
-
-def code_files() -> list[Path]:
-    import train_gpt
-
-    return [Path(train_gpt.__file__).resolve(), *(Path(m.__file__).resolve() for m in CODE_MODULES)]
-
 
 @dataclass
 class TrainResult:
@@ -90,8 +76,8 @@ def grad_accum_for(cfg: CrawlerConfig, world_size: int) -> int:
     # auto: 8 GPUs' worth of micro-batches, so one GPU takes the same step as the 8-GPU run
     steps = cfg.grad_accum_steps or max(1, 8 // world_size)
     if cfg.train_batch_tokens % (world_size * steps * cfg.train_seq_len):
-        raise config.ConfigError(f"train_batch_tokens {cfg.train_batch_tokens} does not split into sequences of "
-                                 f"{cfg.train_seq_len} over {world_size} ranks x {steps} accumulation steps")
+        raise ConfigError(f"train_batch_tokens {cfg.train_batch_tokens} does not split into sequences of "
+                          f"{cfg.train_seq_len} over {world_size} ranks x {steps} accumulation steps")
     return steps
 
 
@@ -249,7 +235,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     eval_model = net.module if isinstance(net, DDP) else net
     val_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
 
-    def validate(max_tokens: int) -> evaluate.BPBResult:
+    def validate(max_tokens: int) -> BPBResult:
         return evaluate_bpb(eval_model, val_tokens, lut, cfg.train_seq_len, cfg.train_seq_len, val_seqs, d.device,
                             max_tokens=max_tokens, rank=d.rank, world_size=d.world_size, progress=progress)
 
@@ -374,9 +360,3 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         result.final[f"{name}_val_loss"], result.final[f"{name}_val_bpb"] = r.val_loss, r.bpb
     log.close()
     return result
-
-
-if __name__ == "__main__":
-    from crawler.train_cli import main
-
-    main()

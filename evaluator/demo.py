@@ -42,7 +42,8 @@ def demo_command(
         prepare_data_command(input=None, out=None, vocab_size=None, val_docs=500, force=False, cache_dir=None)
 
         typer.echo("== 2/4 train the tiny crawler (CPU)")
-        from crawler.train import code_files, train  # torch-heavy imports only when needed
+        from crawler.shipped import code_files
+        from crawler.train import train  # torch-heavy imports only when needed
 
         cfg = load_config("tiny", out_dir=str(out), run_id="demo", seed=seed, max_wallclock_seconds=max_seconds)
         result = train(cfg, progress=True)

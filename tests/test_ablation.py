@@ -50,7 +50,7 @@ def test_the_file_maps_challenge_names_and_orders_runs_seed_by_seed(tmp_path):
     assert (spec.config.crawler_loops, spec.config.seed, spec.config.max_wallclock_seconds) == (1, 1, 600.0)
     assert spec.config.model_dim == 64 and spec.run_id == "loops1_s1"
     command = plan.command(spec)
-    assert command[1:3] == ["-m", "crawler.train"] and "--set" in command and "crawler_loops=1" in command
+    assert command[1:3] == ["-m", "crawler.train_cli"] and "--set" in command and "crawler_loops=1" in command
     assert command[command.index("--run-id") + 1] == "loops1_s1" and command[command.index("--seed") + 1] == "1"
     evaluation = plan.eval_command(spec)
     assert evaluation[1:4] == ["-m", "pgolf", "eval"] and evaluation[evaluation.index("--max-tokens") + 1] == "0"

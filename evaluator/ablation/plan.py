@@ -119,7 +119,7 @@ class AblationPlan:
                  "--out", str(self.runs_dir), "--run-id", spec.run_id, "--no-progress"]
         for key, value in {**self.base, **self.arm(spec.arm).overrides}.items():
             flags += ["--set", f"{key}={flag_value(value)}"]
-        return self._launch("crawler.train", flags)
+        return self._launch("crawler.train_cli", flags)
 
     def eval_command(self, spec: RunSpec) -> list[str]:
         """`pgolf eval` of the run's artifact, pre-quant from its checkpoint, on the same processes as training."""

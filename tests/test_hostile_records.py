@@ -67,6 +67,9 @@ def build_corpus(tmp_path: Path) -> tuple[Path, Path]:
     log = folder("bigint_log") / "train_seed1337.log"
     log.write_text(log.read_text() + f"seed:{HUGE}\nSerialized model int6+zstd: {HUGE} bytes\n"
                    f"final_int6_sliding_window val_loss:2.0 val_bpb:{HUGE}.5 stride:64\n", encoding="utf-8")
+    log = folder("every_step") / "train_seed42.log"
+    steps = "".join(f"step:{n}/20000 train_loss:3.0 train_time:{n}ms step_avg:1.00ms\n" for n in range(2, 8002))
+    log.write_text(log.read_text().replace("step:8087/20000 val_loss", steps + "step:8087/20000 val_loss"))
     (folder("huge_readme") / "README.md").write_text("# big\n" + "word " * 60_000, encoding="utf-8")
     (_loops(folder("loops_symlink")) / "loops.json").unlink()
     (track / "loops_symlink" / "loops" / "loops.json").symlink_to(outside / "secret.json")
@@ -130,8 +133,8 @@ def test_every_fault_is_one_problems_row_and_the_index_still_lists_every_record(
     body = index.json()
     assert sorted(body["problems"]) == sorted(PROBLEMS.values())
     listed = {row["id"] for row in body["rows"]}
-    records = set(PROBLEMS) - {"not_a_record", "linked_record"} | set(WARNINGS) | {"healthy", "loops_malformed", "loops_bigint",
-                                                                 "loops_deep", "huge_readme", "only_log"}
+    records = set(PROBLEMS) - {"not_a_record", "linked_record"} | set(WARNINGS) | {
+        "healthy", "loops_malformed", "loops_bigint", "loops_deep", "huge_readme", "only_log", "every_step"}
     assert listed == records
     healthy = next(row for row in body["rows"] if row["id"] == "healthy")
     assert healthy["n_seeds"] == 3 and healthy["mean_bpb"] == pytest.approx(1.18742567, abs=5e-9)
@@ -187,6 +190,15 @@ def test_a_bad_loops_json_is_a_422_with_its_fault_on_every_loops_endpoint(client
         assert response.status_code == 422, (url, response.text[:300])
         assert message in response.text
     assert client.get(f"/records/{record_id}/loops/similarity.png").status_code == 404
+
+
+def test_a_log_of_every_step_is_drawn_from_at_most_2000_points_ending_at_its_last(client):
+    curves = {curve["log"]: curve for curve in client.get("/api/records/every_step").json()["curves"]}
+    train = curves["train_seed42.log"]["train"]
+    # 8,001 points: every 5th is drawn, the first and the last among them
+    assert len(train) == 1601 and train[0]["step"] == 1 and train[-1]["step"] == 8001
+    assert len(curves["train_seed1337.log"]["train"]) == 1  # a short log is drawn as it is
+    assert client.get("/records/every_step/curves.svg").status_code == 200
 
 
 def test_a_symlinked_plot_is_not_served_but_the_report_beside_it_is(client):

@@ -69,15 +69,28 @@ def index_csv(index: RecordIndex) -> str:
     return out.getvalue()
 
 
+# real logs print a few hundred points per curve; a log that prints every step is thinned to this many (the last
+# point kept), so a page and its SVG stay small whatever the log holds
+MAX_CURVE_POINTS = 2000
+
+
+def _thin(points: list) -> list:
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    every = -(-len(points) // MAX_CURVE_POINTS)
+    kept = points[::every]
+    return kept if kept[-1] is points[-1] else kept[:-1] + [points[-1]]
+
+
 def seed_curves(entry: CatalogEntry) -> list[SeedCurve]:
     def seconds(ms: float | None) -> float | None:
         return None if ms is None else ms / 1000.0
 
     return [SeedCurve(seed=log.seed, log=log.file_name,
                       train=[TrainPointOut(step=p.step, train_time_s=seconds(p.train_time_ms), train_loss=p.train_loss)
-                             for p in log.train_curve],
+                             for p in _thin(log.train_curve)],
                       val=[ValPointOut(step=p.step, train_time_s=seconds(p.train_time_ms), val_loss=p.val_loss,
-                                       val_bpb=p.val_bpb) for p in log.val_curve])
+                                       val_bpb=p.val_bpb) for p in _thin(log.val_curve)])
             for log in entry.record.logs if log.train_curve or log.val_curve]
 
 

@@ -1,11 +1,15 @@
 """Challenge record folders read into typed, JSON-serialisable objects.
 
     scan_records(root) -> list[Record]          every record folder under root
-    load_record(path) -> Record                 submission, logs (per seed), curves, code inventory, warnings
-    seed_table(record) -> SeedTable             one row per seed, then n / mean / std / min / max, worst size
+    load_record(path) -> Record                 submission, submitted runs (per seed), runs set aside,
+                                                ambiguities, curves, code inventory, refused files, warnings
+    seed_table(record) -> SeedTable             one row per submitted run, then n / mean / std / min / max, worst size
     compare(candidate, baseline) -> Comparison  deltas in BPB, nats/byte, nats/token and one-sided Welch p-values
 
-The compliance rules live in evaluator.check (compliance_report). Every object has to_dict().
+A run is one training run as a log shows it (logs.TrainLog: a whole file or one of several runs in it, with its
+seed and line span); runs.submitted_runs decides which runs are the submission. Files are read through files.py
+(no symlinks, regular files only, size caps) and JSON through safe_json.py. The compliance rules live in
+evaluator.check (compliance_report). Every object has to_dict().
 """
 from evaluator.records.compare import Comparison, compare
 from evaluator.records.logs import TrainLog, parse_log

@@ -295,6 +295,11 @@ class _LogParser:
         log = self.log
         if not text.strip():
             return
+        # step lines start with a digit or "step:", the end of training with "stopping_early" or "peak memory";
+        # any other line that names no fact is context (progress lines: ttt chunks, warmup steps, nvidia-smi)
+        if not (text[0].isdigit() or text[0] in "sp") and not _MAYBE_FACT.search(text):
+            self.context.append(text)
+            return
         if step := _STEP_LINE.match(text):
             self._step_line(_int(step.group(1)), _int(step.group(2)), step.group(3), number)
             self.context = []
@@ -306,7 +311,7 @@ class _LogParser:
         if _TRAINING_END.match(text):
             self.context = []
         if not _MAYBE_FACT.search(text):
-            self.context.append(text)  # progress lines (ttt chunks, warmup steps, nvidia-smi): context only
+            self.context.append(text)
             return
         if self._size_line(text, number) or self._setting_line(text, number):
             self.context.append(text)

@@ -4,6 +4,8 @@ starts, as exactly one line on stderr and exit status 1, with nothing written.""
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +129,18 @@ def test_a_pipe_or_device_given_to_check_as_artifact_or_submission_does_not_bloc
     assert _pgolf(["seeds", str(record)]).returncode in (0, 1)
     done = _pgolf(["check", str(record), "--artifact", str(place / "pipe")])
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr
+
+
+def _small_files_only():
+    # as a full disk would: a write past 1 kB fails (EFBIG, with SIGXFSZ ignored so the write returns the error)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))  # the report is ~3 kB
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_leaves_no_tmp(place):
+    done = subprocess.run([sys.executable, "-m", "pgolf", *[a.replace("PLACE", str(place)) for a in EVAL]],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, preexec_fn=_small_files_only)
+    out = place / "tiny.eval.json"
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr == f"error: {out}: cannot write (File too large)\n"
+    assert not out.exists() and not out.with_name(out.name + ".tmp").exists()

@@ -10,6 +10,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from tests.test_serve_lifecycle import processes
 from tests.test_webapp_fixtures import CODE, make_settings, start_worker, stop, wait_for
 from webapp.app import create_app
 
@@ -45,6 +46,12 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     assert again.status_code == 200 and again.json()["evaluation"]["result"] == result
 
 
+def _evaluations_of(worker_pid: int) -> list[int]:
+    """Live evaluation processes a worker started (their argv: message fd, then the worker's pid)."""
+    return [pid for pid, _, _, cmdline, state in processes() if state != "Z"
+            and cmdline.split(b"\0")[2:5:2] == [b"webapp.job_child", str(worker_pid).encode()]]
+
+
 def test_job_of_a_killed_worker_completes_on_a_new_worker(tmp_path, eval_data, tiny_artifact):
     # stride 1 over 2,048 targets: a sliding pass long enough to kill the worker in the middle of it
     settings = make_settings(tmp_path, eval_data, eval_max_tokens=2048)
@@ -57,10 +64,19 @@ def test_job_of_a_killed_worker_completes_on_a_new_worker(tmp_path, eval_data, t
     try:
         running = wait_for(client, job_id, {"running", "done", "failed"}, timeout=120)
         assert running["state"] == "running"
+        deadline = time.monotonic() + 30
+        while not _evaluations_of(first.pid):
+            assert time.monotonic() < deadline, "the worker started no evaluation process"
+            time.sleep(0.1)
         first.send_signal(signal.SIGKILL)
         first.wait()
     finally:
         stop(first)
+    # its evaluation process dies with it rather than run on, unowned
+    deadline = time.monotonic() + 5
+    while _evaluations_of(first.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _evaluations_of(first.pid) == []
     time.sleep(settings.heartbeat_seconds * 2)
     assert client.get(f"/api/evaluations/{job_id}").json()["state"] == "running"  # not yet known to be dead
     second = start_worker(settings, tmp_path / "second.log")

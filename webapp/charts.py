@@ -1,0 +1,139 @@
+"""Interactive training curves as Plotly figures: JSON that the browser draws with the plotly.js bundle the app serves.
+
+The figures are built with the plotly package's graph objects, so the JSON is what plotly.js expects. Every
+point a log holds is drawn and the y range is never clipped. When the drawn values span more than
+LOG_Y_RATIO (step 0's validation BPB is often 3-4x the final one), the figure opens on a log y axis, so the
+start and the end are both readable without a vertical "spike" running off the top; the page can switch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly
+import plotly.graph_objects as go
+from pydantic import BaseModel, Field
+
+from evaluator.records.logs import TrainLog
+from evaluator.records.metric_kinds import MetricKind
+from evaluator.records.seeds import seed_row
+
+# plotly ships the bundle its Python figures are written for, so the two always match
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+PLOTLY_JS_URL = f"/vendor/plotly-{plotly.__version__}.min.js"
+COLOURS = ("#1f6feb", "#d9480f", "#2f9e44", "#9c36b5", "#e8590c", "#0c8599", "#5c940d", "#c2255c", "#495057",
+           "#f08c00")
+DASHES = ("solid", "dash", "dot", "dashdot")
+LOG_Y_RATIO = 1.5
+# a log that prints every step is thinned to about this many points per line (the last point kept), so
+# that a page stays small whatever the log holds
+MAX_POINTS = 2000
+KIND_WORDS = {"pre_quant": "pre-quant", "roundtrip": "roundtrip", "sliding_window": "sliding", "ttt": "TTT"}
+
+
+@dataclass
+class Series:
+    """One line: a seed of a record, a training run, or a seed of an ablation arm."""
+    name: str
+    group: str  # the lines of one item (its seeds) share a colour and a legend entry's toggle
+    steps: list[int]
+    times: list[float | None]  # seconds of training, None where the log gives no time
+    values: list[float]
+    final: float | None = None  # the post-quantisation score, marked at the run's last step and time
+    final_label: str = ""
+    final_step: int | None = None
+    final_time: float | None = None
+    colour: int = 0
+    dash: int = 0
+
+
+def _thin(points: list) -> list:
+    if len(points) <= MAX_POINTS:
+        return points
+    every = -(-len(points) // MAX_POINTS)
+    kept = points[::every]
+    return kept if kept[-1] is points[-1] else kept + [points[-1]]
+
+
+def log_series(log: TrainLog, name: str, group: str, curve: str, kind: MetricKind | None,
+               colour: int = 0, dash: int = 0) -> Series:
+    """A log's validation BPB (curve="val", with its final post-quantisation score) or train loss ("train")."""
+    if curve == "val":
+        points = _thin([p for p in log.val_curve if p.val_bpb is not None])
+        values = [p.val_bpb for p in points]
+    else:
+        points = _thin(log.train_curve)
+        values = [p.train_loss for p in points]
+    series = Series(name, group, [p.step for p in points],
+                    [None if p.train_time_ms is None else p.train_time_ms / 1000.0 for p in points], values,
+                    colour=colour, dash=dash)
+    row = seed_row(log, kind)
+    if curve == "val" and row.headline_bpb is not None and row.headline_kind is not None:
+        series.final = row.headline_bpb
+        series.final_label = f"final {KIND_WORDS[row.headline_kind.value]} BPB"
+        series.final_step = row.steps
+        series.final_time = row.train_time_s
+    return series
+
+
+def _log_y(values: list[float]) -> bool:
+    return bool(values) and min(values) > 0 and max(values) / min(values) > LOG_Y_RATIO
+
+
+def figure(series: list[Series], x: str, x_title: str, y_title: str) -> tuple[dict, bool]:
+    """The lines against step (x="step") or training time (x="time"), final scores as stars; and whether log-y."""
+    fig = go.Figure()
+    drawn: list[float] = []
+    for s in series:
+        xs_all = s.steps if x == "step" else s.times
+        points = [(px, v) for px, v in zip(xs_all, s.values) if px is not None]
+        colour = COLOURS[s.colour % len(COLOURS)]
+        if points:
+            xs, ys = zip(*points)
+            drawn += ys
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, name=s.name, legendgroup=s.group, mode="lines+markers" if len(xs) <= 30 else "lines",
+                line={"color": colour, "dash": DASHES[s.dash % len(DASHES)], "width": 1.6}, marker={"size": 5},
+                hovertemplate=f"{s.name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.4f}}<extra></extra>",
+                meta="curve"))
+        final_x = s.final_step if x == "step" else s.final_time
+        if s.final is not None and final_x is not None:
+            drawn.append(s.final)
+            fig.add_trace(go.Scatter(
+                x=[final_x], y=[s.final], name=f"{s.name} {s.final_label}", legendgroup=s.group, showlegend=False,
+                mode="markers", marker={"symbol": "star", "size": 13, "color": colour,
+                                        "line": {"color": "#ffffff", "width": 1}},
+                hovertemplate=f"{s.name}<br>{s.final_label} %{{y:.5f}}<br>{x_title} %{{x}}<extra></extra>",
+                meta="final"))
+    log_y = _log_y(drawn)
+    fig.update_layout(
+        template="plotly_white", margin={"l": 58, "r": 10, "t": 8, "b": 40}, height=360, hovermode="closest",
+        showlegend=True, legend={"orientation": "h", "y": -0.2, "font": {"size": 11}},
+        font={"family": "system-ui, sans-serif", "size": 12},
+        xaxis={"title": {"text": x_title}}, yaxis={"title": {"text": y_title}, "type": "log" if log_y else "linear"})
+    return json.loads(fig.to_json()), log_y
+
+
+class Panel(BaseModel):
+    """One chart, or why it is not drawn (no training time in the logs, no curve at all)."""
+    id: str
+    title: str
+    figure: dict | None = Field(description="a Plotly figure (data and layout); None when not drawn")
+    log_y: bool = Field(False, description="the figure opens on a log y axis")
+    missing: str = Field("", description="why the panel is not drawn")
+
+
+def panels(series: list[Series], prefix: str, what: str, y_title: str) -> list[Panel]:
+    """`what` names the curve in titles ("Validation BPB"); a panel with nothing to draw says why instead."""
+    if not any(s.values for s in series):
+        return [Panel(id=f"{prefix}-step", title=f"{what} by step", figure=None, missing="not drawn: the logs print no such lines")]
+    fig, log_y = figure(series, "step", "step", y_title)
+    out = [Panel(id=f"{prefix}-step", title=f"{what} by step", figure=fig, log_y=log_y)]
+    if any(t is not None for s in series for t in s.times):
+        fig, log_y = figure(series, "time", "training time (s)", y_title)
+        out.append(Panel(id=f"{prefix}-time", title=f"{what} by training time", figure=fig, log_y=log_y))
+    else:
+        out.append(Panel(id=f"{prefix}-time", title=f"{what} by training time", figure=None,
+                         missing="not drawn: these log lines give no training time"))
+    return out

@@ -1,0 +1,45 @@
+"""The plotly.js bundle, served from the installed plotly package (never a CDN, never a copy in the repo), and
+each record's training curves as Plotly figures for the record page's interactive charts."""
+from __future__ import annotations
+
+from functools import lru_cache
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from webapp.catalog import CatalogEntry
+from webapp.charts import PLOTLY_JS, PLOTLY_JS_URL, Panel, log_series, panels
+from webapp.deps import EntryDep
+
+pages = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api", tags=["records"])
+
+
+class RecordCharts(BaseModel):
+    record: str
+    panels: list[Panel]
+
+
+@pages.get(PLOTLY_JS_URL)
+def plotly_js() -> FileResponse:
+    # the version is in the URL, so a browser may keep the file for good
+    return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@lru_cache(maxsize=128)
+def record_charts(entry: CatalogEntry) -> RecordCharts:
+    """Validation BPB (final post-quantisation scores starred) and train loss, by step and by time, a line per seed."""
+    kind = entry.seeds.headline_kind
+    logs = [log for log in entry.record.logs if log.train_curve or log.val_curve]
+    names = [f"seed {log.seed}" if log.seed is not None else log.file_name for log in logs]
+    val = [log_series(log, name, name, "val", kind, i, i) for i, (log, name) in enumerate(zip(logs, names))]
+    train = [log_series(log, name, name, "train", kind, i, i) for i, (log, name) in enumerate(zip(logs, names))]
+    return RecordCharts(record=entry.id, panels=panels(val, "val", "Validation BPB", "val BPB (bits/byte)")
+                        + panels(train, "train", "Train loss", "train loss (nats/token)"))
+
+
+@api.get("/records/{record_id}/charts", response_model=RecordCharts,
+         summary="A record's training curves as Plotly figures, one line per seed")
+def record_charts_json(entry: EntryDep) -> RecordCharts:
+    return record_charts(entry)

@@ -61,11 +61,13 @@ def _until(what: str, check, timeout: float = 60.0):
 class Server:
     def __init__(self, tmp_path: Path, eval_data: Path):
         self.port = _free_port()
-        settings = make_settings(tmp_path, eval_data, port=self.port)
+        # the evaluation data comes by flag, and reaches the worker the way every setting does
+        settings = make_settings(tmp_path, eval_data, port=self.port, eval_data_dir=None)
         self.log = tmp_path / "serve.log"
         env = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
         # its own session: the server leads a process group, which is what the assertions look at
-        self.process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve"], cwd=REPO, env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve", "--eval-data", str(eval_data)],
+                                        cwd=REPO, env=env,
                                         stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
         _until("the server to answer", self._answers)

@@ -103,6 +103,7 @@ def serve_command(
     ablations: Annotated[Optional[list[Path]], typer.Option(help="A folder of `pgolf ablate` results; repeat for several (default: ablations/).")] = None,
     db: Annotated[Optional[str], typer.Option(help="SQLAlchemy database URL (default: SQLite in the data dir).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
+    eval_data: Annotated[Optional[Path], typer.Option(help="Validation shards (and tokenizer.model) that uploads are evaluated on (PGOLF_EVAL_DATA_DIR); without it uploads are refused.")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
 ) -> None:
     """Serve the web app: records, artifact evaluations and ablations."""
@@ -111,7 +112,8 @@ def serve_command(
 
     from webapp.app import create_app
 
-    settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db, data_dir=data_dir)
+    settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db, data_dir=data_dir,
+                         eval_data_dir=eval_data)
     if not settings.is_local and not settings.upload_token:
         typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
                    "(set PGOLF_UPLOAD_TOKEN)", err=True)

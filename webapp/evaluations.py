@@ -90,8 +90,9 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
         raise UploadRejected(422, f"{empty.field} {empty.display_name} is empty")
     if settings.eval_data_dir is None:
         # an artifact's config names data and tokenizer paths; opening those would let uploads probe the server
-        raise UploadRejected(503, "this server has no evaluation data (PGOLF_EVAL_DATA_DIR is not set), so it "
-                                  "evaluates no uploads; an upload never chooses the data it is evaluated on")
+        raise UploadRejected(503, "this server has no evaluation data (start it with --eval-data DIR or "
+                                  "PGOLF_EVAL_DATA_DIR), so it evaluates no uploads; an upload never chooses the data "
+                                  "it is evaluated on")
     options = _config_options(form.files["config"]) if "config" in form.files else {}
     # what the server evaluates on belongs to the job too: a later change of settings is a new evaluation
     options["data_dir"] = str(settings.eval_data_dir.resolve())

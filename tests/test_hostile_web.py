@@ -120,7 +120,8 @@ def test_without_server_data_uploads_are_refused_before_anything_is_kept(tmp_pat
     settings = make_settings(tmp_path, eval_data, eval_data_dir=None)
     client = TestClient(create_app(settings))
     response = client.post("/api/evaluations", files={"artifact": ("a.ptz", tiny_artifact.read_bytes())})
-    _refused(client, settings, response, 503, "no evaluation data (start it with --eval-data DIR or PGOLF_EVAL_DATA_DIR)")
+    _refused(client, settings, response, 503,
+             "no evaluation data (start it with --eval-data DIR or PGOLF_EVAL_DATA_DIR)")
     page = client.post("/evaluations", files={"artifact": ("a.ptz", tiny_artifact.read_bytes())},
                        headers={"accept": "text/html"})
     assert page.status_code == 503 and "PGOLF_EVAL_DATA_DIR" in page.text

@@ -112,8 +112,8 @@ def serve_command(
 
     from webapp.app import create_app
 
-    settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db, data_dir=data_dir,
-                         eval_data_dir=eval_data)
+    settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db,
+                         data_dir=data_dir, eval_data_dir=eval_data)
     if not settings.is_local and not settings.upload_token:
         typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
                    "(set PGOLF_UPLOAD_TOKEN)", err=True)

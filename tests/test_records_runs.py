@@ -193,3 +193,14 @@ def test_against_compares_the_submitted_runs_only(tmp_path):
     comparison = compliance_report(candidate, baseline).comparison
     assert comparison.units["bpb"].candidate.n == 3
     assert comparison.units["bpb"].candidate.mean == pytest.approx(1.18742567, abs=5e-9)
+
+
+def test_the_configuration_reproducing_the_per_seed_claims_wins_when_both_ran_the_same_seeds(tmp_path):
+    folder = hand_record(tmp_path / "same_seeds")
+    _submission(folder, seed_results={str(seed): {"val_bpb": bpb} for seed, bpb in SEEDS.items()})
+    for seed in SEEDS:
+        log = trainer_log(seed, 1.30, len(CODE), 7_000_000).replace(*SHORTER_SEQUENCES)
+        (folder / f"seq1024_seed{seed}.log").write_text(log, encoding="utf-8")
+    record = load_record(folder)
+    assert sorted(log.file_name for log in record.logs) == sorted(f"train_seed{seed}.log" for seed in SEEDS)
+    assert record.ambiguities == [] and len(record.set_aside) == 3

@@ -9,9 +9,9 @@ be a study whose logs train different configurations. The rule, in order:
    (`folder/`), else the top level, and the choice is an ambiguity.
 1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, training sequence
    length, step budget and wallclock cap each run prints (a value a run does not print matches any).
-2. submission.json decides when it can: each seed claimed with a val_bpb takes that seed's run whose BPB (any
-   metric kind) reproduces the claim; without per-seed claims, the configuration whose runs' mean (or one run)
-   reproduces the top-level val_bpb is the submission.
+2. submission.json decides when it can: the configuration (as the folder, in step 0) whose runs reproduce the
+   most val_bpb claims (each seed's claim by that seed's run in any metric kind, the top-level claim by the mean
+   or by one run) is the submission; within it each seed's run that reproduces its claim.
 3. Otherwise the largest configuration is taken, and within it the last run of each seed (a rerun comes after
    the run it repeats, by file and line order).
 Every choice the claims did not decide is reported as an ambiguity with the other reading, and every run left
@@ -158,12 +158,9 @@ def submitted_runs(runs: list[TrainLog], sub: Submission | None, readme: str = "
     readme: the README's text, which may name the folder that holds the submitted logs."""
     result = SubmittedRuns([])
     groups = _groups(_choose_folder(runs, sub, readme, result))
-    top = sub.numbers.get("val_bpb") if sub else None
-    claimed_seeds = {seed for seed, claim in sub.seed_claims.items() if "val_bpb" in claim.numbers} if sub else set()
     if len(groups) > 1:
-        by_claims = [g for g in groups if claimed_seeds and claimed_seeds <= {run.seed for run in g}]
-        by_top = [g for g in groups if top and _reproduces(top, g)]
-        decided = by_claims or by_top
+        scores = [_claims_reproduced(group, sub) for group in groups]
+        decided = [group for group, score in zip(groups, scores) if score and score == max(scores)]
         if len(decided) == 1:
             chosen, why = decided[0], "reproduces submission.json's claims"
         else:

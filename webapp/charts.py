@@ -46,6 +46,8 @@ class Series:
     final_time: float | None = None
     colour: int = 0
     dash: int = 0
+    in_legend: bool = True  # an item's later seeds share its first seed's legend entry
+    detail: str = ""  # shown on hover after the name (which seed of an item)
 
 
 def _thin(points: list) -> list:
@@ -89,22 +91,23 @@ def figure(series: list[Series], x: str, x_title: str, y_title: str) -> tuple[di
         xs_all = s.steps if x == "step" else s.times
         points = [(px, v) for px, v in zip(xs_all, s.values) if px is not None]
         colour = COLOURS[s.colour % len(COLOURS)]
+        who = f"{s.name} · {s.detail}" if s.detail else s.name
         if points:
             xs, ys = zip(*points)
             drawn += ys
             fig.add_trace(go.Scatter(
-                x=xs, y=ys, name=s.name, legendgroup=s.group, mode="lines+markers" if len(xs) <= 30 else "lines",
+                x=xs, y=ys, name=s.name, legendgroup=s.group, showlegend=s.in_legend, mode="lines+markers" if len(xs) <= 30 else "lines",
                 line={"color": colour, "dash": DASHES[s.dash % len(DASHES)], "width": 1.6}, marker={"size": 5},
-                hovertemplate=f"{s.name}<br>{x_title} %{{x}}<br>{y_title} %{{y:.4f}}<extra></extra>",
+                hovertemplate=f"{who}<br>{x_title} %{{x}}<br>{y_title} %{{y:.4f}}<extra></extra>",
                 meta="curve"))
         final_x = s.final_step if x == "step" else s.final_time
         if s.final is not None and final_x is not None:
             drawn.append(s.final)
             fig.add_trace(go.Scatter(
-                x=[final_x], y=[s.final], name=f"{s.name} {s.final_label}", legendgroup=s.group, showlegend=False,
+                x=[final_x], y=[s.final], name=f"{who} {s.final_label}", legendgroup=s.group, showlegend=False,
                 mode="markers", marker={"symbol": "star", "size": 13, "color": colour,
                                         "line": {"color": "#ffffff", "width": 1}},
-                hovertemplate=f"{s.name}<br>{s.final_label} %{{y:.5f}}<br>{x_title} %{{x}}<extra></extra>",
+                hovertemplate=f"{who}<br>{s.final_label} %{{y:.5f}}<br>{x_title} %{{x}}<extra></extra>",
                 meta="final"))
     log_y = _log_y(drawn)
     fig.update_layout(

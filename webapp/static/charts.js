@@ -21,13 +21,15 @@
     return node;
   }
 
-  function drawPanel(container, panel) {
+  // builds the panel's section and returns the function that draws it: every section is in the page before the
+  // first plot is drawn, so that each plot takes its final width in the grid
+  function addPanel(container, panel) {
     const section = element("section", {"class": "panel", "id": panel.id});
     section.appendChild(element("h3", {}, panel.title));
     container.appendChild(section);
     if (!panel.figure) {
       section.appendChild(element("p", {"class": "muted small missing"}, panel.missing));
-      return;
+      return function () {};
     }
     const controls = element("div", {"class": "chart-controls"});
     const logLabel = element("label");
@@ -51,7 +53,6 @@
     const raw = data.map(function (trace) { return trace.y.slice(); });
     const curves = data.map(function (trace, i) { return trace.meta === "curve" ? i : -1; })
       .filter(function (i) { return i >= 0; });
-    Plotly.newPlot(plot, data, panel.figure.layout, {responsive: true, displaylogo: false});
     logBox.addEventListener("change", function () {
       Plotly.relayout(plot, {"yaxis.type": logBox.checked ? "log" : "linear", "yaxis.autorange": true});
     });
@@ -61,6 +62,7 @@
       // only the logged curves are smoothed; the final scores (stars) stay exact
       Plotly.restyle(plot, {y: curves.map(function (i) { return smooth(raw[i], weight); })}, curves);
     });
+    return function () { return Plotly.newPlot(plot, data, panel.figure.layout, {responsive: true, displaylogo: false}); };
   }
 
   function load(container) {
@@ -70,9 +72,10 @@
         return response.json();
       })
       .then(function (body) {
-        body.panels.forEach(function (panel) { drawPanel(container, panel); });
-        container.dataset.ready = "1";
+        const draws = body.panels.map(function (panel) { return addPanel(container, panel); });
+        return Promise.all(draws.map(function (draw) { return draw(); }));
       })
+      .then(function () { container.dataset.ready = "1"; })
       .catch(function (error) {
         container.appendChild(element("div", {"class": "notice error"}, error.message));
         container.dataset.ready = "error";

@@ -1,4 +1,7 @@
+import contextlib
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,28 @@ def shared_path(*parts: str) -> Path:
             pytest.fail(f"{path} not present, and CI is set: the tests that need ../shared must run in CI")
         pytest.skip(f"{path} not present (../shared is test data beside the checkout)")
     return path
+
+
+@contextlib.contextmanager
+def reference_module(filename: str, name: str, env: dict[str, str]):
+    """A script of ../shared/reference imported unchanged under a module name of ours, with the environment
+    variables it reads at import and construction time set while the caller uses it."""
+    path = shared_path("reference", filename)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # torch.compile and pickling look the module up by name
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 # Enough prose that fixtures built from it have a few thousand validation tokens with or without ../shared.

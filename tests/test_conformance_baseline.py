@@ -10,11 +10,8 @@ and its cache rounded to bf16 after it, and every Rotary of the model gets that 
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import os
-import sys
 import types
 import zlib
 
@@ -33,7 +30,7 @@ from evaluator.artifacts import open_artifact
 from evaluator.baseline_gpt import BaselineGPT, infer_config, rotary_tables
 from evaluator.loops import LoopsError, analyse_artifact
 from pgolf import app
-from tests.conftest import PARAGRAPHS, sample_docs, shared_path
+from tests.conftest import PARAGRAPHS, sample_docs, reference_module
 from webapp.evaluations import check_files, read_upload
 from webapp.settings import Settings
 from webapp.upload import ReceivedFile, ReceivedForm
@@ -50,22 +47,8 @@ MODULE = "pgolf_oracle_official_baseline"
 
 @pytest.fixture(scope="module")
 def ref():
-    path = shared_path("reference", "official_baseline_train_gpt.py")
-    saved = {k: os.environ.get(k) for k in REFERENCE_ENV}
-    os.environ.update(REFERENCE_ENV)  # read at import (Hyperparameters' class body)
-    try:
-        spec = importlib.util.spec_from_file_location(MODULE, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[MODULE] = module  # torch.compile looks the module up by name
-        spec.loader.exec_module(module)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k)
-            else:
-                os.environ[k] = v
-    yield module
-    del sys.modules[MODULE]
+    with reference_module("official_baseline_train_gpt.py", MODULE, REFERENCE_ENV) as module:
+        yield module
 
 
 @pytest.fixture(scope="module")

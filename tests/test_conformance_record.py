@@ -3,17 +3,14 @@
 The record's script is run in float32 on CPU with its leg3 settings at a small width: its model, its
 quantiser, its artifact writer and its two evaluations are the oracles for ours.
 """
-import importlib.util
 import io
-import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 import zstandard
 
-from conftest import shared_path
+from tests.conftest import reference_module
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT
 from crawler.quant import quantize_state_dict
@@ -37,23 +34,9 @@ OURS = CrawlerConfig(vocab_size=400, model_dim=128, num_heads=4, num_kv_heads=2,
 
 @pytest.fixture(scope="module")
 def ref():
-    path = shared_path("reference", "crawler_leg3_train_gpt.py")
-    saved = {k: os.environ.get(k) for k in RECORD_ENV}
-    os.environ.update(RECORD_ENV)  # the script reads its settings at import and at construction
-    try:
-        spec = importlib.util.spec_from_file_location("record_leg3_train_gpt", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+    with reference_module("crawler_leg3_train_gpt.py", "record_leg3_train_gpt", RECORD_ENV) as module:
         module.args = module.Hyperparameters()
         yield module
-    finally:
-        sys.modules.pop("record_leg3_train_gpt", None)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def record_model(ref, seed=0):

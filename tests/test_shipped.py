@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from tests.conftest import REPO
 from crawler.shipped import ENTRY_SCRIPT, SHIPPED_MODULES, code_files
 
 # what `torchrun train_gpt.py` and `python -m crawler.train_cli` load of ours, in a fresh interpreter

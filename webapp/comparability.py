@@ -12,7 +12,9 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from webapp.catalog import CatalogEntry
+from evaluator.ablation.compare import ArmSeeds
+from evaluator.ablation.plan import AblationPlan
+from webapp.catalog import CatalogEntry, RecordCatalog
 
 FINEWEB = "FineWeb"
 CHALLENGE_TRACKS = {"10min_16mb", "non_record_16mb"}
@@ -51,3 +53,26 @@ def record_corpus(entry: CatalogEntry) -> str:
             return corpus_of_path(match.group(1))
     return UNKNOWN
 
+
+
+def arm_corpus(arm: ArmSeeds, catalog: RecordCatalog, plans: dict[str, tuple[AblationPlan, object]]) -> str:
+    """The corpus of a record, a training run or an ablation arm (plans: each ablation's plan by name, first)."""
+    source, _, name = arm.id.partition(":")
+    if source == "record":
+        entry = catalog.get(name)
+        return record_corpus(entry) if entry else UNKNOWN
+    if source == "ablation":
+        plan_name, _, arm_name = name.partition("/")
+        plan = plans[plan_name][0]
+        data_path = plan.config(plan.arm(arm_name), plan.seeds[0]).data_path
+        return corpus_of_path(data_path) if data_path else UNKNOWN
+    return corpus_of_settings(arm.settings)
+
+
+def corpus_warning(corpora: dict[str, str]) -> str | None:
+    """One line when labelled items were scored on more than one corpus: their BPBs are not comparable."""
+    if len(set(corpora.values())) <= 1:
+        return None
+    return ("Not comparable: these were scored on different corpora ("
+            + "; ".join(f"{label}: {corpus}" for label, corpus in corpora.items())
+            + "), so a BPB difference between them says nothing about the models.")

@@ -22,7 +22,7 @@ from evaluator.records.metric_kinds import MetricKind
 from webapp.arms import RUN_LOG
 from webapp.catalog import RecordCatalog
 from webapp.charts import KIND_WORDS, Panel, Series, log_series, panels
-from webapp.comparability import UNKNOWN, corpus_of_path, corpus_of_settings, record_corpus
+from webapp.comparability import arm_corpus, corpus_warning
 
 MAX_ITEMS = 10  # one colour each
 
@@ -98,18 +98,6 @@ def _item_logs(arm: ArmSeeds, catalog: RecordCatalog, run_roots: list[Path],
     return [log for log in logs if log]
 
 
-def _corpus(arm: ArmSeeds, catalog: RecordCatalog, ablations: dict[str, tuple[AblationPlan, list[RunResult]]]) -> str:
-    kind, _, name = arm.id.partition(":")
-    if kind == "record":
-        entry = catalog.get(name)
-        return record_corpus(entry) if entry else UNKNOWN
-    if kind == "ablation":
-        plan, _ = ablations[name.partition("/")[0]]
-        data_path = plan.config(plan.arm(name.partition("/")[2]), plan.seeds[0]).data_path
-        return corpus_of_path(data_path) if data_path else UNKNOWN
-    return corpus_of_settings(arm.settings)
-
-
 def _label(arm: ArmSeeds) -> str:
     return arm.id.split(":", 1)[1] if arm.source == "ablation" else arm.label
 
@@ -141,7 +129,7 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
             run_roots: list[Path], ablations: list[tuple[AblationPlan, list[RunResult]]]) -> Overlay:
     by_id = {arm.id: arm for arm in arms}
     by_plan = {plan.name: (plan, results) for plan, results in ablations}
-    corpora = {arm.id: _corpus(arm, catalog, by_plan) for arm in arms}
+    corpora = {arm.id: arm_corpus(arm, catalog, by_plan) for arm in arms}
     choices = [OverlayChoice(id=arm.id, label=_label(arm), source=arm.source, corpus=corpora[arm.id]) for arm in arms]
     ids = list(dict.fromkeys(item_ids))
     unknown = [i for i in ids if i not in by_id]
@@ -163,10 +151,8 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
             line.detail = f"seed {log.seed}" if log.seed is not None else log.file_name
             series.append(line)
     warnings = []
-    if len({row.corpus for row in rows}) > 1:
-        warnings.append("Not comparable: these items were scored on different corpora ("
-                        + "; ".join(f"{row.label}: {row.corpus}" for row in rows)
-                        + "). Their curves are drawn together, but no delta is given across corpora.")
+    if warning := corpus_warning({row.label: row.corpus for row in rows}):
+        warnings.append(warning + " Their curves are drawn together; no delta is given across corpora.")
     unscored = [row.label for row in rows if row.mean is None]
     if unscored and rows[0].kind:
         warnings.append(f"No final {KIND_WORDS[rows[0].kind]} score (the first item's metric kind): "

@@ -263,3 +263,4 @@ class Ablation(BaseModel):
     choices: list[ArmChoice]
     problems: list[str]
     ablations: list[AblationLink] = Field(description="ablations run by pgolf ablate, each a ready comparison")
+    comparability: str | None = Field(None, description="set when the control and arms were scored on different corpora")

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from webapp.ablation import AblationError, UnknownArm, ablation, ablation_links
 from webapp.arms import all_arms, load_ablations
+from webapp.comparability import arm_corpus, corpus_warning
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.plots import ablation_svg
 from webapp.schemas import Ablation
@@ -25,12 +26,18 @@ def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ab
     ablations, ablation_problems = load_ablations(settings.ablations)
     choices, problems = all_arms(catalog, settings.runs, ablations)
     try:
-        return ablation(choices, control or None, arms, kind or None, problems + ablation_problems,
-                        ablation_links(ablations))
+        result = ablation(choices, control or None, arms, kind or None, problems + ablation_problems,
+                          ablation_links(ablations))
     except UnknownArm as exc:
         raise HTTPException(404, str(exc)) from None
     except AblationError as exc:
         raise HTTPException(422, str(exc)) from None
+    if result.control:
+        # a CPU demo's BPB on Wikipedia text set against FineWeb records is a difference of corpora, not of models
+        by_id, plans = {arm.id: arm for arm in choices}, {plan.name: (plan, runs) for plan, runs in ablations}
+        result.comparability = corpus_warning({row.label: arm_corpus(by_id[row.id], catalog, plans)
+                                               for row in [result.control, *result.arms]})
+    return result
 
 
 @api.get("/ablation", response_model=Ablation, summary="Each arm against the control, in one metric kind")

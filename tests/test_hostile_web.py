@@ -10,6 +10,8 @@ import struct
 import time
 import tracemalloc
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +22,7 @@ from sqlalchemy import select
 from crawler.artifact import export_model
 from crawler.config import load_config
 from crawler.model import CrawlerGPT
-from tests.test_serve_lifecycle import processes
+from tests.test_serve_lifecycle import Server, processes
 from tests.test_webapp_fixtures import CODE, VOCAB, make_settings
 from tests.test_webapp_upload import _files, _refused, _rows
 from webapp import jobs
@@ -94,6 +96,28 @@ def test_decompression_bombs_are_measured_by_streaming_never_held(tmp_path, eval
     _refused(client, settings, response, 422, words)
     assert response.json()["detail"].startswith("bomb.ptz")
     assert peak < 16 << 20, f"the upload held {peak / 2**20:.0f} MiB"
+
+
+def test_ten_concurrent_bombs_barely_move_the_servers_memory(tmp_path, eval_data):
+    """The issue's measurement: ten 10 kB zstd bombs of 300 MiB each, at once, against a real server. Its peak
+    resident memory (VmHWM, reset first) may grow by the streaming check's buffers, not by the bombs."""
+    running = Server(tmp_path, eval_data, worker=False)
+    try:
+        bomb = _zstd(b"PK\x03\x04")
+        # one refused upload first, so that what any first request sets up is not counted
+        assert running.http.post("/api/evaluations", files={"artifact": ("junk.ptz", b"junk")}).status_code == 422
+        Path(f"/proc/{running.process.pid}/clear_refs").write_text("5")  # VmHWM := VmRSS
+        before = running.memory_kib("VmRSS")
+        with ThreadPoolExecutor(10) as pool:
+            responses = list(pool.map(lambda n: running.http.post(
+                "/api/evaluations", files={"artifact": (f"bomb{n}.ptz", bomb)}), range(10)))
+        assert [r.status_code for r in responses] == [422] * 10
+        assert all("decompresses to more than 67,108,864 bytes" in r.json()["detail"] for r in responses)
+        grown = running.memory_kib("VmHWM") - before
+        # measured: ~19 MiB (two checking threads' 8 MiB zstd windows); decompressing whole would be ~1 GiB
+        assert grown < 48 * 1024, f"peak resident memory grew by {grown / 1024:.0f} MiB"
+    finally:
+        running.close()
 
 
 def test_an_artifact_within_the_decompression_cap_is_accepted(client, settings, tiny_artifact):

@@ -59,19 +59,20 @@ def _until(what: str, check, timeout: float = 60.0):
 
 
 class Server:
-    def __init__(self, tmp_path: Path, eval_data: Path):
+    def __init__(self, tmp_path: Path, eval_data: Path, worker: bool = True, **overrides):
         self.port = _free_port()
         # the evaluation data comes by flag, and reaches the worker the way every setting does
-        settings = make_settings(tmp_path, eval_data, port=self.port, eval_data_dir=None)
+        settings = make_settings(tmp_path, eval_data, port=self.port, eval_data_dir=None, **overrides)
         self.log = tmp_path / "serve.log"
         env = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "pgolf", "serve", "--eval-data", str(eval_data), *([] if worker else ["--no-worker"])]
         # its own session: the server leads a process group, which is what the assertions look at
-        self.process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve", "--eval-data", str(eval_data)],
-                                        cwd=REPO, env=env,
-                                        stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
         _until("the server to answer", self._answers)
-        self.worker = _until("its worker", lambda: _workers(self.process.pid))[0]
+        if worker:
+            self.worker = _until("its worker", lambda: _workers(self.process.pid))[0]
 
     def _answers(self) -> bool:
         assert self.process.poll() is None, self.log.read_text()[-2000:]
@@ -83,9 +84,16 @@ class Server:
     def evaluate(self, artifact: Path, config: dict) -> dict:
         files = {"artifact": ("tiny.ptz", artifact.read_bytes()), "config": ("c.json", json.dumps(config).encode())}
         job_id = self.http.post("/api/evaluations", files=files).json()["evaluation"]["id"]
-        return _until(f"job {job_id} to end", lambda: (lambda body: body if body["state"] in ("done", "failed")
-                                                        else None)(self.http.get(f"/api/evaluations/{job_id}").json()),
-                      timeout=120)
+        return _until(f"job {job_id} to end", lambda: self._ended(job_id), timeout=120)
+
+    def _ended(self, job_id: int) -> dict | None:
+        body = self.http.get(f"/api/evaluations/{job_id}").json()
+        return body if body["state"] in ("done", "failed") else None
+
+    def memory_kib(self, field: str) -> int:
+        """VmRSS (now) or VmHWM (peak) of the server process."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith(field + ":")).split()[1])
 
     def close(self) -> None:
         self.http.close()
@@ -137,3 +145,4 @@ def test_a_worker_whose_server_was_killed_stops_by_itself(server):
     # once stopped it may stay a zombie until whichever process adopted it reaps it: that is still stopped
     _until("the orphaned worker to stop", lambda: server.worker not in [
         pid for pid, _, _, _, state in processes() if state != "Z"], timeout=20)
+

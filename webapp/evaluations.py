@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 
 from sqlalchemy import func, select, update
@@ -32,9 +32,11 @@ FILE_FIELDS = {"artifact", "tokenizer", "config"}
 CONFIG_OPTIONS = {"crawler_loops": "loops", "eval_seq_len": "seq_len", "eval_stride": "stride"}
 _CONFIG_FIELDS = {f.name for f in fields(CrawlerConfig)}
 CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
-# uploads whose artifacts are decompressed and dequantised at once: each can hold a few hundred MB, so
-# concurrent uploads wait here instead of adding up
-_CHECKS = threading.BoundedSemaphore(2)
+# Uploads' artifacts are measured, decompressed and dequantised on these two threads only, whatever the
+# number of concurrent uploads: each check can hold a few hundred MB, and the C allocator keeps freed
+# blocks in per-thread arenas, so checks spread over the web server's 40 request threads would leave up
+# to 40 decompression windows resident after the uploads are gone.
+_CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="upload-check")
 
 
 @dataclass
@@ -142,8 +144,7 @@ def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: Eval
         if existing is not None and existing.state != JobState.FAILED:
             form.discard()
             return existing.id, True
-        with _CHECKS:  # the dequantised tensors are freed when check_files returns
-            artifact_format = check_files(upload)
+        artifact_format = _CHECKERS.submit(check_files, upload).result()
         _keep_files(session, form, store)
         if existing is not None:
             job_id = existing.id

@@ -10,6 +10,7 @@ whole: a 32 KB bomb costs this process 64 KiB of output, never its decompressed 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import struct
@@ -249,12 +250,15 @@ def _zlib_chunks(handle: BinaryIO) -> Iterator[bytes]:
 def _measure(chunks: Iterator[bytes], budget: int, what: str, head: bytes = b"") -> int:
     """The bytes a frame decompresses to, refused past budget, or as soon as it does not start with head."""
     total = 0
-    for chunk in chunks:
-        if total == 0 and head and not chunk.startswith(head):
-            raise UploadRejected(422, f"{what}: decompressed data is not a torch.save zip archive")
-        total += len(chunk)
-        if total > budget:
-            raise UploadRejected(422, f"{what}: decompresses to more than {budget:,} bytes (refused)")
+    # closed on the way out: the decompressor and its window (up to 128 MiB for zstd) are freed here, on the
+    # checking thread, not whenever the refusal's traceback is collected
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            if total == 0 and head and not chunk.startswith(head):
+                raise UploadRejected(422, f"{what}: decompressed data is not a torch.save zip archive")
+            total += len(chunk)
+            if total > budget:
+                raise UploadRejected(422, f"{what}: decompresses to more than {budget:,} bytes (refused)")
     return total
 
 

@@ -14,7 +14,7 @@ from webapp.blobs import BlobStore
 from webapp.catalog import RecordCatalog
 from webapp.db import init_db, make_engine
 from webapp.queue import EvalQueue
-from webapp.routers import ablation, api_index, charts, evaluations, leaderboard, loops, overlay, records
+from webapp.routers import ablation, api_index, charts, evaluations, leaderboard, logs, loops, overlay, records
 from webapp.settings import Settings
 from webapp.templating import templates
 from webapp.upload import UploadRejected
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         return _error(request, 422, _validation_reason(exc))
 
-    for area in (records, evaluations, loops, ablation, charts, overlay, leaderboard):
+    for area in (records, evaluations, loops, ablation, charts, overlay, leaderboard, logs):
         app.include_router(area.pages)
         app.include_router(area.api)
     app.include_router(api_index.pages)

@@ -63,7 +63,7 @@ def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog:
     others = [other for other in catalog.entries() if other.id != entry.id]
     return templates.TemplateResponse(request, "record.html", {
         "detail": detail, "others": others, "has_curves": has_curves(detail.curves),
-        "has_loops": has_record_loops(entry)})
+        "has_loops": has_record_loops(entry), "files": entry.record.files})
 
 
 @lru_cache(maxsize=128)

@@ -1,0 +1,154 @@
+"""A real browser (Debian's headless Chromium, driven by selenium) on `pgolf serve` over the real records, the CPU demo
+record and the committed tiny_cpu ablation: the overlay (three items, a hovered point, log-y), the leaderboard's sort,
+an evidence link into the log viewer, and every one of those pages at 1440 and 390 px without horizontal overflow.
+
+With PGOLF_SCREENSHOTS=FOLDER the screenshots go there (the README's docs/overlay.png and docs/leaderboard.png are
+made so), else into the test's temporary folder."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import REPO, shared_path
+from tests.test_webapp_browser import _free_port, browser, pytestmark  # noqa: F401  (the fixture and the skip)
+from tests.test_webapp_fixtures import CRAWLER_RECORD
+
+EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
+WIDTHS = (1440, 390)
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("ab")
+    # no worker: nothing is uploaded here; its own process group, so that everything it starts goes down with it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pgolf", "serve", "--port", str(port), "--records", str(shared_path("records")),
+         "--records", str(REPO / "records"), "--ablations", str(REPO / "ablations"), "--runs", str(tmp_path / "runs"),
+         "--data-dir", str(tmp_path / "web"), "--no-worker"],
+        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/leaderboard", timeout=5)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield base
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _charts_ready(driver) -> bool:
+    states = driver.execute_script("return Array.from(document.querySelectorAll('.charts')).map(c => c.dataset.ready)")
+    assert "error" not in states
+    return all(state == "1" for state in states)
+
+
+def _shoot(driver, width: int, path: Path) -> None:
+    """The page at `width` CSS pixels (as a phone reports it at 390), as tall as its content up to 2,400 px."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 800})
+    time.sleep(0.5)  # plotly redraws its charts on the resize
+    height = min(driver.execute_script("return document.documentElement.scrollHeight"), 2400)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800})
+    time.sleep(0.5)
+    scroll_width, inner_width = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert scroll_width <= inner_width, f"{driver.current_url} overflows at {width} px: {scroll_width} > {inner_width}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_overlay_leaderboard_and_log_viewer_in_a_browser(server, browser, tmp_path):
+    shots = Path(os.environ.get("PGOLF_SCREENSHOTS") or tmp_path)
+    browser.set_window_size(1440, 1000)
+    wait = WebDriverWait(browser, 30)
+
+    # the overlay: three items picked from the list, then a point hovered and the log axis switched off
+    browser.get(f"{server}/overlay")
+    for item in (f"record:{CRAWLER_RECORD}", f"record:{EMA}", "ablation:tiny_cpu/loops1"):
+        box = browser.find_element(By.CSS_SELECTOR, f'input[name="item"][value="{item}"]')
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+        box.click()
+    browser.find_element(By.ID, "overlay-submit").click()
+    wait.until(expected_conditions.url_contains("item="))
+    wait.until(_charts_ready)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#overlay-table tbody tr")
+    # in the list's order: the EMA record (the reference), the Crawler 0.06411 BPB above it, the CPU arm apart
+    assert len(rows) == 3 and "reference" in rows[0].text and "+0.06411" in rows[1].text
+    assert "other corpus" in rows[2].text
+    plot = browser.find_element(By.CSS_SELECTOR, "#overlay-step .js-plotly-plot")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    # the EMA record's last validation point, in pixels from the plot's top left
+    x, y = browser.execute_script("""
+        const gd = arguments[0], trace = gd.data.findIndex(t => t.legendgroup.includes(arguments[1]) && t.meta === 'curve');
+        const xs = gd.data[trace].x, ys = gd.data[trace].y, n = xs.length - 1, L = gd._fullLayout;
+        return [L._size.l + L.xaxis.l2p(xs[n]), L._size.t + L.yaxis.l2p(L.yaxis.type === 'log' ? Math.log10(ys[n]) : ys[n])];
+        """, plot, EMA)
+    size = plot.size
+    ActionChains(browser).move_to_element_with_offset(plot, int(x - size["width"] / 2), int(y - size["height"] / 2)).perform()
+    hover = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay-step .hoverlayer .hovertext"))
+    assert EMA[:20] in hover[0].text and "val BPB" in hover[0].text
+    assert browser.execute_script("return arguments[0]._fullLayout.yaxis.type", plot) == "log"
+    browser.find_element(By.CSS_SELECTOR, "#overlay-step input.logy").click()
+    wait.until(lambda d: d.execute_script("return arguments[0]._fullLayout.yaxis.type", plot) == "linear")
+    share = browser.find_element(By.ID, "share-link").get_attribute("href")
+    assert share == browser.current_url
+    for width in WIDTHS:
+        _shoot(browser, width, shots / f"overlay{'' if width == 1440 else '-390'}.png")
+
+    # the leaderboard: ranked by score, then sorted by date at a click, ranks kept
+    browser.get(f"{server}/leaderboard")
+    table = browser.find_element(By.CSS_SELECTOR, 'table.leaderboard[data-track="10min_16mb"][data-primary="yes"]')
+    ranks = [int(td.text) for td in table.find_elements(By.CSS_SELECTOR, "td.rank")]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    for width in WIDTHS:
+        _shoot(browser, width, shots / f"leaderboard{'' if width == 1440 else '-390'}.png")
+    table.find_element(By.CSS_SELECTOR, 'a.sort[data-sort="date"]').click()
+    wait.until(expected_conditions.url_contains("sort=date"))
+    table = browser.find_element(By.CSS_SELECTOR, 'table.leaderboard[data-track="10min_16mb"][data-primary="yes"]')
+    dates = [td.text for td in table.find_elements(By.CSS_SELECTOR, "td.nowrap")]
+    assert dates == sorted(dates, reverse=True)
+    assert sorted(int(td.text) for td in table.find_elements(By.CSS_SELECTOR, "td.rank")) == sorted(ranks)
+
+    # the record page's curves, then an evidence link into the log viewer, at the cited line
+    browser.get(f"{server}/records/{CRAWLER_RECORD}")
+    wait.until(_charts_ready)
+    for width in WIDTHS:
+        _shoot(browser, width, shots / f"record{'' if width == 1440 else '-390'}.png")
+    details = next(d for d in browser.find_elements(By.CSS_SELECTOR, "#compliance details.evidence")
+                   if d.find_elements(By.CSS_SELECTOR, '.where a[href*="#L"]'))
+    summary = details.find_element(By.TAG_NAME, "summary")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+    link = details.find_element(By.CSS_SELECTOR, '.where a[href*="#L"]')
+    cited = link.text
+    link.click()
+    wait.until(expected_conditions.url_contains("/logs/"))
+    file, line = cited.rsplit(":", 1)
+    assert browser.current_url.endswith(f"/logs/{file}#L{line}")
+    assert browser.execute_script("return document.querySelector(':target').id") == f"L{line}"
+    for width in WIDTHS:
+        _shoot(browser, width, shots / f"log{'' if width == 1440 else '-390'}.png")

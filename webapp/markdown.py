@@ -5,11 +5,14 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-# tables and strikethrough, as READMEs on GitHub use them; html off escapes every raw tag
-_renderer = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+from webapp.maths import MATHML_ATTRIBUTES, MATHML_TAGS, maths_plugin
+
+# tables and strikethrough, as READMEs on GitHub use them, and $maths$ as MathML; html off escapes every raw tag
+_renderer = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"]).use(maths_plugin)
 _TAGS = {"a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
          "pre", "s", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul"}
-_ATTRIBUTES = {"a": {"href", "title"}, "td": {"style"}, "th": {"style"}}
+_TAGS |= MATHML_TAGS
+_ATTRIBUTES = {"a": {"href", "title"}, "td": {"style"}, "th": {"style"}, **MATHML_ATTRIBUTES}
 
 
 def render_markdown(text: str) -> str:

@@ -30,7 +30,8 @@ from webapp.catalog import CatalogEntry, RecordCatalog
 RUN_LOG = "train.log"
 RUN_CONFIG = "config.json"
 _CONFIG_LINE = "config:"
-_PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*([^\s,]+)")
+# a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included
+_PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*(\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|[^\s,]+)")
 # torch's launcher warnings and nvidia-smi's table (drawn with |) carry no settings
 _NOT_SETTING_LINE = re.compile(r"^[WIEF]\d{4} |\|")
 

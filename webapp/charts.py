@@ -8,6 +8,7 @@ start and the end are both readable without a vertical "spike" running off the t
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +141,46 @@ def panels(series: list[Series], prefix: str, what: str, y_title: str) -> list[P
         out.append(Panel(id=f"{prefix}-time", title=f"{what} by training time", figure=None,
                          missing="not drawn: these log lines give no training time"))
     return out
+
+
+SIGNIFICANT_P = 0.05
+
+
+def effect_decimals(spread: float | None) -> int:
+    """Decimals that show an effect to the precision its seed spread allows: two significant digits of the spread
+    (a spread of 0.02 gives 3 decimals), never fewer than 3 nor more than 6."""
+    if not spread:
+        return 5
+    return min(6, max(3, 1 - math.floor(math.log10(abs(spread)))))
+
+
+def ablation_figure(arms: list, kind: str) -> Panel:
+    """Each arm's mean delta against the control as a bar with +-1 sample std whiskers and its seeds as dots; arms
+    whose two-sided Welch p is under SIGNIFICANT_P are solid, the others pale and marked "n.s." in their label.
+    The numbers go in the axis labels and the hover, never on the bars, so they cannot collide with the whiskers."""
+    shown = [arm for arm in arms if arm.delta is not None]
+    labels, colours = [], []
+    for arm in shown:
+        stats = arm.bpb.get(kind)
+        digits = effect_decimals(stats.std if stats else None)
+        significant = arm.p_value is not None and arm.p_value < SIGNIFICANT_P
+        p = "" if arm.p_value is None else (f", p {arm.p_value:.2g}" if significant else f", p {arm.p_value:.2g} n.s.")
+        labels.append(f"{arm.label} ({arm.delta:+.{digits}f}{p})")
+        colours.append(COLOURS[0] if significant else "#a5b4c8")
+    stds = [(arm.bpb[kind].std if kind in arm.bpb and arm.bpb[kind].std is not None else 0.0) for arm in shown]
+    fig = go.Figure(go.Bar(
+        x=[arm.delta for arm in shown], y=labels, orientation="h", marker={"color": colours},
+        error_x={"type": "data", "array": stds, "color": "#495057", "thickness": 1.2, "width": 5},
+        hovertemplate="%{y}<br>mean Δ %{x:+.5f}<extra></extra>", name="mean Δ", meta="bar"))
+    seeds = [(d, label) for arm, label in zip(shown, labels) for d in arm.seed_deltas]
+    if seeds:
+        fig.add_trace(go.Scatter(x=[d for d, _ in seeds], y=[label for _, label in seeds], mode="markers",
+                                 marker={"color": "#212529", "size": 6, "symbol": "circle-open"}, name="seeds",
+                                 hovertemplate="seed Δ %{x:+.5f}<extra></extra>", meta="seeds"))
+    fig.add_vline(x=0, line={"color": "#868e96", "width": 1})
+    fig.update_layout(
+        template="plotly_white", height=90 + 42 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 10, "b": 45},
+        showlegend=False, font={"family": "system-ui, sans-serif", "size": 12},
+        xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control (negative is better)"}, "zeroline": False},
+        yaxis={"autorange": "reversed", "automargin": True})
+    return Panel(id="ablation-deltas", title="Difference from the control", figure=json.loads(fig.to_json()))

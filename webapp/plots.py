@@ -13,8 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 
-from evaluator.ablation.plots import delta_panel  # noqa: E402
-from webapp.schemas import ArmRow, SeedCurve  # noqa: E402
+from webapp.schemas import SeedCurve  # noqa: E402
 
 _STYLE = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 10,
           "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
@@ -89,19 +88,5 @@ def training_curves_svg(curves: list[SeedCurve]) -> str:
         if legend:
             fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(len(legend), 6),
                        bbox_to_anchor=(0.5, 1.03))
-        fig.tight_layout()
-        return _svg(fig)
-
-
-def ablation_svg(arms: list[ArmRow], kind: str) -> str:
-    """Each arm's mean delta against the control as a bar, its seeds as dots, +-1 sample std as a whisker."""
-    shown = [arm for arm in arms if arm.delta is not None]
-    with _DRAWING, matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(10, 0.5 * max(len(shown), 1) + 1.3))
-        ax = fig.subplots()
-        delta_panel(ax, [arm.label for arm in shown], [arm.delta for arm in shown], [arm.seed_deltas for arm in shown],
-                    [arm.bpb[kind].std if kind in arm.bpb else None for arm in shown], "", 5)
-        ax.set_xlabel(f"Δ {kind.replace('_', ' ')} BPB vs control (bits/byte; negative is better)")
-        ax.grid(axis="y", visible=False)
         fig.tight_layout()
         return _svg(fig)

@@ -8,7 +8,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from evaluator import units
-from webapp.charts import PLOTLY_JS_URL
+from webapp.charts import PLOTLY_JS_URL, effect_decimals
 from webapp.markdown import render_markdown
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
@@ -58,7 +58,7 @@ def markdown(text: str) -> Markup:
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters.update(fixed=fixed, signed=signed, thousands=thousands, p_value=p_value, when=when,
                              duration=duration, mebibytes=mebibytes, breakable=breakable, markdown=markdown)
-templates.env.globals["PLOTLY_JS_URL"] = PLOTLY_JS_URL
+templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals)
 # what a running job is doing, in words (static/evaluation.js keeps the same table)
 templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
                                    "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation",

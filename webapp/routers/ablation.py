@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
 
 from webapp.ablation import AblationError, UnknownArm, ablation, ablation_links
 from webapp.arms import all_arms, load_ablations
 from webapp.comparability import arm_corpus, corpus_warning
+from webapp.charts import Panel, ablation_figure
 from webapp.deps import CatalogDep, SettingsDep
-from webapp.plots import ablation_svg
 from webapp.schemas import Ablation
 from webapp.templating import templates
 
@@ -55,10 +56,15 @@ def ablation_page(request: Request, catalog: CatalogDep, settings: SettingsDep, 
         "has_chart": any(row.delta is not None for row in result.arms)})
 
 
-@pages.get("/ablation/chart.svg")
+class AblationChart(BaseModel):
+    panels: list[Panel]
+
+
+@api.get("/ablation/chart", response_model=AblationChart,
+         summary="The ablation's deltas as a Plotly figure: bars, +-1 std whiskers, seeds, significance")
 def ablation_chart(catalog: CatalogDep, settings: SettingsDep, control: ControlQuery = "", arm: ArmsQuery = [],
-                   kind: KindQuery = "") -> Response:
+                   kind: KindQuery = "") -> AblationChart:
     result = _ablation(catalog, settings, control, arm, kind)
     if result.kind is None:
         raise HTTPException(422, "choose a control and arms that share a metric kind")
-    return Response(ablation_svg(result.arms, result.kind), media_type="image/svg+xml")
+    return AblationChart(panels=[ablation_figure(result.arms, result.kind)])

@@ -1,0 +1,49 @@
+"""The ablation page on the committed tiny_cpu ablation: a Plotly chart that tells significant arms from the rest,
+effects printed to the precision their seed spread allows, and list-valued settings kept whole in the diff."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import REPO, shared_path
+from webapp.app import create_app
+from webapp.arms import record_arm
+from webapp.charts import effect_decimals
+from webapp.settings import Settings
+
+HTML = {"accept": "text/html"}
+TINY = {"control": "ablation:tiny_cpu/loops3",
+        "arm": ["ablation:tiny_cpu/loops1", "ablation:tiny_cpu/mlp3", "ablation:tiny_cpu/rope_1_3_9"],
+        "kind": "sliding_window"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> TestClient:
+    tmp = tmp_path_factory.mktemp("ablation-chart")
+    return TestClient(create_app(Settings(records=[shared_path("records")], runs=[tmp / "runs"],
+                                          ablations=[REPO / "ablations"], data_dir=tmp / "web")))
+
+
+def test_significant_arms_are_solid_and_the_rest_marked_not_significant(client):
+    (panel,) = client.get("/api/ablation/chart", params=TINY).json()["panels"]
+    bars = next(t for t in panel["figure"]["data"] if t["meta"] == "bar")
+    labels = dict(zip(bars["y"], bars["marker"]["color"]))
+    # the README's table: loops1 -0.18673 (p 0.00266); mlp3 and rope_1_3_9 are not distinguishable (p 0.229, 0.468)
+    (loops1,) = [label for label in labels if label.startswith("loops1")]
+    assert loops1 == "loops1 (-0.187, p 0.0027)"
+    assert [label for label in labels if "n.s." in label] == ["mlp3 (-0.027, p 0.23 n.s.)",
+                                                               "rope_1_3_9 (-0.010, p 0.47 n.s.)"]
+    assert labels[loops1] != labels["mlp3 (-0.027, p 0.23 n.s.)"]
+    seeds = next(t for t in panel["figure"]["data"] if t["meta"] == "seeds")
+    assert len(seeds["x"]) == 9
+
+
+def test_effects_are_printed_to_the_precision_of_their_spread(client):
+    assert (effect_decimals(0.02), effect_decimals(0.0035), effect_decimals(None)) == (3, 4, 5)
+    page = client.get("/ablation", params=TINY, headers=HTML).text
+    assert "-0.187<span" in page and "-0.18673" not in page and "-0.18672" not in page
+
+
+def test_a_list_valued_setting_is_kept_whole(client):
+    entry = client.app.state.catalog.get("2026-03-20_11L_EfficientPartialXSA_FA3_SWA120")
+    assert record_arm(entry).settings["active_layers"] == "[8, 9, 10]"

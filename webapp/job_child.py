@@ -9,6 +9,10 @@ Protocol: argv is `MESSAGE_FD PARENT_PID`; stdin holds the request as JSON (arti
 data paths, options, device, loop-analysis tokens); every message is one JSON line on MESSAGE_FD:
 {"kind": "progress", stage, scored, to_score}, then {"kind": "done", result, plots (name -> base64
 PNG)} or {"kind": "failed", error}. Nothing here touches the database: the worker does that.
+
+SIGINT and SIGTERM arrive blocked (the worker starts this process with them masked, and the mask is
+inherited for its whole life): Ctrl-C or a service manager signals the whole process group, but what
+happens to a job (given back to the queue) is the worker's decision, and the worker kills this process.
 """
 from __future__ import annotations
 
@@ -75,10 +79,6 @@ def one_line(exc: BaseException) -> str:
 
 def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
-    # Ctrl-C or a service manager signals the whole process group; the worker decides what happens to its
-    # job (given back to the queue) and kills this process itself, so a signal must not end the job first
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     from crawler.errors import PgolfError
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -97,7 +98,9 @@ class JobRunner:
         finally:
             stop.set()
             beat.join()
-        if outcome is None:  # abandoned or given back: the job is another worker's now, and so is its result
+        if outcome is None:  # abandoned, or the worker is stopping: the job is another worker's now, and its result
+            if self._stopping.is_set() and jobs.release(self.sessions, job_id, worker):
+                self.queue.enqueue(job_id)  # started after stop_children looked: given back here instead
             return
         if outcome.result is not None and "loops" in outcome.result:
             outcome.result["loops"]["plots"] = self._keep_plots(outcome.plots)
@@ -142,10 +145,14 @@ class JobRunner:
     def _run_child(self, job_id: int, worker: str, request: dict, progress: _Progress) -> _Outcome | None:
         """The child's outcome, or None when the job was abandoned or the worker is stopping."""
         read_fd, write_fd = os.pipe()
+        # the child inherits this thread's signal mask: with SIGINT and SIGTERM blocked from the fork on, a
+        # Ctrl-C sent to the whole process group never ends the job behind the worker's back (see job_child)
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             child = subprocess.Popen([sys.executable, "-m", "webapp.job_child", str(write_fd), str(os.getpid())],
                                      stdin=subprocess.PIPE, pass_fds=(write_fd,))
         finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             os.close(write_fd)
         with self._children_lock:
             self._children[job_id] = (worker, child)

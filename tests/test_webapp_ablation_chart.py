@@ -26,6 +26,7 @@ def client(tmp_path_factory) -> TestClient:
 
 def test_significant_arms_are_solid_and_the_rest_marked_not_significant(client):
     (panel,) = client.get("/api/ablation/chart", params=TINY).json()["panels"]
+    assert panel["controls"] is False  # bars: nothing to smooth, no log axis
     bars = next(t for t in panel["figure"]["data"] if t["meta"] == "bar")
     labels = dict(zip(bars["y"], bars["marker"]["color"]))
     # the README's table: loops1 -0.18673 (p 0.00266); mlp3 and rope_1_3_9 are not distinguishable (p 0.229, 0.468)

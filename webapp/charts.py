@@ -126,6 +126,7 @@ class Panel(BaseModel):
     figure: dict | None = Field(description="a Plotly figure (data and layout); None when not drawn")
     log_y: bool = Field(False, description="the figure opens on a log y axis")
     missing: str = Field("", description="why the panel is not drawn")
+    controls: bool = Field(True, description="the chart has lines to smooth and a y axis to switch to log")
 
 
 def panels(series: list[Series], prefix: str, what: str, y_title: str) -> list[Panel]:
@@ -179,8 +180,9 @@ def ablation_figure(arms: list, kind: str) -> Panel:
                                  hovertemplate="seed Δ %{x:+.5f}<extra></extra>", meta="seeds"))
     fig.add_vline(x=0, line={"color": "#868e96", "width": 1})
     fig.update_layout(
-        template="plotly_white", height=90 + 42 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 10, "b": 45},
+        template="plotly_white", height=110 + 42 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 30, "b": 45},
         showlegend=False, font={"family": "system-ui, sans-serif", "size": 12},
         xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control (negative is better)"}, "zeroline": False},
         yaxis={"autorange": "reversed", "automargin": True})
-    return Panel(id="ablation-deltas", title="Difference from the control", figure=json.loads(fig.to_json()))
+    return Panel(id="ablation-deltas", title="Difference from the control", figure=json.loads(fig.to_json()),
+                 controls=False)

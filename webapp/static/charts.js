@@ -45,7 +45,7 @@
     smoothLabel.appendChild(shown);
     controls.appendChild(logLabel);
     controls.appendChild(smoothLabel);
-    section.appendChild(controls);
+    if (panel.controls) section.appendChild(controls);
     const plot = element("div", {"class": "plotly-chart"});
     section.appendChild(plot);
 

@@ -1,0 +1,38 @@
+"""Small things on the real records: the Best seed card names its seed (the submission's claim, a mean, sits with
+the mean), and the API page links the paths that can be opened and shows no literal backticks."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import shared_path
+from tests.test_webapp_fixtures import CRAWLER_RECORD
+from webapp.app import create_app
+from webapp.settings import Settings
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> TestClient:
+    tmp = tmp_path_factory.mktemp("pages")
+    return TestClient(create_app(Settings(records=[shared_path("records")], runs=[tmp / "runs"],
+                                          ablations=[tmp / "ablations"], data_dir=tmp / "web")))
+
+
+def test_the_best_seed_card_names_the_seed_and_the_claim_sits_with_the_mean(client):
+    page = client.get(f"/records/{CRAWLER_RECORD}", headers=HTML).text
+    best = re.search(r'<div class="sub" id="best-seed">([^<]*)</div>', page).group(1)
+    assert best == "seed 1337 · train_seed1337.log"  # 1.18720375, the lowest of the three
+    mean_card = page[page.index("Mean BPB"):page.index("Best seed")]
+    assert "claimed in submission.json: 1.18742567" in mean_card
+
+
+def test_api_paths_are_links_and_summaries_show_code_not_backticks(client):
+    page = client.get("/api", headers=HTML).text
+    table = page[page.index('id="endpoints"'):]
+    assert '<a href="/api/records">/api/records</a>' in table and '<a href="/api/leaderboard">' in table
+    assert '<a href="/api/records/{record_id}">' not in table
+    assert "`" not in table and "<code>against</code>" in table

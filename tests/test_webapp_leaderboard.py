@@ -80,3 +80,9 @@ def test_the_ablation_page_warns_when_the_cpu_demo_meets_fineweb_records(client)
     same = client.get("/api/ablation", params={"control": "ablation:tiny_cpu/loops3",
                                                "arm": ["ablation:tiny_cpu/loops1"]}).json()
     assert same["comparability"] is None
+
+
+def test_the_records_index_labels_the_cpu_demo_and_links_the_leaderboard(client):
+    page = client.get("/records", headers=HTML).text
+    assert 'href="/leaderboard"' in page and 'id="not-fineweb"' in page
+    assert page.count('<span class="corpus-label">wiki_sp1024 (not FineWeb)</span>') == 1

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from webapp.catalog import CatalogEntry
+from webapp.comparability import FINEWEB, record_corpus
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
 from webapp.loops import has_record_loops
 from webapp.plots import has_curves, training_curves_svg
@@ -40,7 +41,10 @@ def records_json(catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuer
 def records_page(request: Request, catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuery = "desc",
                  q: TextQuery = "", track: TrackQuery = "", status: StatusQuery = "") -> HTMLResponse:
     index = record_index(catalog, sort, order, q, track, status)
-    return templates.TemplateResponse(request, "records_index.html", {"index": index, "query": request.url.query})
+    corpora = {entry.id: record_corpus(entry) for entry in catalog.entries()}  # to label the rows not on FineWeb
+    return templates.TemplateResponse(request, "records_index.html", {
+        "index": index, "query": request.url.query, "corpora": corpora,
+        "fineweb_ids": {record_id for record_id, corpus in corpora.items() if corpus == FINEWEB}})
 
 
 @pages.get("/records.csv", response_class=PlainTextResponse)

@@ -152,3 +152,25 @@ def test_overlay_leaderboard_and_log_viewer_in_a_browser(server, browser, tmp_pa
     assert browser.execute_script("return document.querySelector(':target').id") == f"L{line}"
     for width in WIDTHS:
         _shoot(browser, width, shots / f"log{'' if width == 1440 else '-390'}.png")
+
+
+def test_every_page_fits_a_phone_and_a_desktop(server, browser, tmp_path):
+    """The pages not driven above, each at 1440 and 390 px: no horizontal page overflow, the nav behind its toggle."""
+    shots = Path(os.environ.get("PGOLF_SCREENSHOTS") or tmp_path)
+    pages = {"records": "/records", "ablation": "/ablation?control=ablation:tiny_cpu/loops3&arm=ablation:tiny_cpu/loops1"
+             "&arm=ablation:tiny_cpu/mlp3&arm=record:2026-11-24_MicroCrawler_tiny_CPU_wiki&kind=sliding_window",
+             "evaluations": "/evaluations", "api": "/api",
+             "loops": "/records/2026-11-24_MicroCrawler_tiny_CPU_wiki/loops", "demo": "/records/2026-11-24_MicroCrawler_tiny_CPU_wiki"}
+    for name, path in pages.items():
+        browser.get(server + path)
+        WebDriverWait(browser, 30).until(_charts_ready)
+        for width in WIDTHS:
+            _shoot(browser, width, shots / f"{name}{'' if width == 1440 else '-390'}.png")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    nav = browser.find_element(By.ID, "site-nav")
+    assert not nav.is_displayed()
+    browser.find_element(By.CSS_SELECTOR, "label.nav-button").click()
+    assert nav.is_displayed()
+    nav.find_element(By.LINK_TEXT, "Leaderboard").click()
+    WebDriverWait(browser, 30).until(expected_conditions.url_contains("/leaderboard"))

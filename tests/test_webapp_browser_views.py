@@ -28,16 +28,15 @@ EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
 WIDTHS = (1440, 390)
 
 
-@pytest.fixture
-def server(tmp_path):
+def _serve(tmp_path: Path, **environ: str):
     port = _free_port()
     log = (tmp_path / "serve.log").open("ab")
-    # no worker: nothing is uploaded here; its own process group, so that everything it starts goes down with it
+    # no worker: nothing is evaluated here; its own process group, so that everything it starts goes down with it
     process = subprocess.Popen(
         [sys.executable, "-m", "pgolf", "serve", "--port", str(port), "--records", str(shared_path("records")),
          "--records", str(REPO / "records"), "--ablations", str(REPO / "ablations"), "--runs", str(tmp_path / "runs"),
          "--data-dir", str(tmp_path / "web"), "--no-worker"],
-        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **environ}, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -56,6 +55,16 @@ def server(tmp_path):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def small_upload_server(tmp_path):
+    yield from _serve(tmp_path, PGOLF_UPLOAD_MAX_BYTES="4096")
 
 
 def _charts_ready(driver) -> bool:
@@ -174,3 +183,17 @@ def test_every_page_fits_a_phone_and_a_desktop(server, browser, tmp_path):
     assert nav.is_displayed()
     nav.find_element(By.LINK_TEXT, "Leaderboard").click()
     WebDriverWait(browser, 30).until(expected_conditions.url_contains("/leaderboard"))
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_uploaded(small_upload_server, browser, tmp_path):
+    too_big = tmp_path / "big.ptz"
+    too_big.write_bytes(b"\0" * 5000)
+    browser.get(f"{small_upload_server}/evaluations")
+    browser.find_element(By.ID, "artifact-input").send_keys(str(too_big))
+    browser.find_element(By.ID, "upload-button").click()
+    status = browser.find_element(By.ID, "upload-status")
+    assert status.text.startswith("Too large: the files come to 5,000 bytes, over the limit of 4,096 bytes")
+    assert status.get_attribute("class") == "error"
+    assert browser.execute_script("return getComputedStyle(arguments[0]).color", status) == "rgb(201, 42, 42)"
+    with urllib.request.urlopen(f"{small_upload_server}/api/evaluations") as response:
+        assert b'"evaluations":[]' in response.read()  # nothing reached the server

@@ -6,12 +6,31 @@
   const detail = document.getElementById("job-detail");
   const bar = document.querySelector("#job-progress span");
   const heartbeat = document.getElementById("job-heartbeat");
+  const attempt = document.getElementById("job-attempt");
+  const started = document.getElementById("job-started");
+  const elapsed = document.getElementById("job-elapsed");
   // the same words as the STAGES table in webapp/templating.py
   const stages = { loading: "loading the artifact", roundtrip: "roundtrip evaluation", sliding: "sliding-window evaluation",
                    prequant: "pre-quantisation evaluation", loops: "loop-wise analysis" };
 
   function when(text) {
     return text ? text.replace("T", " ").slice(0, 19) + " UTC" : "—";
+  }
+
+  // the server's times are naive UTC (no zone in the JSON)
+  function parseUtc(text) {
+    return text ? new Date(text.endsWith("Z") ? text : text + "Z") : null;
+  }
+
+  function tickElapsed() {
+    const start = parseUtc(started.dataset.started);
+    if (!start) {
+      elapsed.textContent = "—";
+      return;
+    }
+    const seconds = Math.max(0, Math.round((Date.now() - start.getTime()) / 1000));
+    const minutes = Math.floor(seconds / 60);
+    elapsed.textContent = minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
   }
 
   function poll() {
@@ -33,9 +52,15 @@
           bar.style.width = (100 * share).toFixed(1) + "%";
         }
         heartbeat.textContent = when(body.heartbeat_at);
+        attempt.textContent = body.attempts;
+        started.textContent = when(body.started_at);
+        started.dataset.started = body.started_at || "";
+        tickElapsed();
         window.setTimeout(poll, 1000);
       })
       .catch(function () { window.setTimeout(poll, 3000); });
   }
   window.setTimeout(poll, 1000);
+  tickElapsed();
+  window.setInterval(tickElapsed, 1000);
 })();

@@ -37,10 +37,26 @@
   });
   artifactInput.addEventListener("change", showFile);
 
+  function fail(message) {
+    status.textContent = message;
+    status.className = "error";
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    status.className = "";
     if (!artifactInput.files.length) {
-      status.textContent = "Choose or drop an artifact first.";
+      fail("Choose or drop an artifact first.");
+      return;
+    }
+    // the server refuses more than this anyway; checking here spares uploading a file only to have it refused
+    const limit = Number(form.dataset.maxBytes);
+    const total = Array.prototype.reduce.call(form.querySelectorAll("input[type=file]"), function (sum, input) {
+      return sum + (input.files.length ? input.files[0].size : 0);
+    }, 0);
+    if (limit && total > limit) {
+      fail("Too large: the files come to " + total.toLocaleString() + " bytes, over the limit of " +
+           limit.toLocaleString() + " bytes. Nothing was uploaded.");
       return;
     }
     const request = new XMLHttpRequest();
@@ -57,13 +73,13 @@
         status.textContent = body.reused ? "Uploaded before: opening the earlier evaluation." : "Queued: opening the evaluation.";
         window.location.assign(body.url);
       } else {
-        status.textContent = "Rejected (" + request.status + "): " + (body.detail || request.statusText);
+        fail("Rejected (" + request.status + "): " + (body.detail || request.statusText));
         button.disabled = false;
         bar.hidden = true;
       }
     });
     request.addEventListener("error", function () {
-      status.textContent = "The upload did not reach the server.";
+      fail("The upload did not reach the server.");
       button.disabled = false;
       bar.hidden = true;
     });

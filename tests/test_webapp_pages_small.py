@@ -36,3 +36,18 @@ def test_api_paths_are_links_and_summaries_show_code_not_backticks(client):
     assert '<a href="/api/records">/api/records</a>' in table and '<a href="/api/leaderboard">' in table
     assert '<a href="/api/records/{record_id}">' not in table
     assert "`" not in table and "<code>against</code>" in table
+
+
+def test_serve_help_names_every_setting():
+    """Each Settings field is a flag of `pgolf serve` or named in its help as its PGOLF_ variable."""
+    from typer.testing import CliRunner
+
+    from pgolf import app
+    from webapp.settings import Settings
+
+    text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "400", "NO_COLOR": "1"}).output
+    flags = {"host", "port", "records", "runs", "ablations", "db", "data_dir", "eval_data_dir"}
+    missing = [name for name in Settings.model_fields
+               if name not in flags and f"PGOLF_{name.upper()}" not in text]
+    assert missing == []
+    assert "--eval-data" in text and "PGOLF_EVAL_DATA_DIR" in text

@@ -106,7 +106,18 @@ def serve_command(
     eval_data: Annotated[Optional[Path], typer.Option(help="Validation shards (and tokenizer.model) that uploads are evaluated on (PGOLF_EVAL_DATA_DIR); without it uploads are refused.")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
 ) -> None:
-    """Serve the web app: records, artifact evaluations and ablations."""
+    """Serve the web app: records, artifact evaluations and ablations.
+
+    Every setting is also an environment variable (the flags above win); these have no flag. Uploads:
+    PGOLF_UPLOAD_TOKEN (required on uploads when set; set it when binding beyond localhost),
+    PGOLF_UPLOAD_MAX_BYTES (default 64 MiB), PGOLF_UPLOAD_MAX_DECOMPRESSED_BYTES (default 64 MiB).
+    Evaluations: PGOLF_EVAL_MAX_TOKENS (validation targets scored; default 65,536 on CPU, all on GPU),
+    PGOLF_EVAL_DEVICE (default cuda when available, else cpu), PGOLF_LOOPS_TOKENS (the loop-wise analysis'
+    slice, 0 = off; default 4096), PGOLF_MAX_CONCURRENT_EVALS (default 1), PGOLF_JOB_TIMEOUT_SECONDS
+    (default 3600). Queue: PGOLF_QUEUE (sqlite or redis) and PGOLF_REDIS_URL. Dead workers:
+    PGOLF_HEARTBEAT_SECONDS, PGOLF_STALE_AFTER_SECONDS, PGOLF_MAX_ATTEMPTS. The worker gets the same
+    settings; one started by hand elsewhere needs the same PGOLF_* values.
+    """
     # the web stack loads here, not at import: every other pgolf command would pay for it
     import uvicorn
 

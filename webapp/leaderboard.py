@@ -63,13 +63,14 @@ def _flagged(entry: CatalogEntry) -> list[str]:
     return [f"{r.status.value}: {r.title}" for r in rows]
 
 
-def _row(entry: CatalogEntry) -> LeaderRow:
+def _row(entry: CatalogEntry) -> tuple[LeaderRow, str | None]:
+    """The row, and the metric kind it is ranked in (None: no score from the logs, so not ranked)."""
     row = record_row(entry)
     claim = row.mean_bpb is None and row.claimed_bpb is not None
     return LeaderRow(rank=None, id=row.id, name=row.name, folder=row.folder, date=str(row.date) if row.date else None,
                      author=row.author, score=row.claimed_bpb if claim else row.mean_bpb, score_is_claim=claim,
                      std=row.std_bpb, n_seeds=row.n_seeds, gap_to_best=None, worst_total_bytes=row.worst_total_bytes,
-                     status=row.status, flagged_rules=_flagged(entry))
+                     status=row.status, flagged_rules=_flagged(entry)), row.headline_kind if not claim else None
 
 
 def _label(corpus: str, kind: str | None, primary: bool) -> str:
@@ -92,9 +93,9 @@ def leaderboard(catalog: RecordCatalog, sort: LeaderSort = "rank", order: Litera
     groups: dict[str, dict[tuple[str, str | None], list[LeaderRow]]] = {}
     corpora = {}
     for entry in catalog.entries():
-        row = _row(entry)
+        row, kind = _row(entry)
         track = entry.record.track.removeprefix("track_") if entry.record.track else "no track"
-        kind = record_row(entry).headline_kind if row.score is not None else None
+        kind = kind if row.score is not None else None
         corpora[entry.id] = record_corpus(entry)
         groups.setdefault(track, {}).setdefault((corpora[entry.id], kind), []).append(row)
     tracks = []

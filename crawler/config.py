@@ -115,8 +115,8 @@ class CrawlerConfig:
                     raise ConfigError(f"{name} must be finite, got {v}")
                 lo, hi = BOUNDS.get(name, (-GENERIC_BOUND, GENERIC_BOUND))
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
-                    raise ConfigError(f"{name} = {v:.6g} is outside {lo:g}..{hi:g}" if isinstance(v, float)
-                                      else f"{name} = {v} is outside {lo:g}..{hi:g}")
+                    shown = str(v) if isinstance(v, int) and abs(v) < 10 ** 15 else f"{v:.6g}"
+                    raise ConfigError(f"{name} = {shown} is outside {lo:g}..{hi:g}")
         checks = [
             (self.model_dim % self.num_heads == 0, "model_dim must be divisible by num_heads"),
             (self.num_heads % self.num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"),
@@ -277,8 +277,11 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
 
 
 def toml_overrides(path: str | Path) -> dict:
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a named pipe would block the read, /dev/zero never end it
+        raise ConfigError(f"{path}: config file is not a regular file")
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as e:

@@ -66,7 +66,8 @@ def demo_command(
         typer.echo(f"train log       {result.run_dir / 'train.log'}")
         typer.echo(f"eval report     {eval_json}")
         typer.echo(f"took            {time.perf_counter() - t0:.0f} s")
-        typer.echo(f"browse          pgolf serve --records {out / 'records'}  then open http://127.0.0.1:8000")
+        typer.echo(f"browse          pgolf serve --records {out / 'records'} --eval-data {cfg.data_path}  "
+                   "then open http://127.0.0.1:8000")
 
 
 def register(app: typer.Typer) -> None:

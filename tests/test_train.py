@@ -1,3 +1,4 @@
+import os
 import re
 
 import numpy as np
@@ -152,3 +153,19 @@ def test_cli(walk_data, tmp_path):
     assert "seed:7" in log and "final_int6_sliding_window_exact" in log
     bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--set", "no_such_field=1"])
     assert bad.exit_code == 1 and "unknown config field" in bad.output
+
+
+def test_config_bounds_and_a_config_that_is_no_file(tmp_path):
+    # an untrusted value (a manifest, an upload form) is refused before any model is built, in one line
+    for field, value, shown in (("crawler_loops", 10 ** 6, "1000000"), ("crawler_loops", int(1e308), "1e+308"),
+                                ("model_dim", 1e308, "1e+308"), ("rope_base", 0.5, "0.5")):
+        with pytest.raises(ConfigError, match=re.escape(f"{field} = {shown} is outside")):
+            load_config("tiny", **{field: value})
+    with pytest.raises(ConfigError, match="rope_base must be finite"):
+        load_config("tiny", rope_base=float("nan"))
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)  # reading it would block for ever
+    from pgolf import app
+
+    bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--config", str(fifo)])
+    assert bad.exit_code == 1 and "config file is not a regular file" in bad.output

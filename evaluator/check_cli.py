@@ -89,7 +89,7 @@ def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tok
     # imported here: the evaluator loads torch and the model, which the other rules never need
     from evaluator.artifact_eval import evaluate_artifact
     if not artifact.is_file():
-        raise _fail(f"{artifact}: no such artifact")
+        raise _fail(f"{artifact}: not a regular file" if artifact.exists() else f"{artifact}: no such artifact")
     try:
         return evaluate_artifact(artifact, data_path=data, tokenizer_path=tokenizer, max_tokens=max_tokens)
     except (PgolfError, OSError, ValueError) as exc:

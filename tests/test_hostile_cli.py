@@ -130,6 +130,7 @@ def test_a_pipe_or_device_given_to_check_as_artifact_or_submission_does_not_bloc
     assert _pgolf(["seeds", str(record)]).returncode in (0, 1)
     done = _pgolf(["check", str(record), "--artifact", str(place / "pipe")])
     assert done.returncode in (1, 2) and "Traceback" not in done.stderr
+    assert f"{place / 'pipe'}: not a regular file" in done.stderr + done.stdout
 
 
 def _small_files_only():

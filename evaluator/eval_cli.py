@@ -31,6 +31,12 @@ def format_report(r: EvalReport) -> str:
         lines.append(f"{name:<15} val_loss {m['val_loss']:.8f}  val_bpb {m['val_bpb']:.8f}  "
                      f"(seq {m['seq_len']}, stride {m['stride']}, {m['scored_tokens']:,} tokens, "
                      f"{m['byte_sum']:,} bytes, coverage {m['coverage']:.2%}, {m['seconds']:.1f} s)")
+    rec = r.sliding.get("record")
+    if rec:
+        lines.append(f"record scoring  val_loss {rec['val_loss']:.8f}  val_bpb {rec['val_bpb']:.8f}  "
+                     f"(what the record's eval_val_sliding prints: {rec['scored_tokens']:,} scorings of "
+                     f"{rec['scored_tokens'] - rec['repeated']:,} targets, {rec['repeated']:,} of them repeats "
+                     f"of the tail; {rec['val_bpb'] - r.sliding['val_bpb']:+.8f} BPB against ours)")
     lines.append(f"byte audit      decoded {r.audit['text_bytes']:,} B / LUT {r.audit['lut_bytes']:,} B = {r.audit['ratio']:.6f}")
     lines.append(f"model bytes     {s.model_bytes:>12,}")
     if s.code_bytes is None:

@@ -87,7 +87,13 @@ def test_cli_writes_json_and_refuses_bad_files(run):
     ok = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--max-tokens", "200", "--out", str(out)])
     assert ok.exit_code == 0, ok.output
     assert "PREFIX ONLY" in ok.output and "under the 16,000,000 cap" in ok.output
-    assert json.loads(out.read_text())["sliding"]["scored_tokens"] == 200
+    sliding = json.loads(out.read_text())["sliding"]
+    assert sliding["scored_tokens"] == 200
+    # the record's plan on its cut stream (192 targets, three windows of 64): 3 windows at stride 16 end past it
+    # and score its last 16 targets again
+    assert sliding["record"]["scored_tokens"] == 192 + 3 * 16 and sliding["record"]["repeated"] == 3 * 16
+    assert f"record scoring  val_loss {sliding['record']['val_loss']:.8f}" in ok.output
+    assert "240 scorings of 192 targets, 48 of them repeats of the tail" in ok.output
     bad = tmp / "bad.ptz"
     bad.write_bytes((tmp / "model.ptz").read_bytes()[:500])
     res = CliRunner().invoke(app, ["eval", str(bad), "--out", str(tmp / "bad.json")])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
 
+from crawler.errors import PgolfError
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind
@@ -27,7 +28,7 @@ RUN_LOG_NAME = "train.log"
 ARTIFACT_SUFFIX = ".ptz"
 
 
-class RecordWriteError(ValueError):
+class RecordWriteError(PgolfError, ValueError):
     pass
 
 

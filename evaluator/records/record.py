@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.errors import PgolfError
 from evaluator.records.code_files import CodeInventory, inventory_code
 from evaluator.records.files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
 from evaluator.records.headline import choose_headline_kind
@@ -29,7 +30,7 @@ README_NAME = "README.md"
 _LOG_WORDS = ("train", "log", "seed", "run")
 
 
-class RecordError(ValueError):
+class RecordError(PgolfError, ValueError):
     pass
 
 

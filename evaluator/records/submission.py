@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.errors import PgolfError
 from evaluator.records import safe_json
 from evaluator.records.files import JSON_LIMIT, RecordFileError, read_capped
 
@@ -63,7 +64,7 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d.%m.%Y", "%B %d, %Y", "%b 
                  "%d %B %Y", "%d %b %Y", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(PgolfError, ValueError):
     pass
 
 

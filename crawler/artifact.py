@@ -53,7 +53,7 @@ import zstandard
 from torch import Tensor, nn
 
 from crawler.config import CrawlerConfig, config_from_dict
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from crawler.model import CrawlerGPT, flip_rotary_direction
 from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
@@ -75,11 +75,6 @@ RANS_CLASSES = 16  # row classes per scheme, each with its own frequency table
 
 class ArtifactError(PgolfError, ValueError):
     """A file that cannot be read or written as an artifact; the message is one line naming the file."""
-
-
-def first_line(e: BaseException, limit: int = 120) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:limit]
 
 
 def zstd_compress(data: bytes) -> bytes:

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from crawler.artifact import DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, first_line, read_artifact, \
+from crawler.errors import first_line
+from crawler.artifact import DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, read_artifact, \
     zstd_decompress_capped
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT, flip_rotary_direction
@@ -358,4 +359,4 @@ def load_float_checkpoint(path: str | Path) -> dict[str, Tensor]:
     except FileNotFoundError:
         raise ArtifactError(f"{path}: checkpoint not found") from None
     except (SafetensorError, OSError) as e:
-        raise ArtifactError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:100]})") from None
+        raise ArtifactError(f"{path}: not a readable safetensors file ({first_line(e, 100)})") from None

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.record_writer import RecordMeta, RecordWriteError, code_spec, write_record
 from evaluator.records.record import Record, RecordError, load_record
@@ -93,7 +93,7 @@ def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tok
     try:
         return evaluate_artifact(artifact, data_path=data, tokenizer_path=tokenizer, max_tokens=max_tokens)
     except (PgolfError, OSError, ValueError) as exc:
-        raise _fail(f"{artifact}: cannot evaluate ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise _fail(f"{artifact}: cannot evaluate ({first_line(exc)})") from None
 
 
 def check_command(

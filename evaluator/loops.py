@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from crawler.errors import first_line
 from crawler.bpb import ByteLUT, load_byte_lut
 from crawler.config import CrawlerConfig
 from crawler.errors import PgolfError
@@ -76,7 +77,7 @@ def build_model(config: CrawlerConfig, state_dict: dict[str, Tensor], device) ->
     try:
         model.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
     except RuntimeError as e:
-        raise LoopsError(f"weights do not fit the config: {str(e).splitlines()[0][:160]}") from None
+        raise LoopsError(f"weights do not fit the config: {first_line(e, 160)}") from None
     return model.to(device).eval()
 
 

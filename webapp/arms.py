@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from crawler.errors import first_line
 from crawler.errors import PgolfError
 from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
@@ -49,9 +50,20 @@ def log_settings(log: TrainLog) -> dict[str, str]:
         if _NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number)):
             continue
         for key, value in _PAIR.findall(line):
-            if key.lower() not in NOT_SETTINGS:
-                settings.setdefault(key, value)
+            for name, setting in _expand(key, value).items():
+                if name.lower() not in NOT_SETTINGS:
+                    settings.setdefault(name, setting)
     return settings
+
+
+def _expand(key: str, value: str) -> dict[str, str]:
+    """A JSON object as the value (`config:{...}`, as `pgolf train` logs its config) is its settings, one by one."""
+    if value.startswith("{"):
+        try:
+            return config_settings(safe_json.loads(value, key))
+        except (safe_json.JsonError, AttributeError):
+            pass  # not JSON: the text is the value
+    return {key: value}
 
 
 @lru_cache(maxsize=1024)
@@ -71,7 +83,7 @@ def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str
         try:
             return config_settings(safe_json.loads(read_capped(config, JSON_LIMIT).text(), RUN_CONFIG))
         except (RecordFileError, safe_json.JsonError, AttributeError) as exc:
-            problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({str(exc).splitlines()[0]})")
+            problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({first_line(exc)})")
     for line in read_capped(Path(log.path), LOG_LIMIT).text().splitlines():
         if line.startswith(_CONFIG_LINE):
             try:
@@ -136,7 +148,7 @@ def load_ablations(roots: list[Path]) -> tuple[list[tuple[AblationPlan, list[Run
             plan = load_results_folder(folder)
             loaded.append((plan, results_of(plan)))
         except PgolfError as exc:
-            problems.append(f"ablation {folder.name}: {str(exc).splitlines()[0]}")
+            problems.append(f"ablation {folder.name}: {first_line(exc)}")
     return loaded, problems
 
 

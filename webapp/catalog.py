@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, compliance_report
 from evaluator.records.files import list_files
 from evaluator.records.manifest import manifest_candidates
@@ -76,8 +76,7 @@ def _parse(record_id: str, root: Path, folder: Path, key: tuple, listing) -> _Pa
         entry = CatalogEntry(record_id, root, record, seed_table(record), compliance_report(record))
     # the reader turns bad content into warnings; this is the last line that keeps one record's fault in its row
     except (PgolfError, OSError, ValueError, ArithmeticError, RecursionError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return _Parsed(key, None, (f"{record_id}: not read ({message})",))
+        return _Parsed(key, None, (f"{record_id}: not read ({first_line(exc)})",))
     faults = [f"{name}: {why}" for name, why in record.refused.items()]
     if record.submission_error and record.submission_file:
         faults.append(record.submission_error)

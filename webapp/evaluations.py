@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crawler.errors import first_line
 from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
 from crawler.errors import PgolfError
 from crawler.tokenizer import check_vocab, load_tokenizer
@@ -55,8 +56,7 @@ class Upload:
 
 def _reason(exc: Exception, received: ReceivedFile) -> str:
     """The checker's one-line message, naming the upload instead of its temporary path."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.replace(str(received.path), received.display_name)
+    return first_line(exc).replace(str(received.path), received.display_name)
 
 
 def _config_options(received: ReceivedFile) -> dict:
@@ -70,7 +70,7 @@ def _config_options(received: ReceivedFile) -> dict:
     # ValueError: malformed JSON or TOML, or an integer past Python's digit limit; RecursionError: deep nesting
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UploadRejected(422, f"config {received.display_name}: neither a JSON object nor TOML "
-                                  f"({str(exc).splitlines()[0]})") from None
+                                  f"({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise UploadRejected(422, f"config {received.display_name}: expected a JSON object of settings")
     data = {str(k).lower(): v for k, v in data.items()}

@@ -69,12 +69,11 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
 
 
 def one_line(exc: BaseException) -> str:
-    from crawler.errors import PgolfError
+    from crawler.errors import PgolfError, first_line
 
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, PgolfError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = first_line(exc)
+    # a PgolfError's message is written for the user; anything else is named, since its text alone may not say
+    return text if isinstance(exc, PgolfError) or text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
 def main(argv: list[str]) -> int:

@@ -24,6 +24,7 @@ from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from crawler.errors import first_line
 from crawler.artifact import CODECS, HEADERS, MANIFEST_CAP
 from webapp.blobs import BlobStore
 
@@ -133,7 +134,7 @@ class MultipartReceiver:
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:
-                raise UploadRejected(400, f"malformed multipart body ({str(exc).splitlines()[0][:120]})") from None
+                raise UploadRejected(400, f"malformed multipart body ({first_line(exc, 120)})") from None
         if self._part is not None:
             raise UploadRejected(400, "malformed multipart body (it ends inside a part)")
         if not self.authorised:

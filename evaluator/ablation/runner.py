@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from crawler.errors import first_line
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
@@ -102,7 +103,7 @@ def read_result(path: Path) -> RunResult | None:
     try:
         return RunResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, TypeError) as e:
-        raise PlanError(f"{path}: not a run result ({str(e).splitlines()[0]}); delete it to run that arm again") from None
+        raise PlanError(f"{path}: not a run result ({first_line(e)}); delete it to run that arm again") from None
 
 
 def recorded(plan: AblationPlan, spec: RunSpec) -> RunResult | None:
@@ -168,7 +169,7 @@ def _read_evaluation(report_path: Path, result: RunResult) -> None:
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise RunFailed(f"the evaluation wrote no readable report ({str(e).splitlines()[0]})") from None
+        raise RunFailed(f"the evaluation wrote no readable report ({first_line(e)})") from None
     try:
         passes = {"pre_quant": report["prequant"], "roundtrip": report["roundtrip"], "sliding_window": report["sliding"]}
         result.bpb = {k: p["val_bpb"] for k, p in passes.items()}
@@ -203,7 +204,7 @@ def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:
         _read_evaluation(run_dir / "final_model.eval.json", result)
         result.status = "ok"
     except (RunFailed, PgolfError, OSError, ValueError) as e:
-        result.error = str(e).splitlines()[0] if str(e) else type(e).__name__
+        result.error = first_line(e)
     result.wall_seconds = time.perf_counter() - t0
     atomic_write_text(result_path(plan, spec), json.dumps(result.to_dict(), indent=1) + "\n")
     return result

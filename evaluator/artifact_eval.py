@@ -19,10 +19,10 @@ from crawler.config import CrawlerConfig
 from crawler.distributed import Dist, single_process
 from crawler.evaluate import evaluate_bpb
 from crawler.shards import load_split
+from crawler.shipped import SIZE_CAP_BYTES
 from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts import open_artifact
 
-SIZE_CAP = 16_000_000  # decimal bytes: code + compressed model
 CPU_DEFAULT_MAX_TOKENS = 65_536
 
 
@@ -32,7 +32,7 @@ class SizeReport:
     code_bytes: int | None
     code_source: str
     total_bytes: int | None = None
-    cap: int = SIZE_CAP
+    cap: int = SIZE_CAP_BYTES
     margin: int | None = None
 
     def __post_init__(self):

@@ -17,13 +17,13 @@ import datetime as dt
 from pathlib import Path
 
 from crawler.errors import PgolfError
+from crawler.shipped import ENTRY_SCRIPT
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind
 from evaluator.records.seeds import SeedRow, seed_row
 from evaluator.records.stats import summarize
 
-SCRIPT_NAME = "train_gpt.py"
 RUN_LOG_NAME = "train.log"
 ARTIFACT_SUFFIX = ".ptz"
 
@@ -105,8 +105,8 @@ def _artifact_code_sha(artifact: Path) -> str | None:
 
 
 def _check_code(runs: list[_Run], code: list[CodeFileSpec]) -> bytes:
-    if not any(spec.dest == SCRIPT_NAME for spec in code):
-        raise RecordWriteError(f"one code file must be {SCRIPT_NAME} (the script the challenge runs); got "
+    if not any(spec.dest == ENTRY_SCRIPT for spec in code):
+        raise RecordWriteError(f"one code file must be {ENTRY_SCRIPT} (the script the challenge runs); got "
                                f"{', '.join(spec.dest for spec in code) or 'none'}")
     dests = [spec.dest for spec in code]
     if len(set(dests)) != len(dests):
@@ -180,12 +180,12 @@ def _reproduce(run: _Run, seed: int, world: int) -> str:
     launch = f"torchrun --standalone --nproc_per_node={world}" if world > 1 else "python"
     config = _log_field(run.folder, "config:")
     if config is None:
-        return f"SEED={seed} {launch} {SCRIPT_NAME}"
+        return f"SEED={seed} {launch} {ENTRY_SCRIPT}"
     defaults = CrawlerConfig().to_dict()
     changed = {k: v for k, v in config_from_dict(json.loads(config)).to_dict().items()
                if v != defaults[k] and k not in ("seed", "out_dir", "run_id")}
     flags = " ".join(f"--set {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in changed.items())
-    return f"SEED={seed} {launch} {SCRIPT_NAME} {flags}".rstrip()
+    return f"SEED={seed} {launch} {ENTRY_SCRIPT} {flags}".rstrip()
 
 
 def _readme(meta: RecordMeta, rows: list[SeedRow], runs: list[_Run], kind: str, code: list[CodeFileSpec]) -> str:

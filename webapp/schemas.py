@@ -10,11 +10,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from crawler.shipped import SIZE_CAP_BYTES
 from evaluator.check import RuleResult
 from evaluator.records.compare import Comparison
 from evaluator.records.seeds import SeedTable
 
-SIZE_CAP_BYTES = 16_000_000
 
 
 class RecordRow(BaseModel):

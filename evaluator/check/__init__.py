@@ -8,9 +8,9 @@ FAIL means the evidence contradicts a rule; WARN means it cannot be confirmed fr
 under one reading. Each rule is one module in rules/ (see its docstring for how to add one); findings.py is the
 collector they share, report.py runs them.
 """
-from evaluator.check.context import SIZE_CAP_BYTES, Context
+from evaluator.check.context import Context
 from evaluator.check.findings import Evidence, Rule, RuleResult, Status, worst
 from evaluator.check.report import RULES, ComplianceReport, compliance_report
 
-__all__ = ["RULES", "SIZE_CAP_BYTES", "ComplianceReport", "Context", "Evidence", "Rule", "RuleResult", "Status",
+__all__ = ["RULES", "ComplianceReport", "Context", "Evidence", "Rule", "RuleResult", "Status",
            "compliance_report", "worst"]

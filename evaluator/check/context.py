@@ -13,9 +13,6 @@ from evaluator.records.record import Record
 if TYPE_CHECKING:  # the evaluator pulls in torch; the checker needs only its report's fields
     from evaluator.artifact_eval import EvalReport
 
-SIZE_CAP_BYTES = 16_000_000
-SCRIPT_NAME = "train_gpt.py"
-
 
 @dataclass(frozen=True)
 class Context:

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.shipped import ENTRY_SCRIPT
 from evaluator.records.files import LOG_LIMIT, FileStat, RecordFileError, read_capped
 
-SCRIPT_NAME = "train_gpt.py"
 _TOKENIZER_SUFFIXES = (".model", ".vocab")
 _WRAPPER_BLOB = re.compile(rb"b85decode\(\s*b?(?:\"\"\"|'''|\"|')([^\"']+)")
 _CODE_SUFFIXES = (".py", ".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")
@@ -76,7 +76,7 @@ def inventory_code(record_dir: Path, on_disk: dict[str, FileStat], left_out: dic
     files += [CodeFile(name, size, False) for name, size in sorted(left_out.items()) if name not in on_disk]
     code = [f for f in files if f.path.endswith(_CODE_SUFFIXES)]
     inventory = CodeInventory()
-    script = next((f for f in code if f.path == SCRIPT_NAME), None)
+    script = next((f for f in code if f.path == ENTRY_SCRIPT), None)
     if script is None:
         candidates = [f for f in code if "/" not in f.path and f.path.endswith(".py") and f.path.startswith("train")]
         if len(candidates) == 1:

@@ -1,7 +1,8 @@
 """The files a submission must hold."""
 from __future__ import annotations
 
-from evaluator.check.context import SCRIPT_NAME, Context, b
+from crawler.shipped import ENTRY_SCRIPT
+from evaluator.check.context import Context, b
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.record import README_NAME, SUBMISSION_NAME
 
@@ -46,11 +47,11 @@ def check(ctx: Context) -> RuleResult:
     for name, why in record.refused.items():
         found.add(Status.FAIL, f"{name}: {why}; a record ships regular files only", name)
     script = record.code.script
-    if script and script.path == SCRIPT_NAME:
-        _need(found, ctx, SCRIPT_NAME, script.on_disk)
+    if script and script.path == ENTRY_SCRIPT:
+        _need(found, ctx, ENTRY_SCRIPT, script.on_disk)
     else:
         other = f"; the script is {script.path}" + ("" if script.on_disk else " (left out of this copy)") if script else ""
-        found.add(Status.FAIL, f"{SCRIPT_NAME}: missing{other}")
+        found.add(Status.FAIL, f"{ENTRY_SCRIPT}: missing{other}")
     return found.result({Status.PASS: "README.md, submission.json, train log(s) and train_gpt.py present",
                          Status.WARN: "required files present or left out of this copy only",
                          Status.FAIL: "required file(s) missing or refused"})

@@ -1,7 +1,8 @@
 """Code bytes + compressed model bytes under the cap, per seed and under every accounting of the code."""
 from __future__ import annotations
 
-from evaluator.check.context import SCRIPT_NAME, SIZE_CAP_BYTES, Context, SeedSize, at, b, seed_name, seed_sizes
+from crawler.shipped import ENTRY_SCRIPT, SIZE_CAP_BYTES
+from evaluator.check.context import Context, SeedSize, at, b, seed_name, seed_sizes
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 
 RULE = Rule("size", "Size <= 16,000,000 bytes", 20,
@@ -26,7 +27,7 @@ def _accountings(ctx: Context, sizes: list[SeedSize], found: Findings) -> None:
     inventory = ctx.record.code
     script = inventory.script
     if not script:
-        found.add(Status.WARN, f"no {SCRIPT_NAME} (on disk or in MANIFEST.json): only the logged sizes are known")
+        found.add(Status.WARN, f"no {ENTRY_SCRIPT} (on disk or in MANIFEST.json): only the logged sizes are known")
         return
     where = "" if script.on_disk else ", left out of this copy: MANIFEST.json size"
     if inventory.wrapper:

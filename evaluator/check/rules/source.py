@@ -4,14 +4,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from evaluator.check.context import SCRIPT_NAME, Context, b, seed_name
+from crawler.shipped import ENTRY_SCRIPT
+from evaluator.check.context import Context, b, seed_name
 from evaluator.check.findings import Rule, RuleResult, Status
 from evaluator.records.embedded_source import normalised_sha256
 from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
 
 RULE = Rule("source", "Embedded source = train_gpt.py", 90,
             "When a log embeds the training script, its bytes (the lines before the '=' separator) must hash "
-            f"(SHA-256) equal to the shipped {SCRIPT_NAME}; equal only after trimming trailing whitespace WARNs.")
+            f"(SHA-256) equal to the shipped {ENTRY_SCRIPT}; equal only after trimming trailing whitespace WARNs.")
 
 
 def check(ctx: Context) -> RuleResult:
@@ -33,7 +34,7 @@ def check(ctx: Context) -> RuleResult:
             if script is not None:
                 same = "equals" if span.n_bytes == script.bytes else "differs from"
                 size_note = f"; its size {b(span.n_bytes)} {same} the MANIFEST.json size of {script.path} ({b(script.bytes)})"
-            found.add(Status.WARN, f"{name}: embedded source sha256 {span.sha256[:12]}; {SCRIPT_NAME} not in this copy"
+            found.add(Status.WARN, f"{name}: embedded source sha256 {span.sha256[:12]}; {ENTRY_SCRIPT} not in this copy"
                       + size_note, log.file_name, span.first_line)
             continue
         digest = hashlib.sha256(data).hexdigest()
@@ -46,6 +47,6 @@ def check(ctx: Context) -> RuleResult:
                   f"{name}: embedded source sha256 {span.sha256[:12]} ({b(span.n_bytes)} bytes) vs {script.path} "
                   f"{digest[:12]} ({b(len(data))} bytes)" + (": equal after trimming whitespace" if close else ": different code"),
                   log.file_name, span.first_line)
-    return found.result({Status.PASS: f"embedded source hashes equal to {SCRIPT_NAME}",
+    return found.result({Status.PASS: f"embedded source hashes equal to {ENTRY_SCRIPT}",
                          Status.WARN: "embedded source could not be confirmed byte for byte",
-                         Status.FAIL: f"a log ran different code than the shipped {SCRIPT_NAME}"})
+                         Status.FAIL: f"a log ran different code than the shipped {ENTRY_SCRIPT}"})

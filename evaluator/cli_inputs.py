@@ -109,15 +109,3 @@ def device(spec: str | None) -> str | None:
             raise InputError(f"--device {spec}: this machine has {count} CUDA GPU{'s' if count > 1 else ''} "
                              f"(cuda:0 to cuda:{count - 1})")
     return spec
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write through PATH.tmp and rename, as crawler.files.atomic_write_text does, but a failed write (a full
-    disk) is one line and leaves no PATH.tmp behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -10,9 +10,10 @@ import typer
 from crawler.config import env_overrides
 from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
+from crawler.files import atomic_write_text
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
 from evaluator.artifacts import load_float_checkpoint
-from evaluator.cli_inputs import at_least, input_dir, input_file, output_file, write_text
+from evaluator.cli_inputs import at_least, input_dir, input_file, output_file
 from evaluator.cli_inputs import device as checked_device
 from evaluator.units import duration
 
@@ -87,7 +88,7 @@ def eval_command(
             checkpoint_state=load_float_checkpoint(checkpoint) if checkpoint else None, stride=stride, batch_seqs=batch_seqs,
             code_files=tuple(code or ()), dist_info=d, progress=progress)
         if d.master:
-            write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")
+            atomic_write_text(out, json.dumps(report.to_dict(), indent=1) + "\n")
             typer.echo(format_report(report))
             typer.echo(f"report          {out}")
 

@@ -10,8 +10,9 @@ import typer
 
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
+from crawler.files import atomic_write_text
 from evaluator.artifacts import load_float_checkpoint
-from evaluator.cli_inputs import at_least, input_dir, input_file, output_dir, write_text
+from evaluator.cli_inputs import at_least, input_dir, input_file, output_dir
 from evaluator.cli_inputs import device as checked_device
 from evaluator.loops import analyse_artifact
 from evaluator.loops_plots import write_plots
@@ -77,7 +78,7 @@ def loops_command(
         report["checkpoint"] = str(checkpoint) if checkpoint else None
         out.mkdir(parents=True, exist_ok=True)
         path = out / "loops.json"
-        write_text(path, json.dumps(report, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(report, indent=1) + "\n")
         plots = write_plots(report, out)
         typer.echo(format_table(report))
         typer.echo(f"report       {path}")

@@ -21,7 +21,6 @@ Statistics (token means are over every scored position of the slice):
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from crawler.errors import first_line
 from crawler.bpb import ByteLUT, load_byte_lut
 from crawler.config import CrawlerConfig
 from crawler.errors import PgolfError
-from crawler.model import CrawlerGPT, apply_rotary, rms_norm
+from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
 from evaluator.artifact_eval import eval_inputs
 from evaluator.artifacts import open_artifact
@@ -102,25 +101,6 @@ def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> 
 # ----------------------------------------------------------------------------- capture
 
 
-def attention_probs(attn, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Causal attention probabilities (B, H, T, T) of one block application.
-
-    The model calls fused SDPA/flash kernels that never materialise the probabilities, so they
-    are recomputed here from the same normed attention input with the block's own c_q/c_k,
-    q_gain and RoPE, following Attention.forward line by line (GQA: query head h reads kv head
-    h // (H / KV), as SDPA's enable_gqa does).
-    """
-    B, T, _ = x.shape
-    H, KV, D = attn.num_heads, attn.num_kv_heads, attn.head_dim
-    q = rms_norm(attn.c_q(x).view(B, T, H, D))
-    k = rms_norm(attn.c_k(x).view(B, T, KV, D))
-    q = apply_rotary(q, cos, sin) * attn.q_gain.to(q.dtype)[:, None]
-    k = apply_rotary(k, cos, sin).repeat_interleave(H // KV, dim=2)
-    scores = (q.transpose(1, 2) @ k.permute(0, 2, 3, 1)).float() / math.sqrt(D)
-    causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-    return scores.masked_fill(~causal, float("-inf")).softmax(-1)
-
-
 def attention_stats(p: Tensor) -> dict[str, Tensor]:
     """Per-head means over query positions of entropy, distance and last-8 mass; p is (H, T, T)."""
     T = p.size(-1)
@@ -129,37 +109,6 @@ def attention_stats(p: Tensor) -> dict[str, Tensor]:
     entropy = -torch.special.xlogy(p, p).sum(-1)
     return {"entropy": entropy.mean(-1), "distance": (p * dist).sum(-1).mean(-1),
             "mass_last8": (p * (dist < LAST_N)).sum(-1).mean(-1)}
-
-
-@contextlib.contextmanager
-def keyed_hooks(model: CrawlerGPT, on_attention):
-    """Call on_attention((block name, loop), attn, x, cos, sin) at every attention call.
-
-    A shared block fires once per loop, so a hook on the module alone cannot tell loops apart:
-    the key comes from the (name, loop) the model passes to its own _run_block, wrapped here on
-    the instance for the duration of the pass.
-    """
-    current = []
-    run_block = model._run_block
-
-    def keyed_run_block(name, loop, *args):
-        current.append((name, loop))
-        try:
-            return run_block(name, loop, *args)
-        finally:
-            current.pop()
-
-    def pre_hook(attn, args):
-        on_attention(current[-1], attn, *args)
-
-    handles = [b.attn.register_forward_pre_hook(pre_hook) for b in (*model.flat_blocks, *model.crawler_blocks)]
-    model._run_block = keyed_run_block
-    try:
-        yield
-    finally:
-        del model._run_block
-        for h in handles:
-            h.remove()
 
 
 @dataclass
@@ -179,7 +128,7 @@ def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
         if not attention:
             return
         for b in range(x.size(0)):  # one sequence at a time: (H, T, T) probabilities stay small
-            s = attention_stats(attention_probs(attn, x[b:b + 1], cos, sin)[0])
+            s = attention_stats(attn.probs(x[b:b + 1], cos, sin)[0])
             acc = stats.setdefault(key, {k: torch.zeros_like(v) for k, v in s.items()})
             for name, v in s.items():
                 acc[name] += v
@@ -187,8 +136,7 @@ def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
     stages: list = []
     handle = model.smear.register_forward_hook(lambda module, args, out: embeds.append(out))
     try:
-        with keyed_hooks(model, on_attention):
-            final = model.trunk(ids, hidden=stages)
+        final = model.trunk(ids, hidden=stages, on_attention=on_attention)
     finally:
         handle.remove()
     expected = model.num_block_applications()
@@ -201,9 +149,7 @@ def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
 
 def lens_logits(model: CrawlerGPT, x: Tensor) -> Tensor:
     """Decode any residual stream exactly as forward decodes the last one."""
-    logits = F.linear(rms_norm(x), model.tok_emb.weight.to(x.dtype)).float()
-    cap = model.config.logit_softcap
-    return cap * torch.tanh(logits / cap)
+    return model.head(rms_norm(x))
 
 
 def nll_and_rank(logits: Tensor, targets: Tensor) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from crawler.artifact import export_model
 from crawler.bpb import load_byte_lut
 from crawler.config import load_config
-from crawler.model import CrawlerGPT
+from crawler.model import Attention, CrawlerGPT
 from crawler.prepare import prepare_data
 from crawler.shards import load_split
 from evaluator import loops
@@ -84,11 +84,12 @@ def test_recomputed_probabilities_reproduce_the_attention_output(run):
     _, cfg, sd, windows, _ = run
     model = loops.build_model(cfg, sd, "cpu")
     seen = {}
-    with torch.no_grad(), loops.keyed_hooks(model, lambda key, attn, *args: seen.setdefault(key, (attn, args))):
-        model.trunk(torch.as_tensor(windows[:1, :-1]))
+    with torch.no_grad():
+        model.trunk(torch.as_tensor(windows[:1, :-1]),
+                    on_attention=lambda key, attn, *args: seen.setdefault(key, (attn, args)))
     attn, (x, cos, sin) = seen[("crawler_blocks.0", 1)]
     with torch.no_grad():
-        p = loops.attention_probs(attn, x, cos, sin)  # (1, H, T, T)
+        p = attn.probs(x, cos, sin)  # (1, H, T, T)
         v = attn.c_v(x).view(1, SEQ, attn.num_kv_heads, attn.head_dim).repeat_interleave(2, dim=2)
         y = (p @ v.transpose(1, 2)).transpose(1, 2)
         vn = F.normalize(v, dim=-1)  # XSA, as in the crawler block
@@ -113,12 +114,12 @@ def test_attention_stats_closed_forms():
 def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
     _, cfg, sd, windows, lut = run
 
-    def uniform(attn, x, cos, sin):
+    def uniform(attn, x, cos, sin):  # in place of Attention.probs
         T = x.size(1)
         p = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
         return p.expand(x.size(0), attn.num_heads, T, T)
 
-    monkeypatch.setattr(loops, "attention_probs", uniform)
+    monkeypatch.setattr(Attention, "probs", uniform)
     r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
     t = np.arange(SEQ)
     for a in r["attention"]:

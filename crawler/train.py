@@ -42,6 +42,7 @@ from crawler.evaluate import BPBResult, evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
+from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
 from crawler.shipped import code_files
 from crawler.shards import load_split
 
@@ -183,10 +184,10 @@ class WeightAverage:
 
 def save_checkpoint(gpt: CrawlerGPT, cfg: CrawlerConfig, run_dir: Path) -> Path:
     """Float weights as safetensors (config JSON in its metadata and beside it); no pickle."""
-    path = run_dir / "final_model.safetensors"
+    path = run_dir / RUN_CHECKPOINT
     meta = {"config": json.dumps(cfg.to_dict())}
     save_file({k: v.detach().contiguous().cpu() for k, v in gpt.state_dict().items()}, str(path), metadata=meta)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    (run_dir / RUN_CONFIG).write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
     return path
 
 
@@ -204,7 +205,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     run_dir = Path(cfg.out_dir) / cfg.run_id
     if d.master:
         run_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(run_dir / "train.log" if d.master else None)
+    log = RunLog(run_dir / RUN_LOG if d.master else None)
     cuda = d.device.type == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -332,7 +333,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f}")
         result.val_loss, result.val_bpb = val.val_loss, val.bpb
 
-    artifact_path = run_dir / "final_model.ptz"
+    artifact_path = run_dir / RUN_ARTIFACT
     if d.master:
         ckpt = save_checkpoint(gpt, cfg, run_dir)
         log(f"Serialized model: {ckpt.stat().st_size} bytes")

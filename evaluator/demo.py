@@ -19,6 +19,7 @@ from crawler.cli import prepare_data_command
 from crawler.config import load_config
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
+from crawler.run_files import RUN_ARTIFACT, evaluation_report
 from evaluator.artifact_eval import evaluate_artifact
 from evaluator.check import compliance_report
 from evaluator.eval_cli import format_report
@@ -49,9 +50,9 @@ def demo_command(
         result = train(cfg, progress=True)
 
         typer.echo("== 3/4 evaluate the artifact")
-        artifact = result.run_dir / "final_model.ptz"
+        artifact = result.run_dir / RUN_ARTIFACT
         report = evaluate_artifact(artifact, max_tokens=0, progress=True)
-        eval_json = result.run_dir / "eval.json"
+        eval_json = evaluation_report(artifact)
         atomic_write_text(eval_json, json.dumps(report.to_dict(), indent=1) + "\n")
         typer.echo(format_report(report))
 

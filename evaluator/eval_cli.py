@@ -11,6 +11,7 @@ from crawler.config import env_overrides
 from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
+from crawler.run_files import evaluation_report
 from evaluator.artifact_eval import EvalReport, evaluate_artifact
 from evaluator.artifacts import load_float_checkpoint
 from evaluator.cli_inputs import at_least, input_dir, input_file, output_file
@@ -80,7 +81,7 @@ def eval_command(
         for value, minimum, flag in ((max_tokens, 0, "--max-tokens"), (loops, 1, "--loops"), (stride, 1, "--stride"),
                                      (seq_len, 1, "--seq-len"), (batch_seqs, 1, "--batch-seqs")):
             at_least(value, minimum, flag)
-        out = output_file(out or artifact.with_suffix(".eval.json"), "--out")
+        out = output_file(out or evaluation_report(artifact), "--out")
         d = setup_dist(checked_device(device))
         report = evaluate_artifact(
             artifact, data_path=data, tokenizer_path=tokenizer,

@@ -17,6 +17,7 @@ import datetime as dt
 from pathlib import Path
 
 from crawler.errors import PgolfError
+from crawler.run_files import RUN_LOG
 from crawler.shipped import ENTRY_SCRIPT
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
@@ -24,7 +25,6 @@ from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind
 from evaluator.records.seeds import SeedRow, seed_row
 from evaluator.records.stats import summarize
 
-RUN_LOG_NAME = "train.log"
 ARTIFACT_SUFFIX = ".ptz"
 
 
@@ -71,9 +71,9 @@ def code_spec(path: Path, cwd: Path) -> CodeFileSpec:
 def _read_run(folder: Path) -> _Run:
     if not folder.is_dir():
         raise RecordWriteError(f"{folder}: not a run folder")
-    log_path = folder / RUN_LOG_NAME
+    log_path = folder / RUN_LOG
     if not log_path.is_file():
-        raise RecordWriteError(f"{folder}: no {RUN_LOG_NAME}")
+        raise RecordWriteError(f"{folder}: no {RUN_LOG}")
     log = parse_log(log_path)
     artifacts = sorted(folder.glob(f"*{ARTIFACT_SUFFIX}"))
     if len(artifacts) != 1:
@@ -89,7 +89,7 @@ def _read_run(folder: Path) -> _Run:
         raise RecordWriteError(f"{log_path}: {', '.join(problems)}")
     size = artifacts[0].stat().st_size
     if size != log.model_bytes.bytes:
-        raise RecordWriteError(f"{artifacts[0]}: {size} bytes but {RUN_LOG_NAME} line {log.model_bytes.line} "
+        raise RecordWriteError(f"{artifacts[0]}: {size} bytes but {RUN_LOG} line {log.model_bytes.line} "
                                f"says the model is {log.model_bytes.bytes} bytes")
     return _Run(folder, log, artifacts[0])
 
@@ -116,7 +116,7 @@ def _check_code(runs: list[_Run], code: list[CodeFileSpec]) -> bytes:
     for run in runs:
         counted = run.log.counted_code_bytes
         if counted.bytes != len(blob):
-            raise RecordWriteError(f"the code files add up to {len(blob)} bytes but {run.folder / RUN_LOG_NAME} "
+            raise RecordWriteError(f"the code files add up to {len(blob)} bytes but {run.folder / RUN_LOG} "
                                    f"line {counted.line} counted {counted.bytes}: ship the code that was counted")
         sha = _artifact_code_sha(run.artifact)
         if sha is not None and sha != digest:
@@ -160,7 +160,7 @@ def _result_row(r: SeedRow) -> str:
 
 def _log_field(folder: Path, prefix: str) -> str | None:
     """A `prefix...` header line of our trainer's log (its config JSON, its device), if the run has one."""
-    for line in (folder / RUN_LOG_NAME).read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in (folder / RUN_LOG).read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith(prefix):
             return line[len(prefix):]
     return None
@@ -238,7 +238,7 @@ def write_record(run_folders: list[Path], out_root: Path, meta: RecordMeta, code
         raise RecordWriteError(f"{folder}: already exists")
     folder.mkdir(parents=True)
     for run in runs:
-        shutil.copyfile(run.folder / RUN_LOG_NAME, folder / f"train_seed{run.log.seed}.log")
+        shutil.copyfile(run.folder / RUN_LOG, folder / f"train_seed{run.log.seed}.log")
     for spec in code:
         target = folder / spec.dest
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from crawler.errors import first_line
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
+from crawler.run_files import RUN_CONFIG, RUN_LOG
 from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.report import load_results_folder, plan_arms
@@ -28,8 +28,6 @@ from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.seeds import seed_row
 from webapp.catalog import CatalogEntry, RecordCatalog
 
-RUN_LOG = "train.log"
-RUN_CONFIG = "config.json"
 _CONFIG_LINE = "config:"
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*(\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|[^\s,]+)")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.config import ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, load_config
+from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, evaluation_report
 
 LAUNCHERS = ("python", "torchrun")
 _TOP_KEYS = {"name", "description", "preset", "seeds", "wallclock_seconds", "control", "eval_max_tokens", "results",
@@ -124,9 +125,9 @@ class AblationPlan:
     def eval_command(self, spec: RunSpec) -> list[str]:
         """`pgolf eval` of the run's artifact, pre-quant from its checkpoint, on the same processes as training."""
         run = self.run_dir(spec)
-        return self._launch("pgolf", ["eval", str(run / "final_model.ptz"), "--checkpoint",
-                                      str(run / "final_model.safetensors"), "--max-tokens", str(self.eval_max_tokens),
-                                      "--out", str(run / "final_model.eval.json"), "--no-progress"])
+        return self._launch("pgolf", ["eval", str(run / RUN_ARTIFACT), "--checkpoint",
+                                      str(run / RUN_CHECKPOINT), "--max-tokens", str(self.eval_max_tokens),
+                                      "--out", str(evaluation_report(run / RUN_ARTIFACT)), "--no-progress"])
 
 
 def child_environment(environ: dict | None = None) -> tuple[dict, list[str]]:

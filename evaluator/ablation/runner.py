@@ -27,6 +27,7 @@ from typing import Callable
 from crawler.errors import first_line
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
+from crawler.run_files import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG, evaluation_report
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
 from evaluator.records.logs import parse_log
 from evaluator.records.metric_kinds import MetricKind
@@ -150,7 +151,7 @@ def _launch(command: list[str], output: Path) -> int:
 
 
 def _check_config(spec: RunSpec, run_dir: Path) -> None:
-    config_file = run_dir / "config.json"
+    config_file = run_dir / RUN_CONFIG
     if not config_file.is_file():
         raise RunFailed("the trainer exited without writing config.json")
     changed = config_changes(spec.config.to_dict(), json.loads(config_file.read_text()))
@@ -159,7 +160,7 @@ def _check_config(spec: RunSpec, run_dir: Path) -> None:
 
 
 def _read_training(run_dir: Path, result: RunResult) -> None:
-    log = parse_log(run_dir / "train.log")
+    log = parse_log(run_dir / RUN_LOG)
     result.steps = log.final_step
     result.train_seconds = log.train_time_ms.value / 1000.0 if log.train_time_ms else None
     result.trainer_bpb = {kind.value: m.val_bpb for kind in MetricKind if (m := log.final(kind))}
@@ -201,7 +202,7 @@ def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:
         status = _launch(plan.eval_command(spec), output)
         if status != 0:
             raise RunFailed(f"evaluation exited with status {status}: {_last_error_line(output)}")
-        _read_evaluation(run_dir / "final_model.eval.json", result)
+        _read_evaluation(evaluation_report(run_dir / RUN_ARTIFACT), result)
         result.status = "ok"
     except (RunFailed, PgolfError, OSError, ValueError) as e:
         result.error = first_line(e)

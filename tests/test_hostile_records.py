@@ -154,7 +154,7 @@ def test_no_page_fails_and_no_page_shows_what_a_symlink_points_at(client):
     urls = ["/records", "/api/records", "/records.csv", "/ablation", "/api/ablation",
             "/api/ablation?control=record:healthy&arm=record:bigint_log"]
     for record_id in ids:
-        urls += [f"/records/{record_id}", f"/api/records/{record_id}", f"/records/{record_id}/curves.svg",
+        urls += [f"/records/{record_id}", f"/api/records/{record_id}", f"/api/records/{record_id}/charts",
                  f"/records/{record_id}?against=healthy", f"/records/{record_id}/loops/similarity.png"]
     for url in urls:
         response = client.get(url)
@@ -198,7 +198,7 @@ def test_a_log_of_every_step_is_drawn_from_at_most_2000_points_ending_at_its_las
     # 8,001 points: every 5th is drawn, the first and the last among them
     assert len(train) == 1601 and train[0]["step"] == 1 and train[-1]["step"] == 8001
     assert len(curves["train_seed1337.log"]["train"]) == 1  # a short log is drawn as it is
-    assert client.get("/records/every_step/curves.svg").status_code == 200
+    assert client.get("/api/records/every_step/charts").status_code == 200
 
 
 def test_a_symlinked_plot_is_not_served_but_the_report_beside_it_is(client):

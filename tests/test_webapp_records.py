@@ -82,9 +82,6 @@ def test_record_page_renders_readme_seeds_and_curves(client):
     assert page.status_code == 200
     assert "1.18742567" in page.text and "1.18720375" in page.text and "<h1>Crawler" in page.text
     assert f'data-src="/api/records/{CRAWLER_RECORD}/charts"' in page.text  # the interactive charts' data
-    svg = client.get(f"/records/{CRAWLER_RECORD}/curves.svg")
-    assert svg.headers["content-type"] == "image/svg+xml"
-    assert "val BPB (bits/byte)" in svg.text and "training time (s)" in svg.text and "seed 1337" in svg.text
 
 
 def test_comparison_against_another_record(client):

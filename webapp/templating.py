@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from crawler.shipped import SIZE_CAP_BYTES
 from evaluator import units
 from webapp.charts import PLOTLY_JS_URL, effect_decimals
 from webapp.markdown import render_markdown
@@ -58,8 +59,8 @@ def markdown(text: str) -> Markup:
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters.update(fixed=fixed, signed=signed, thousands=thousands, p_value=p_value, when=when,
                              duration=duration, mebibytes=mebibytes, breakable=breakable, markdown=markdown)
-templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals)
-# what a running job is doing, in words (static/evaluation.js keeps the same table)
+templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals, SIZE_CAP_BYTES=SIZE_CAP_BYTES)
+# what a running job is doing, in words (the job page hands the table to static/evaluation.js)
 templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
                                    "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation",
                                    "loops": "loop-wise analysis"}

@@ -1,18 +1,15 @@
 """Records: the index (sortable, filterable, CSV/JSON export) and one record's page, each with its JSON twin."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from webapp.catalog import CatalogEntry
 from webapp.comparability import FINEWEB, record_corpus
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
 from webapp.loops import has_record_loops
-from webapp.plots import has_curves, training_curves_svg
-from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index, seed_curves
+from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index
 from webapp.schemas import RecordDetail, RecordIndex
 from webapp.templating import templates
 
@@ -66,15 +63,7 @@ def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog:
     detail = record_detail(entry, against)
     others = [other for other in catalog.entries() if other.id != entry.id]
     return templates.TemplateResponse(request, "record.html", {
-        "detail": detail, "others": others, "has_curves": has_curves(detail.curves),
+        "detail": detail, "others": others, "has_curves": any(curve.train or curve.val for curve in detail.curves),
         "has_loops": has_record_loops(entry), "files": entry.record.files})
 
 
-@lru_cache(maxsize=128)
-def _curves_svg(entry: CatalogEntry) -> str:
-    return training_curves_svg(seed_curves(entry))
-
-
-@pages.get("/records/{record_id}/curves.svg")
-def record_curves(entry: EntryDep) -> Response:
-    return Response(_curves_svg(entry), media_type="image/svg+xml")

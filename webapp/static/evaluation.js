@@ -9,9 +9,8 @@
   const attempt = document.getElementById("job-attempt");
   const started = document.getElementById("job-started");
   const elapsed = document.getElementById("job-elapsed");
-  // the same words as the STAGES table in webapp/templating.py
-  const stages = { loading: "loading the artifact", roundtrip: "roundtrip evaluation", sliding: "sliding-window evaluation",
-                   prequant: "pre-quantisation evaluation", loops: "loop-wise analysis" };
+  // the words for each stage: webapp/templating.py's STAGES, handed over by the page
+  const stages = JSON.parse(job.dataset.stages);
 
   function when(text) {
     return text ? text.replace("T", " ").slice(0, 19) + " UTC" : "—";

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.test_webapp_fixtures import make_settings
+from tests.test_webapp_fixtures import free_port, make_settings
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
 
@@ -33,12 +32,6 @@ def processes() -> list[tuple[int, int, int, bytes, str]]:
         except (FileNotFoundError, ProcessLookupError):  # it ended while we looked
             continue
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _group(pgid: int) -> list[tuple[int, int, int, bytes, str]]:
@@ -60,7 +53,7 @@ def _until(what: str, check, timeout: float = 60.0):
 
 class Server:
     def __init__(self, tmp_path: Path, eval_data: Path, worker: bool = True, **overrides):
-        self.port = _free_port()
+        self.port = free_port()
         # the evaluation data comes by flag, and reaches the worker the way every setting does
         settings = make_settings(tmp_path, eval_data, port=self.port, eval_data_dir=None, **overrides)
         self.log = tmp_path / "serve.log"

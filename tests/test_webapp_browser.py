@@ -2,15 +2,8 @@
 index, the Micro Crawler record's seed table, and an artifact upload followed to its result."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -18,8 +11,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import REPO, shared_path
-from tests.test_webapp_fixtures import CRAWLER_RECORD, make_settings
+from tests.conftest import shared_path
+from tests.test_webapp_fixtures import CRAWLER_RECORD, make_settings, serve
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
 
@@ -33,40 +26,12 @@ pytestmark = pytest.mark.skipif(
     reason="Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does this)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, eval_data):
     records = shared_path("records")
-    port = _free_port()
     settings = make_settings(tmp_path, eval_data)
-    env = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
-    log = (tmp_path / "serve.log").open("ab")
-    # its own process group, so the worker it starts goes down with it
-    process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve", "--port", str(port), "--records", str(records),
-                                "--data-dir", str(settings.data_dir)], cwd=REPO, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/evaluations", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    yield from serve(["--records", str(records), "--data-dir", str(settings.data_dir)], settings.as_environment(),
+                     tmp_path / "serve.log", "/api/evaluations")
 
 
 @pytest.fixture

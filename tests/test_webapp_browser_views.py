@@ -7,9 +7,6 @@ made so), else into the test's temporary folder."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,40 +18,18 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import REPO, shared_path
-from tests.test_webapp_browser import _free_port, browser, pytestmark  # noqa: F401  (the fixture and the skip)
-from tests.test_webapp_fixtures import CRAWLER_RECORD
+from tests.test_webapp_browser import browser, pytestmark  # noqa: F401  (the fixture and the skip)
+from tests.test_webapp_fixtures import CRAWLER_RECORD, serve
 
 EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
 WIDTHS = (1440, 390)
 
 
 def _serve(tmp_path: Path, **environ: str):
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("ab")
-    # no worker: nothing is evaluated here; its own process group, so that everything it starts goes down with it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgolf", "serve", "--port", str(port), "--records", str(shared_path("records")),
-         "--records", str(REPO / "records"), "--ablations", str(REPO / "ablations"), "--runs", str(tmp_path / "runs"),
-         "--data-dir", str(tmp_path / "web"), "--no-worker"],
-        cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1", **environ}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/leaderboard", timeout=5)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((tmp_path / "serve.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
-    yield base
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    # no worker: nothing is evaluated here
+    yield from serve(["--records", str(shared_path("records")), "--records", str(REPO / "records"), "--ablations",
+                      str(REPO / "ablations"), "--runs", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "web"),
+                      "--no-worker"], environ, tmp_path / "serve.log", "/api/leaderboard")
 
 
 @pytest.fixture

@@ -4,9 +4,12 @@ to run a worker."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,38 @@ from webapp.settings import Settings
 
 VOCAB = 400
 CRAWLER_RECORD = "2026-03-30_Crawler_Leg3_8xH100"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(args: list[str], env: dict[str, str], log: Path, ready: str, port: int | None = None):
+    """`pgolf serve ARGS` on a free port, yielding its base URL once `ready` answers, stopped afterwards. It runs
+    in its own process group, so that the worker it starts goes down with it."""
+    port = port or free_port()
+    process = subprocess.Popen([sys.executable, "-m", "pgolf", "serve", "--port", str(port), *args], cwd=REPO,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, stdout=log.open("ab"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + ready, timeout=5)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(log.read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield base
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 CODE = b"# the code that ships with the tiny artifact\nprint('crawler')\n"
 
 

@@ -26,7 +26,7 @@ HUGE = "9" * 5000
 TRACK = "track_10min_16mb"
 DEEP = '{"a": ' * 1000 + "1" + "}" * 1000
 # a real report, as `pgolf loops` wrote it for the demo record
-DEMO_LOOPS = REPO / "records" / "track_cpu_demo" / "2026-11-24_MicroCrawler_tiny_CPU_wiki" / "loops" / "loops.json"
+DEMO_LOOPS = REPO / "records" / "track_cpu_demo" / "2026-11-27_MicroCrawler_tiny_CPU_wiki" / "loops" / "loops.json"
 
 
 def _submission(folder: Path, text: str) -> None:

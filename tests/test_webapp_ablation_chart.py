@@ -53,10 +53,10 @@ def test_a_list_valued_setting_is_kept_whole(client):
 def test_a_logged_json_config_is_compared_setting_by_setting(tmp_path):
     demo = TestClient(create_app(Settings(records=[REPO / "records"], runs=[tmp_path / "runs"],
                                           ablations=[REPO / "ablations"], data_dir=tmp_path / "web")))
-    entry = demo.app.state.catalog.get("2026-11-24_MicroCrawler_tiny_CPU_wiki")
+    entry = demo.app.state.catalog.get("2026-11-27_MicroCrawler_tiny_CPU_wiki")
     settings = record_arm(entry).settings
     assert "config" not in settings and settings["crawler_loops"] == "3" and settings["loop_rope_scales"] == "[]"
     body = demo.get("/api/ablation", params={"control": "ablation:tiny_cpu/loops3",
-                                             "arm": ["record:2026-11-24_MicroCrawler_tiny_CPU_wiki"]}).json()
+                                             "arm": ["record:2026-11-27_MicroCrawler_tiny_CPU_wiki"]}).json()
     diff = {d["key"]: (d["control"], d["arm"]) for d in body["arms"][0]["settings_diff"]}
     assert diff["max_wallclock_seconds"] == ("150.0", "270.0") and "crawler_loops" not in diff

@@ -142,9 +142,9 @@ def test_every_page_fits_a_phone_and_a_desktop(server, browser, tmp_path):
     """The pages not driven above, each at 1440 and 390 px: no horizontal page overflow, the nav behind its toggle."""
     shots = Path(os.environ.get("PGOLF_SCREENSHOTS") or tmp_path)
     pages = {"records": "/records", "ablation": "/ablation?control=ablation:tiny_cpu/loops3&arm=ablation:tiny_cpu/loops1"
-             "&arm=ablation:tiny_cpu/mlp3&arm=record:2026-11-24_MicroCrawler_tiny_CPU_wiki&kind=sliding_window",
+             "&arm=ablation:tiny_cpu/mlp3&arm=record:2026-11-27_MicroCrawler_tiny_CPU_wiki&kind=sliding_window",
              "evaluations": "/evaluations", "api": "/api",
-             "loops": "/records/2026-11-24_MicroCrawler_tiny_CPU_wiki/loops", "demo": "/records/2026-11-24_MicroCrawler_tiny_CPU_wiki"}
+             "loops": "/records/2026-11-27_MicroCrawler_tiny_CPU_wiki/loops", "demo": "/records/2026-11-27_MicroCrawler_tiny_CPU_wiki"}
     for name, path in pages.items():
         browser.get(server + path)
         WebDriverWait(browser, 30).until(_charts_ready)

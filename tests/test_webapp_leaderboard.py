@@ -11,7 +11,7 @@ from webapp.app import create_app
 from webapp.settings import Settings
 
 HTML = {"accept": "text/html"}
-DEMO = "2026-11-24_MicroCrawler_tiny_CPU_wiki"
+DEMO = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from webapp.runner import JobRunner
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
 
-DEMO_RECORD = "2026-11-24_MicroCrawler_tiny_CPU_wiki"
+DEMO_RECORD = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 def _evaluated(tmp_path, eval_data, tiny_artifact, **overrides) -> tuple[TestClient, int]:

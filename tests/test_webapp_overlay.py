@@ -12,7 +12,7 @@ from webapp.settings import Settings
 
 HTML = {"accept": "text/html"}
 EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
-DEMO = "2026-11-24_MicroCrawler_tiny_CPU_wiki"
+DEMO = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ Schemes, chosen per tensor by `scheme_for`:
         percentile of |row| shared by the whole matrix, the one of
         INT6_CLIP_PERCENTILES with the least whole-matrix MSE.
   int8  every other large tensor (embeddings, bigram table): per row, clip at
-        the 99.99984th percentile of |row|, scale = clip / 127 in fp16, at
-        least 1/127, q in [-127, 127].
+        the 99.99984th percentile of |row|, scale = clip / 127, at least 1/127,
+        q = round(clipped row / scale) in [-127, 127] with the float32 scale,
+        which is then stored in fp16 (the record's order, bit for bit).
 A tensor that is not 2-D is quantised as the rows of its (shape[0], -1) view,
 one row if it is 1-D. Where QAT trained a block group for int8
 (qat_*_bits == 8), its matrices export as int8 too, so the grids agree.
@@ -70,8 +71,12 @@ def quantize_tensor(w: Tensor, bits: int) -> tuple[Tensor, Tensor]:
     w = _rows(w.detach().float())
     a = w.abs()
     if bits == 8:
-        q, scale = _grid(w, _row_quantiles(a, (INT8_CLIP_PERCENTILE,))[0], QMAX[8])
-        return q.to(torch.int8), scale
+        # the record's int8 rounds with the float32 scale and only then stores it as fp16 (int6 rounds with
+        # the fp16 scale): the dequantised value is not on the grid, but it is what the record writes
+        clip = _row_quantiles(a, (INT8_CLIP_PERCENTILE,))[0][:, None]
+        scale = (clip / QMAX[8]).clamp_min(1.0 / QMAX[8])
+        q = torch.clamp(torch.round(torch.maximum(torch.minimum(w, clip), -clip) / scale), -QMAX[8], QMAX[8])
+        return q.to(torch.int8), scale[:, 0].to(torch.float16)
     clips = torch.cat((_row_quantiles(a, INT6_CLIP_PERCENTILES[:-1]), a.amax(dim=1)[None]))
     q, scale = _grid(w, clips, QMAX[6])
     # every candidate at once and no .item(): no host sync when QAT runs this on the GPU every step

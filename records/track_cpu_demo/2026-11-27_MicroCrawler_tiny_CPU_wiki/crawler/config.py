@@ -7,10 +7,11 @@ is read), and explicit overrides such as CLI flags.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import PgolfError
@@ -39,8 +40,10 @@ class CrawlerConfig:
     crawler_mlp_mult: float = 6.0
     train_seq_len: int = 2048
     rope_dims: int = 16
-    # the record's NTK rescale from a hard-coded train length of 1024: 10000 * 2^(16/14)
-    rope_base: float = 10000.0 * (2048 / 1024) ** (16 / 14)
+    rope_base: float = 10000.0
+    # the record's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
+    # and is bf16-rounded up to it; 0 = a fixed float32 base (format-1 artifacts, see crawler.artifact)
+    rope_ntk_len: int = 1024
     logit_softcap: float = 30.0
     qk_gain_init: float = 1.5
     tied_embed_init_std: float = 0.005
@@ -105,6 +108,15 @@ class CrawlerConfig:
         return self.model_dim // self.num_heads
 
     def validate(self) -> "CrawlerConfig":
+        # bounds first: a manifest or a form is untrusted, and 1e6 loops or a 1e308 width is unbounded work
+        for name, value in dataclasses.asdict(self).items():
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"{name} must be finite, got {v}")
+                lo, hi = BOUNDS.get(name, (-GENERIC_BOUND, GENERIC_BOUND))
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
+                    shown = str(v) if isinstance(v, int) and abs(v) < 10 ** 15 else f"{v:.6g}"
+                    raise ConfigError(f"{name} = {shown} is outside {lo:g}..{hi:g}")
         checks = [
             (self.model_dim % self.num_heads == 0, "model_dim must be divisible by num_heads"),
             (self.num_heads % self.num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"),
@@ -131,12 +143,27 @@ class CrawlerConfig:
         return dataclasses.replace(self, **coerce_overrides(overrides)).validate()
 
 
+GENERIC_BOUND = 2 ** 53  # ints and floats beyond exact float64 integers mean nothing in any field
+# Fields whose size sets the work a model does, bounded far above any model that fits the challenge.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "vocab_size": (2, 65_536),  # the shard format stores uint16 ids
+    "model_dim": (2, 16_384), "num_heads": (1, 256), "num_kv_heads": (1, 256),
+    "num_flat_layers": (0, 128), "num_crawler_layers": (0, 64), "crawler_loops": (0, 64),
+    "mlp_mult": (0.0, 64.0), "crawler_mlp_mult": (0.0, 64.0), "loop_inst_dim": (0, 16_384),
+    "bigram_vocab_size": (2, 1 << 20), "bigram_dim": (1, 16_384),
+    "train_seq_len": (1, 1 << 17), "eval_seq_len": (1, 1 << 17), "eval_stride": (1, 1 << 17),
+    "rope_dims": (2, 1024), "rope_base": (1.0, 1e12), "rope_ntk_len": (0, 1 << 17), "loop_rope_scales": (1e-6, 1e6),
+    "logit_softcap": (1e-3, 1e6), "train_batch_tokens": (1, 1 << 30), "val_batch_size": (1, 1 << 30),
+    "grad_accum_steps": (0, 4096),
+}
+
+
 # The record's `leg3` run is the dataclass default; `tiny` keeps its topology at CPU scale.
 PRESETS: dict[str, dict] = {
     "leg3": {},
     "tiny": dict(
         model_dim=128, num_heads=4, num_kv_heads=2, train_seq_len=256, eval_seq_len=256, eval_stride=64,
-        rope_base=10000.0, bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=4096,
+        bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=4096,
         val_batch_size=65_536, iterations=100_000, warmdown_iters=200, max_wallclock_seconds=270.0,
         val_loss_every=200, train_log_every=25, muon_momentum_warmup_steps=150, compile=False,
         warmup_steps=0, grad_accum_steps=1, run_id="tiny",
@@ -250,8 +277,11 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
 
 
 def toml_overrides(path: str | Path) -> dict:
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a named pipe would block the read, /dev/zero never end it
+        raise ConfigError(f"{path}: config file is not a regular file")
     try:
-        data = tomllib.loads(Path(path).read_text())
+        data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as e:

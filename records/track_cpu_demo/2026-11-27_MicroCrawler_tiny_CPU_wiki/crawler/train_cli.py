@@ -1,4 +1,4 @@
-"""`pgolf train`, and `python -m crawler.train` / `torchrun -m crawler.train` with the same flags."""
+"""`pgolf train`, and `python -m crawler.train_cli` / `torchrun -m crawler.train_cli` with the same flags."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,3 +49,7 @@ def register(app: typer.Typer) -> None:
 
 def main() -> None:
     typer.run(train_command)
+
+
+if __name__ == "__main__":
+    main()

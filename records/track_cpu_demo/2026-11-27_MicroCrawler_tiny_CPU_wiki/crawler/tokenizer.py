@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from crawler.errors import first_line
 from crawler.errors import PgolfError
 
 # The settings of the challenge's data exporter; ids 0..3 are pad/bos/eos/unk.
@@ -59,7 +60,7 @@ def load_tokenizer(path: str | Path) -> spm.SentencePieceProcessor:
     try:
         sp.load(str(path))
     except (OSError, RuntimeError) as e:
-        raise TokenizerError(f"{path}: not a SentencePiece model ({str(e).splitlines()[0]})") from None
+        raise TokenizerError(f"{path}: not a SentencePiece model ({first_line(e)})") from None
     return sp
 
 

@@ -3,11 +3,18 @@
 Byte layout (little-endian; every byte counts toward the 16,000,000-byte cap):
 
     offset  size  field
-    0       4     magic b"PGZ1" (format version 1)
+    0       4     magic b"PGZ2" (format version 2)
     4       1     codec: 0 zstd, 1 rans (CODECS)
     5       4     uint32 m: length of the manifest frame
-    9       m     manifest: one zstd-22 frame of compact UTF-8 JSON
-    9+m     ...   payload, to the end of the file
+    9       4     uint32 crc32 of the manifest frame
+    13      m     manifest: one zstd-22 frame of compact UTF-8 JSON
+    13+m    ...   payload, to the end of the file
+
+Format 1 (magic b"PGZ1", no manifest checksum: the header ends at offset 9) is
+still read. Its models rotated RoPE pairs the other way and used one fixed
+rope_base at every length; on load its c_q/c_k rows are converted to the
+record's direction (crawler.model.flip_rotary_direction, exact) and its config
+gets rope_ntk_len 0, so it scores exactly as it did.
 
 The manifest holds format_version, config (CrawlerConfig.to_dict(): every
 model, loop and per-loop option), tokenizer_sha256, code_sha256 (of the code
@@ -46,15 +53,18 @@ import zstandard
 from torch import Tensor, nn
 
 from crawler.config import CrawlerConfig, config_from_dict
-from crawler.errors import PgolfError
-from crawler.model import CrawlerGPT
+from crawler.errors import PgolfError, first_line
+from crawler.model import CrawlerGPT, flip_rotary_direction
 from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
-MAGIC = b"PGZ1"
-FORMAT_VERSION = 1
+MAGIC = b"PGZ2"
+FORMAT_VERSION = 2
+HEADER = struct.Struct("<4sBII")
+LEGACY_MAGIC = b"PGZ1"  # format 1: the header had no manifest checksum
+LEGACY_HEADER = struct.Struct("<4sBI")
+HEADERS = {MAGIC: (FORMAT_VERSION, HEADER), LEGACY_MAGIC: (1, LEGACY_HEADER)}
 CODECS = ("zstd", "rans")
 DEFAULT_CODEC = "rans"
-HEADER = struct.Struct("<4sBI")
 ZSTD_LEVEL = 22
 MANIFEST_CAP = 1 << 20
 DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x a record-sized model's tensors
@@ -65,11 +75,6 @@ RANS_CLASSES = 16  # row classes per scheme, each with its own frequency table
 
 class ArtifactError(PgolfError, ValueError):
     """A file that cannot be read or written as an artifact; the message is one line naming the file."""
-
-
-def first_line(e: BaseException, limit: int = 120) -> str:
-    lines = str(e).strip().splitlines()
-    return (lines[0] if lines else type(e).__name__)[:limit]
 
 
 def zstd_compress(data: bytes) -> bytes:
@@ -341,6 +346,11 @@ def decode_payload(payload: bytes, codec: str, entries: list, where: str) -> dic
 
 # ----------------------------------------------------------------------------- write
 
+def framed_manifest(codec_id: int, zmanifest: bytes) -> bytes:
+    """The header and the compressed manifest: everything before the payload."""
+    return HEADER.pack(MAGIC, codec_id, len(zmanifest), zlib.crc32(zmanifest)) + zmanifest
+
+
 def _read_bytes(path: str | Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -371,7 +381,7 @@ def export_model(model_or_state_dict: nn.Module | dict[str, Tensor], config: Cra
     manifest_json = json.dumps(manifest, separators=(",", ":")).encode()
     zmanifest = zstd_compress(manifest_json)
     payload = encode_payload(qsd, codec)
-    blob = HEADER.pack(MAGIC, CODECS.index(codec), len(zmanifest)) + zmanifest + payload
+    blob = framed_manifest(CODECS.index(codec), zmanifest) + payload
     tmp = None
     try:
         with tempfile.NamedTemporaryFile(dir=out_path.parent, prefix=f".{out_path.name}.", delete=False) as f:
@@ -399,13 +409,19 @@ def export_model(model_or_state_dict: nn.Module | dict[str, Tensor], config: Cra
 
 # ----------------------------------------------------------------------------- read
 
-def _parse_manifest(m, where: str) -> list[tuple[str, str, tuple[int, ...]]]:
+def _reject_constant(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _parse_manifest(m, version: int, where: str) -> list[tuple[str, str, tuple[int, ...]]]:
     keys = {"format_version": int, "config": dict, "tokenizer_sha256": str, "code_sha256": str,
             "code_bytes": int, "crc32": int, "tensors": list}
     if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in keys.items()):
         raise ArtifactError(f"{where}: malformed manifest (needs {', '.join(keys)})")
-    if m["format_version"] != FORMAT_VERSION:
-        raise ArtifactError(f"{where}: format version {m['format_version']} (this reader knows {FORMAT_VERSION})")
+    if m["format_version"] != version:
+        raise ArtifactError(f"{where}: manifest says format version {m['format_version']}, the header {version}")
+    if not 0 <= m["code_bytes"] < 1 << 40:
+        raise ArtifactError(f"{where}: malformed manifest (code_bytes {m['code_bytes']})")
     entries, seen = [], set()
     for e in m["tensors"]:
         ok = isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and e[1] in ("fp16", *SCHEME_BITS) \
@@ -418,47 +434,66 @@ def _parse_manifest(m, where: str) -> list[tuple[str, str, tuple[int, ...]]]:
     return entries
 
 
+def _finite(qsd: dict[str, QTensor], where: str) -> None:
+    # the checksums prove the bytes are the writer's, not that the writer was honest
+    for name, qt in qsd.items():
+        for t in (qt.data, qt.scale):
+            if t is not None and t.is_floating_point() and not torch.isfinite(t).all():
+                raise ArtifactError(f"{where}: {name} has non-finite values")
+
+
 def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
                   ) -> tuple[CrawlerConfig, dict[str, QTensor], dict]:
-    """(config, quantised tensors, manifest); the manifest gains `codec` and `model_bytes`."""
+    """(config, quantised tensors, manifest); the manifest gains `codec` and `model_bytes`.
+    A format-1 file comes back converted to the current RoPE convention."""
     path = Path(path)
     try:
+        if not path.is_file():
+            raise ArtifactError(f"{path}: not a regular file" if path.exists() else f"{path}: not found")
         size = path.stat().st_size
         if size > max_decompressed_bytes:
             raise ArtifactError(f"{path}: {size:,} bytes is larger than the {max_decompressed_bytes:,}-byte cap")
         blob = path.read_bytes()
     except OSError as e:
         raise ArtifactError(f"{path}: cannot read ({e.strerror or e})") from None
-    if len(blob) < HEADER.size:
+    if blob[:4] not in HEADERS:
+        raise ArtifactError(f"{path}: not a pgolf artifact (magic {blob[:4]!r}, expected {MAGIC!r})")
+    version, header = HEADERS[blob[:4]]
+    if len(blob) < header.size:
         raise ArtifactError(f"{path}: truncated ({len(blob)} bytes, shorter than the header)")
-    magic, codec_id, m = HEADER.unpack_from(blob)
-    if magic != MAGIC:
-        raise ArtifactError(f"{path}: not a pgolf artifact (magic {magic!r}, expected {MAGIC!r})")
+    _, codec_id, m, *manifest_crc = header.unpack_from(blob)
     if codec_id >= len(CODECS):
         raise ArtifactError(f"{path}: unknown codec id {codec_id}")
-    if HEADER.size + m > len(blob):
+    if header.size + m > len(blob):
         raise ArtifactError(f"{path}: truncated (manifest runs past the end of the file)")
-    raw = zstd_decompress_capped(blob[HEADER.size:HEADER.size + m], MANIFEST_CAP, f"{path}: manifest")
+    frame = blob[header.size:header.size + m]
+    if manifest_crc and zlib.crc32(frame) != manifest_crc[0]:
+        raise ArtifactError(f"{path}: corrupt (manifest checksum mismatch)")
+    raw = zstd_decompress_capped(frame, MANIFEST_CAP, f"{path}: manifest")
     try:
-        manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        manifest = json.loads(raw, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: also over-long integers
         raise ArtifactError(f"{path}: manifest is not JSON ({first_line(e, 80)})") from None
-    entries = _parse_manifest(manifest, str(path))
+    entries = _parse_manifest(manifest, version, str(path))
     declared = sum(sum(_sizes(scheme, shape)) for _, scheme, shape in entries)
     if declared > max_decompressed_bytes:
         raise ArtifactError(f"{path}: declares {declared:,} bytes of tensors, "
                             f"more than the {max_decompressed_bytes:,}-byte cap")
     try:
-        config = config_from_dict(manifest["config"])
+        config = config_from_dict({"rope_ntk_len": 0, **manifest["config"]} if version == 1 else manifest["config"])
         check_shapes({name: shape for name, _, shape in entries}, config, str(path))
     except ArtifactError:
         raise
     except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:  # a hostile config can break the model build
         raise ArtifactError(f"{path}: bad config in manifest ({first_line(e)})") from None
     codec = CODECS[codec_id]
-    qsd = decode_payload(blob[HEADER.size + m:], codec, entries, str(path))
+    qsd = decode_payload(blob[header.size + m:], codec, entries, str(path))
     if zlib.crc32(_canonical(qsd)) != manifest["crc32"]:
         raise ArtifactError(f"{path}: corrupt (tensor checksum mismatch)")
+    _finite(qsd, str(path))
+    if version == 1:
+        flipped = flip_rotary_direction({name: qt.data for name, qt in qsd.items()}, config)
+        qsd = {name: QTensor(qt.scheme, qt.shape, flipped[name], qt.scale) for name, qt in qsd.items()}
     return config, qsd, {**manifest, "codec": codec, "model_bytes": len(blob)}
 
 

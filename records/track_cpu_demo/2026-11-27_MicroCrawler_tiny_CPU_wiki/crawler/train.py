@@ -3,8 +3,8 @@
 One process per GPU under torchrun (RANK / WORLD_SIZE / LOCAL_RANK, torchrun's
 protocol), or a single process on one GPU or the CPU:
 
-    torchrun --standalone --nproc_per_node=8 -m crawler.train --preset leg3
-    python -m crawler.train --preset tiny        # same flags as `pgolf train`
+    torchrun --standalone --nproc_per_node=8 -m crawler.train_cli --preset leg3
+    python -m crawler.train_cli --preset tiny    # same flags as `pgolf train`
 
 Schedule, as the challenge's trainer: no LR warmup; `warmup_steps` compile
 warm-up steps whose model and optimizer state is thrown away; constant LR, then
@@ -24,7 +24,6 @@ import contextlib
 import copy
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,29 +34,17 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler import (artifact, bpb, config, distributed, errors, evaluate, loader, model, muon, quant, shards,
-                     tokenizer, train_cli)
 from crawler.artifact import export_model, load_artifact
 from crawler.bpb import load_byte_lut
-from crawler.config import CrawlerConfig
+from crawler.config import ConfigError, CrawlerConfig
 from crawler.distributed import Dist, setup_dist
-from crawler.evaluate import evaluate_bpb
+from crawler.evaluate import BPBResult, evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
+from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
+from crawler.shipped import code_files
 from crawler.shards import load_split
-
-# What a submission ships and runs: the challenge's entry script, then the modules it imports, in this
-# order. Their bytes are the artifact's code size and their concatenation is the manifest's code hash.
-CODE_MODULES = (train_cli, sys.modules[__name__], config, errors, distributed, shards, tokenizer, bpb, evaluate,
-                loader, model, muon, quant, artifact)
-
-
-def code_files() -> list[Path]:
-    import train_gpt
-
-    return [Path(train_gpt.__file__).resolve(), *(Path(m.__file__).resolve() for m in CODE_MODULES)]
-
 
 @dataclass
 class TrainResult:
@@ -90,8 +77,8 @@ def grad_accum_for(cfg: CrawlerConfig, world_size: int) -> int:
     # auto: 8 GPUs' worth of micro-batches, so one GPU takes the same step as the 8-GPU run
     steps = cfg.grad_accum_steps or max(1, 8 // world_size)
     if cfg.train_batch_tokens % (world_size * steps * cfg.train_seq_len):
-        raise config.ConfigError(f"train_batch_tokens {cfg.train_batch_tokens} does not split into sequences of "
-                                 f"{cfg.train_seq_len} over {world_size} ranks x {steps} accumulation steps")
+        raise ConfigError(f"train_batch_tokens {cfg.train_batch_tokens} does not split into sequences of "
+                          f"{cfg.train_seq_len} over {world_size} ranks x {steps} accumulation steps")
     return steps
 
 
@@ -197,10 +184,10 @@ class WeightAverage:
 
 def save_checkpoint(gpt: CrawlerGPT, cfg: CrawlerConfig, run_dir: Path) -> Path:
     """Float weights as safetensors (config JSON in its metadata and beside it); no pickle."""
-    path = run_dir / "final_model.safetensors"
+    path = run_dir / RUN_CHECKPOINT
     meta = {"config": json.dumps(cfg.to_dict())}
     save_file({k: v.detach().contiguous().cpu() for k, v in gpt.state_dict().items()}, str(path), metadata=meta)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    (run_dir / RUN_CONFIG).write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
     return path
 
 
@@ -218,7 +205,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     run_dir = Path(cfg.out_dir) / cfg.run_id
     if d.master:
         run_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(run_dir / "train.log" if d.master else None)
+    log = RunLog(run_dir / RUN_LOG if d.master else None)
     cuda = d.device.type == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -249,7 +236,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     eval_model = net.module if isinstance(net, DDP) else net
     val_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
 
-    def validate(max_tokens: int) -> evaluate.BPBResult:
+    def validate(max_tokens: int) -> BPBResult:
         return evaluate_bpb(eval_model, val_tokens, lut, cfg.train_seq_len, cfg.train_seq_len, val_seqs, d.device,
                             max_tokens=max_tokens, rank=d.rank, world_size=d.world_size, progress=progress)
 
@@ -286,7 +273,9 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     average = WeightAverage(gpt, cfg)
     qat_on = False
     max_ms = 1000.0 * cfg.max_wallclock_seconds if cfg.max_wallclock_seconds > 0 else math.inf
-    bar = tqdm(total=cfg.iterations, desc="train", unit="step", disable=not progress or not d.master, leave=False)
+    # the bar counts towards whichever limit ends the run first, the step count or the wallclock cap
+    bar = tqdm(total=1.0, desc="train", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+               disable=not progress or not d.master, leave=False)
     train_ms, stop_after, step = 0.0, None, 0
     val = None
     sync()
@@ -319,7 +308,8 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         if cfg.train_log_every > 0 and (step <= 10 or step % cfg.train_log_every == 0 or stop_after is not None):
             log(f"step:{step}/{cfg.iterations} train_loss:{train_loss.item():.4f} train_time:{elapsed:.0f}ms "
                 f"step_avg:{elapsed / step:.2f}ms")
-        bar.update()
+        bar.n = min(1.0, max(step / cfg.iterations, elapsed / max_ms))
+        bar.set_postfix_str(f"step {step}")
         reached = elapsed >= max_ms
         if d.enabled:
             flag = torch.tensor(int(reached), device=d.device)
@@ -343,7 +333,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f}")
         result.val_loss, result.val_bpb = val.val_loss, val.bpb
 
-    artifact_path = run_dir / "final_model.ptz"
+    artifact_path = run_dir / RUN_ARTIFACT
     if d.master:
         ckpt = save_checkpoint(gpt, cfg, run_dir)
         log(f"Serialized model: {ckpt.stat().st_size} bytes")
@@ -371,9 +361,3 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         result.final[f"{name}_val_loss"], result.final[f"{name}_val_bpb"] = r.val_loss, r.bpb
     log.close()
     return result
-
-
-if __name__ == "__main__":
-    from crawler.train_cli import main
-
-    main()

@@ -68,19 +68,45 @@ class CastedLinear(nn.Linear):
         return F.linear(x, w.to(x.dtype))
 
 
-def rotary(seq_len: int, rope_dims: int, base: float, device) -> tuple[Tensor, Tensor]:
-    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2)."""
-    inv_freq = 1.0 / base ** (torch.arange(0, rope_dims, 2, device=device, dtype=torch.float32) / rope_dims)
+def rotary(seq_len: int, rope_dims: int, base: float, ntk_len: int, device) -> tuple[Tensor, Tensor]:
+    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2), as the record's Rotary.
+
+    The record builds every Rotary with a train length of 1024 (ntk_len) whatever it trains at: up to that
+    many positions it uses its inv_freq buffer, which the model's bf16 cast has rounded to bf16; beyond, a
+    fresh float32 inv_freq of the NTK-grown base base * (T / ntk_len) ** (rd / (rd - 2)). ntk_len 0 is the
+    format-1 convention: one float32 base at every length.
+    """
+    exponents = torch.arange(0, rope_dims, 2, device=device, dtype=torch.float32) / rope_dims
+    if ntk_len and seq_len > ntk_len:
+        inv_freq = 1.0 / ((base * (seq_len / ntk_len) ** (rope_dims / (rope_dims - 2))) ** exponents)
+    else:
+        inv_freq = 1.0 / (base ** exponents)
+        if ntk_len:
+            inv_freq = inv_freq.bfloat16().float()
     freqs = torch.outer(torch.arange(seq_len, device=device, dtype=torch.float32), inv_freq)
     return freqs.cos()[:, None, :], freqs.sin()[:, None, :]
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims, pass the rest through
+    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims by -angle (the record's
+    # direction), pass the rest through
     half = cos.size(-1)
     x1, x2, rest = x[..., :half], x[..., half:2 * half], x[..., 2 * half:]
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin, rest), dim=-1)
+    return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos, rest), dim=-1)
+
+
+def flip_rotary_direction(state_dict: dict[str, Tensor], cfg: CrawlerConfig) -> dict[str, Tensor]:
+    """Weights for the other rotation direction: negating the second RoPE half of every head's c_q and c_k
+    rows negates the second half of the rotated q and k, so every q.k, hence every logit, is unchanged."""
+    half, D = cfg.rope_dims // 2, cfg.head_dim
+    out = dict(state_dict)
+    for name, w in state_dict.items():
+        if name.endswith((".attn.c_q.weight", ".attn.c_k.weight")):
+            rows = w.clone().view(-1, D, w.shape[-1])  # (heads, head_dim, dim)
+            rows[:, half:2 * half] *= -1
+            out[name] = rows.view_as(w)
+    return out
 
 
 class Attention(nn.Module):
@@ -95,14 +121,27 @@ class Attention(nn.Module):
         self.q_gain = nn.Parameter(torch.full((cfg.num_heads,), cfg.qk_gain_init))
         self.xsa = xsa
 
+    def qk(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor]:
+        """Queries (B, T, H, D) and keys (B, T, KV, D) as attention compares them: normed, rotated, q scaled."""
+        B, T, _ = x.shape
+        q = rms_norm(self.c_q(x).view(B, T, self.num_heads, self.head_dim))
+        k = rms_norm(self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim))
+        return apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[:, None], apply_rotary(k, cos, sin)
+
+    def probs(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """Causal attention probabilities (B, H, T, T), which the fused kernels of forward never materialise
+        (for analysis; GQA: query head h reads kv head h // (H / KV), as SDPA's enable_gqa does)."""
+        q, k = self.qk(x, cos, sin)
+        k = k.repeat_interleave(self.num_heads // self.num_kv_heads, dim=2)
+        scores = (q.transpose(1, 2) @ k.permute(0, 2, 3, 1)).float() / math.sqrt(self.head_dim)
+        causal = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).tril()
+        return scores.masked_fill(~causal, float("-inf")).softmax(-1)
+
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         B, T, _ = x.shape
         H, KV, D = self.num_heads, self.num_kv_heads, self.head_dim
-        q = rms_norm(self.c_q(x).view(B, T, H, D))
-        k = rms_norm(self.c_k(x).view(B, T, KV, D))
+        q, k = self.qk(x, cos, sin)
         v = self.c_v(x).view(B, T, KV, D)
-        q = apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[:, None]
-        k = apply_rotary(k, cos, sin)
         if flash_attn_func is not None and x.is_cuda:
             y = flash_attn_func(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal=True).to(v.dtype)  # (B, T, H, D)
         else:
@@ -139,10 +178,13 @@ class Block(nn.Module):
         # deeper blocks see a smaller normalised input, as in the record
         self.ln_scale = 1.0 / math.sqrt(layer_index + 1)
 
-    def forward(self, x: Tensor, x0: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    def forward(self, x: Tensor, x0: Tensor, cos: Tensor, sin: Tensor, on_attention=None) -> Tensor:
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x) * self.ln_scale, cos, sin)
+        h = rms_norm(x) * self.ln_scale
+        if on_attention is not None:
+            on_attention(self.attn, h, cos, sin)
+        x = x + self.attn_scale.to(x.dtype) * self.attn(h, cos, sin)
         return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x) * self.ln_scale)
 
 
@@ -231,44 +273,52 @@ class CrawlerGPT(nn.Module):
         return self.config.num_flat_layers + self.config.num_crawler_layers * self.config.crawler_loops
 
     def _run_block(self, name: str, loop: int, block: Block, x: Tensor, x0: Tensor, rope: tuple[Tensor, Tensor],
-                   hidden: list | None) -> Tensor:
-        # every block application passes here: analysis keys hooks and hidden states by (name, loop)
-        x = block(x, x0, *rope)
+                   hidden: list | None, on_attention) -> Tensor:
+        # every block application passes here: analysis keys what it sees by (name, loop), since a shared
+        # block runs once per loop and its modules alone cannot tell the loops apart
+        watch = None if on_attention is None else lambda attn, h, cos, sin: on_attention((name, loop), attn, h, cos, sin)
+        x = block(x, x0, *rope, on_attention=watch)
         if hidden is not None:
             hidden.append((name, loop, x))
         return x
 
-    def trunk(self, ids: Tensor, hidden: list | None = None) -> Tensor:
-        """Final normalised residual stream (B, T, dim); appends (block name, loop, output) to `hidden` if given."""
+    def trunk(self, ids: Tensor, hidden: list | None = None, on_attention=None) -> Tensor:
+        """Final normalised residual stream (B, T, dim); appends (block name, loop, output) to `hidden` if given,
+        and calls on_attention((block name, loop), attn, input, cos, sin) before every attention if given."""
         cfg = self.config
         if ids.ndim != 2:
             raise ValueError(f"ids must have shape (batch, seq), got {tuple(ids.shape)}")
         T = ids.size(1)
-        ropes = {s: rotary(T, cfg.rope_dims, cfg.rope_base * s, ids.device) for s in {1.0, *self.rope_scales}}
+        ropes = {s: rotary(T, cfg.rope_dims, cfg.rope_base * s, cfg.rope_ntk_len, ids.device) for s in {1.0, *self.rope_scales}}
         x = rms_norm(self.tok_emb(ids) + self.bigram(ids))
         x = self.smear(x)
         x0 = x
         half = cfg.num_flat_layers // 2
         skips = []
         for i in range(half):
-            x = self._run_block(f"flat_blocks.{i}", 0, self.flat_blocks[i], x, x0, ropes[1.0], hidden)
+            x = self._run_block(f"flat_blocks.{i}", 0, self.flat_blocks[i], x, x0, ropes[1.0], hidden, on_attention)
             skips.append(x)
         for loop in range(cfg.crawler_loops):
             if cfg.loop_inst_dim > 0:
                 x = x + self.loop_inst_proj(self.loop_inst[loop].to(x.dtype))
             for j, block in enumerate(self.crawler_blocks):
-                x = self._run_block(f"crawler_blocks.{j}", loop, block, x, x0, ropes[self.rope_scales[loop]], hidden)
+                x = self._run_block(f"crawler_blocks.{j}", loop, block, x, x0, ropes[self.rope_scales[loop]], hidden,
+                                    on_attention)
         for i in range(half):
             x = x + self.skip_weights[i].to(x.dtype) * skips.pop()
-            x = self._run_block(f"flat_blocks.{half + i}", 0, self.flat_blocks[half + i], x, x0, ropes[1.0], hidden)
+            x = self._run_block(f"flat_blocks.{half + i}", 0, self.flat_blocks[half + i], x, x0, ropes[1.0], hidden,
+                                on_attention)
         return rms_norm(x)
+
+    def head(self, x: Tensor) -> Tensor:
+        """Softcapped fp32 logits (B, T, V) of a normalised residual stream (the tied embedding reads it)."""
+        logits = F.linear(x, self.tok_emb.weight.to(x.dtype)).float()
+        cap = self.config.logit_softcap
+        return cap * torch.tanh(logits / cap)
 
     def forward(self, ids: Tensor, targets: Tensor | None = None) -> Tensor:
         """Softcapped fp32 logits (B, T, V), or the mean cross-entropy when targets are given."""
-        x = self.trunk(ids)
-        logits = F.linear(x, self.tok_emb.weight.to(x.dtype)).float()
-        cap = self.config.logit_softcap
-        logits = cap * torch.tanh(logits / cap)
+        logits = self.head(self.trunk(ids))
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))

@@ -15,6 +15,7 @@ import typer
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.record_writer import RecordMeta, RecordWriteError, code_spec, write_record
+from evaluator.records.metric_kinds import KIND_ORDER
 from evaluator.records.record import Record, RecordError, load_record
 from evaluator.records.seeds import SeedTable, seed_table
 from evaluator.records.submission import parse_date
@@ -62,7 +63,7 @@ def render_report(report: ComplianceReport) -> str:
 
 
 def render_seed_table(table: SeedTable) -> str:
-    kinds = [k for k in ("pre_quant", "roundtrip", "sliding_window", "ttt") if any(r.bpb_by_kind.get(k) for r in table.rows)]
+    kinds = [k for k in KIND_ORDER if any(r.bpb_by_kind.get(k) for r in table.rows)]
     def num(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
     def count(value: int | None) -> str:

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from pydantic import BaseModel, Field
 
 from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import MetricKind
+from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
 from evaluator.records.seeds import seed_row
 
 # plotly ships the bundle its Python figures are written for, so the two always match
@@ -30,7 +30,6 @@ LOG_Y_RATIO = 1.5
 # a log that prints every step is thinned to about this many points per line (the last point kept), so
 # that a page stays small whatever the log holds
 MAX_POINTS = 2000
-KIND_WORDS = {"pre_quant": "pre-quant", "roundtrip": "roundtrip", "sliding_window": "sliding", "ttt": "TTT"}
 
 
 @dataclass

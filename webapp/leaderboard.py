@@ -12,12 +12,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from evaluator.check.findings import Status
+from evaluator.records.metric_kinds import KIND_WORDS
 from webapp.catalog import CatalogEntry, RecordCatalog
 from webapp.comparability import CHALLENGE_TRACKS, FINEWEB, record_corpus
 from webapp.record_views import record_row
 
 LeaderSort = Literal["rank", "name", "date", "n_seeds", "worst_total_bytes"]
-KIND_WORDS = {"pre_quant": "pre-quant", "roundtrip": "roundtrip", "sliding_window": "sliding window", "ttt": "TTT"}
 
 
 class LeaderRow(BaseModel):

@@ -18,10 +18,10 @@ from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
 from evaluator.records.files import RecordFileError
 from evaluator.records.logs import TrainLog, parse_log
-from evaluator.records.metric_kinds import MetricKind
+from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
 from webapp.arms import RUN_LOG
 from webapp.catalog import RecordCatalog
-from webapp.charts import KIND_WORDS, Panel, Series, log_series, panels
+from webapp.charts import Panel, Series, log_series, panels
 from webapp.comparability import arm_corpus, corpus_warning
 
 MAX_ITEMS = 10  # one colour each

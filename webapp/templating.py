@@ -9,6 +9,7 @@ from markupsafe import Markup, escape
 
 from crawler.shipped import SIZE_CAP_BYTES
 from evaluator import units
+from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS
 from webapp.charts import PLOTLY_JS_URL, effect_decimals
 from webapp.markdown import render_markdown
 
@@ -59,7 +60,8 @@ def markdown(text: str) -> Markup:
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters.update(fixed=fixed, signed=signed, thousands=thousands, p_value=p_value, when=when,
                              duration=duration, mebibytes=mebibytes, breakable=breakable, markdown=markdown)
-templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals, SIZE_CAP_BYTES=SIZE_CAP_BYTES)
+templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals, SIZE_CAP_BYTES=SIZE_CAP_BYTES,
+                             KIND_ORDER=KIND_ORDER, KIND_WORDS=KIND_WORDS)
 # what a running job is doing, in words (the job page hands the table to static/evaluation.js)
 templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
                                    "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation",

@@ -45,6 +45,11 @@ KIND_DESCRIPTIONS = {
     MetricKind.TTT: "the compressed artifact reloaded and scored with test-time training",
 }
 
+# The order tables and pages show the kinds in (the order a run produces them), and their short names.
+KIND_ORDER = (MetricKind.PRE_QUANT, MetricKind.ROUNDTRIP, MetricKind.SLIDING_WINDOW, MetricKind.TTT)
+KIND_WORDS = {MetricKind.PRE_QUANT: "pre-quant", MetricKind.ROUNDTRIP: "roundtrip",
+              MetricKind.SLIDING_WINDOW: "sliding window", MetricKind.TTT: "TTT"}
+
 # The scored kinds, best-claimed first: what a record most likely reports when nothing says otherwise.
 SCORE_PRIORITY = (MetricKind.TTT, MetricKind.SLIDING_WINDOW, MetricKind.ROUNDTRIP, MetricKind.PRE_QUANT)
 

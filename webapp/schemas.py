@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from crawler.shipped import SIZE_CAP_BYTES
+from evaluator.ablation.compare import SettingDiff
 from evaluator.check import RuleResult
 from evaluator.records.compare import Comparison
 from evaluator.records.seeds import SeedTable
@@ -216,12 +217,6 @@ class ArmChoice(BaseModel):
     id: str
     label: str
     source: str = Field(description="record, run (pgolf train) or ablation (pgolf ablate)")
-
-
-class SettingDiff(BaseModel):
-    key: str
-    control: str | None
-    arm: str | None
 
 
 class KindSummary(BaseModel):

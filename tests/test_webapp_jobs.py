@@ -40,20 +40,20 @@ def _age_heartbeat(sessions, job_id: int, seconds: float) -> None:
 
 def test_slots_cap_concurrent_jobs_and_claims_happen_once(world):
     settings, sessions = world
-    assert jobs.claim(sessions, 1, "w1", slots=1) == jobs.Claim.TAKEN
-    assert jobs.claim(sessions, 1, "w2", slots=1) == jobs.Claim.GONE  # a duplicate delivery
-    assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.Claim.NO_SLOT
+    assert jobs.claim(sessions, 1, "w1", slots=1) == jobs.ClaimOutcome.TAKEN
+    assert jobs.claim(sessions, 1, "w2", slots=1) == jobs.ClaimOutcome.GONE  # a duplicate delivery
+    assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.ClaimOutcome.NO_SLOT
     assert _job(sessions, 2).state == JobState.QUEUED
     assert jobs.heartbeat(sessions, 1, "w1", "sliding", 10, 20)
     assert (_job(sessions, 1).stage, _job(sessions, 1).scored) == ("sliding", 10)
     assert jobs.finish(sessions, 1, "w1", {"ok": 1})
     assert _job(sessions, 1).state == JobState.DONE and _job(sessions, 1).result == {"ok": 1}
-    assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.Claim.TAKEN
+    assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.ClaimOutcome.TAKEN
 
 
 def test_a_dead_workers_job_is_queued_again_then_failed(world):
     settings, sessions = world
-    assert jobs.claim(sessions, 1, "dead-1", slots=1) == jobs.Claim.TAKEN
+    assert jobs.claim(sessions, 1, "dead-1", slots=1) == jobs.ClaimOutcome.TAKEN
     assert jobs.recover_stale(sessions, settings) == []  # its heartbeat is fresh
     _age_heartbeat(sessions, 1, settings.stale_after_seconds + 1)
     assert jobs.recover_stale(sessions, settings) == [1]
@@ -61,9 +61,9 @@ def test_a_dead_workers_job_is_queued_again_then_failed(world):
     assert job.state == JobState.QUEUED and "worker dead-1 stopped responding" in job.note and job.attempts == 1
     assert not jobs.heartbeat(sessions, 1, "dead-1", "sliding", 1, 2)  # the old worker lost it
     assert not jobs.finish(sessions, 1, "dead-1", {"late": True})
-    assert jobs.claim(sessions, 2, "w", slots=1) == jobs.Claim.TAKEN  # the dead worker's slot was freed
+    assert jobs.claim(sessions, 2, "w", slots=1) == jobs.ClaimOutcome.TAKEN  # the dead worker's slot was freed
     jobs.finish(sessions, 2, "w", {})
-    assert jobs.claim(sessions, 1, "dead-2", slots=1) == jobs.Claim.TAKEN
+    assert jobs.claim(sessions, 1, "dead-2", slots=1) == jobs.ClaimOutcome.TAKEN
     _age_heartbeat(sessions, 1, settings.stale_after_seconds + 1)
     assert jobs.recover_stale(sessions, settings) == []
     job = _job(sessions, 1)
@@ -90,7 +90,7 @@ class _RecordingQueue:
 
 def test_a_job_without_a_free_slot_waits_in_the_queue(world):
     settings, sessions = world
-    assert jobs.claim(sessions, 1, "busy", slots=1) == jobs.Claim.TAKEN
+    assert jobs.claim(sessions, 1, "busy", slots=1) == jobs.ClaimOutcome.TAKEN
     runner = JobRunner(settings, sessions)
     runner.queue = _RecordingQueue()
     runner(2)

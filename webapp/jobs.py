@@ -17,7 +17,7 @@ from webapp.settings import Settings
 from webapp.tables import EvalSlot, Evaluation, JobState, utcnow
 
 
-class Claim:
+class ClaimOutcome:
     TAKEN = "taken"  # this worker now runs the job
     NO_SLOT = "no slot"  # every slot is busy: try again shortly
     GONE = "gone"  # done, failed, or running elsewhere: nothing to do
@@ -26,7 +26,7 @@ class Claim:
 def claim(sessions: sessionmaker, job_id: int, worker: str, slots: int) -> str:
     with sessions() as session:
         if session.scalar(select(Evaluation.state).where(Evaluation.id == job_id)) != JobState.QUEUED:
-            return Claim.GONE
+            return ClaimOutcome.GONE
     # the slot UPDATE comes first so the transaction starts as a writer (SQLite then waits for the lock)
     with sessions() as session:
         for slot in range(slots):
@@ -36,7 +36,7 @@ def claim(sessions: sessionmaker, job_id: int, worker: str, slots: int) -> str:
                 break
         else:
             session.rollback()
-            return Claim.NO_SLOT
+            return ClaimOutcome.NO_SLOT
         now = utcnow()
         started = session.execute(
             update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.QUEUED)
@@ -44,9 +44,9 @@ def claim(sessions: sessionmaker, job_id: int, worker: str, slots: int) -> str:
                     heartbeat_at=now, stage="loading", scored=0, to_score=0))
         if started.rowcount != 1:
             session.rollback()  # gives the slot back too
-            return Claim.GONE
+            return ClaimOutcome.GONE
         session.commit()
-    return Claim.TAKEN
+    return ClaimOutcome.TAKEN
 
 
 def heartbeat(sessions: sessionmaker, job_id: int, worker: str, stage: str, scored: int, to_score: int) -> bool:

@@ -79,9 +79,9 @@ class JobRunner:
     def __call__(self, job_id: int) -> None:
         worker = worker_name()
         claimed = jobs.claim(self.sessions, job_id, worker, self.settings.max_concurrent_evals)
-        if claimed == jobs.Claim.NO_SLOT:
+        if claimed == jobs.ClaimOutcome.NO_SLOT:
             self.queue.enqueue(job_id, delay=SLOT_RETRY_SECONDS)
-        if claimed != jobs.Claim.TAKEN:
+        if claimed != jobs.ClaimOutcome.TAKEN:
             return
         progress = _Progress()
         stop = threading.Event()

@@ -230,4 +230,4 @@ def test_a_job_past_its_time_limit_is_stopped_and_fails_with_the_reason(tmp_path
     assert _job_processes() == []
     with sessions() as session:
         assert session.scalars(select(Evaluation.state)).all() == [JobState.FAILED]
-    assert jobs.claim(sessions, _queue_job(sessions, b"x", {"n": 2}), "next", slots=1) == jobs.Claim.TAKEN
+    assert jobs.claim(sessions, _queue_job(sessions, b"x", {"n": 2}), "next", slots=1) == jobs.ClaimOutcome.TAKEN

@@ -16,8 +16,8 @@ from evaluator.records import files as record_files
 from evaluator.records import logs as record_logs
 from evaluator.records.record import load_record, read_readme
 from pgolf import app as pgolf_app
-from tests.conftest import REPO
 from tests.test_check import hand_record, trainer_log
+from tests.test_webapp_fixtures import DEMO_RECORD_DIR
 from webapp.app import create_app
 from webapp.settings import Settings
 
@@ -26,7 +26,7 @@ HUGE = "9" * 5000
 TRACK = "track_10min_16mb"
 DEEP = '{"a": ' * 1000 + "1" + "}" * 1000
 # a real report, as `pgolf loops` wrote it for the demo record
-DEMO_LOOPS = REPO / "records" / "track_cpu_demo" / "2026-11-27_MicroCrawler_tiny_CPU_wiki" / "loops" / "loops.json"
+DEMO_LOOPS = DEMO_RECORD_DIR / "loops" / "loops.json"
 
 
 def _submission(folder: Path, text: str) -> None:

@@ -6,10 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO, shared_path
-from webapp.app import create_app
+from tests.test_webapp_fixtures import DEMO_RECORD, catalog_client
 from webapp.arms import record_arm
 from webapp.charts import effect_decimals
-from webapp.settings import Settings
 
 HTML = {"accept": "text/html"}
 TINY = {"control": "ablation:tiny_cpu/loops3",
@@ -19,9 +18,7 @@ TINY = {"control": "ablation:tiny_cpu/loops3",
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> TestClient:
-    tmp = tmp_path_factory.mktemp("ablation-chart")
-    return TestClient(create_app(Settings(records=[shared_path("records")], runs=[tmp / "runs"],
-                                          ablations=[REPO / "ablations"], data_dir=tmp / "web")))
+    return catalog_client(tmp_path_factory.mktemp("ablation-chart"), [shared_path("records")], [REPO / "ablations"])
 
 
 def test_significant_arms_are_solid_and_the_rest_marked_not_significant(client):
@@ -51,12 +48,11 @@ def test_a_list_valued_setting_is_kept_whole(client):
 
 
 def test_a_logged_json_config_is_compared_setting_by_setting(tmp_path):
-    demo = TestClient(create_app(Settings(records=[REPO / "records"], runs=[tmp_path / "runs"],
-                                          ablations=[REPO / "ablations"], data_dir=tmp_path / "web")))
-    entry = demo.app.state.catalog.get("2026-11-27_MicroCrawler_tiny_CPU_wiki")
+    demo = catalog_client(tmp_path, [REPO / "records"], [REPO / "ablations"])
+    entry = demo.app.state.catalog.get(DEMO_RECORD)
     settings = record_arm(entry).settings
     assert "config" not in settings and settings["crawler_loops"] == "3" and settings["loop_rope_scales"] == "[]"
     body = demo.get("/api/ablation", params={"control": "ablation:tiny_cpu/loops3",
-                                             "arm": ["record:2026-11-27_MicroCrawler_tiny_CPU_wiki"]}).json()
+                                             "arm": [f"record:{DEMO_RECORD}"]}).json()
     diff = {d["key"]: (d["control"], d["arm"]) for d in body["arms"][0]["settings_diff"]}
     assert diff["max_wallclock_seconds"] == ("150.0", "270.0") and "crawler_loops" not in diff

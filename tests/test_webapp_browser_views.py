@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import REPO, shared_path
 from tests.test_webapp_browser import browser, pytestmark  # noqa: F401  (the fixture and the skip)
-from tests.test_webapp_fixtures import CRAWLER_RECORD, serve
+from tests.test_webapp_fixtures import CRAWLER_RECORD, DEMO_RECORD, serve
 
 EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
 WIDTHS = (1440, 390)
@@ -142,9 +142,9 @@ def test_every_page_fits_a_phone_and_a_desktop(server, browser, tmp_path):
     """The pages not driven above, each at 1440 and 390 px: no horizontal page overflow, the nav behind its toggle."""
     shots = Path(os.environ.get("PGOLF_SCREENSHOTS") or tmp_path)
     pages = {"records": "/records", "ablation": "/ablation?control=ablation:tiny_cpu/loops3&arm=ablation:tiny_cpu/loops1"
-             "&arm=ablation:tiny_cpu/mlp3&arm=record:2026-11-27_MicroCrawler_tiny_CPU_wiki&kind=sliding_window",
+             f"&arm=ablation:tiny_cpu/mlp3&arm=record:{DEMO_RECORD}&kind=sliding_window",
              "evaluations": "/evaluations", "api": "/api",
-             "loops": "/records/2026-11-27_MicroCrawler_tiny_CPU_wiki/loops", "demo": "/records/2026-11-27_MicroCrawler_tiny_CPU_wiki"}
+             "loops": f"/records/{DEMO_RECORD}/loops", "demo": f"/records/{DEMO_RECORD}"}
     for name, path in pages.items():
         browser.get(server + path)
         WebDriverWait(browser, 30).until(_charts_ready)

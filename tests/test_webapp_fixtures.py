@@ -26,6 +26,14 @@ from webapp.settings import Settings
 
 VOCAB = 400
 CRAWLER_RECORD = "2026-03-30_Crawler_Leg3_8xH100"
+DEMO_RECORD = "2026-11-27_MicroCrawler_tiny_CPU_wiki"  # this repository's CPU demo record
+DEMO_RECORD_DIR = REPO / "records" / "track_cpu_demo" / DEMO_RECORD
+
+
+def catalog_client(tmp: Path, records: list[Path], ablations: list[Path]) -> TestClient:
+    """The app over record roots and ablation folders, with no runs and no jobs."""
+    return TestClient(create_app(Settings(records=records, runs=[tmp / "runs"], ablations=ablations,
+                                          data_dir=tmp / "web")))
 
 
 def free_port() -> int:

@@ -6,20 +6,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO, shared_path
-from tests.test_webapp_fixtures import CRAWLER_RECORD
-from webapp.app import create_app
-from webapp.settings import Settings
+from tests.test_webapp_fixtures import CRAWLER_RECORD, DEMO_RECORD, catalog_client
 
 HTML = {"accept": "text/html"}
-DEMO = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> TestClient:
-    tmp = tmp_path_factory.mktemp("leaderboard")
-    settings = Settings(records=[shared_path("records"), REPO / "records"], runs=[tmp / "runs"],
-                        ablations=[REPO / "ablations"], data_dir=tmp / "web")
-    return TestClient(create_app(settings))
+    return catalog_client(tmp_path_factory.mktemp("leaderboard"), [shared_path("records"), REPO / "records"],
+                          [REPO / "ablations"])
 
 
 def _groups(body: dict, track: str) -> list[dict]:
@@ -47,8 +42,8 @@ def test_each_group_is_ranked_by_score_with_gaps_to_its_best(client):
 def test_the_cpu_demo_is_never_ranked_against_fineweb(client):
     body = client.get("/api/leaderboard").json()
     (demo_group,) = _groups(body, "cpu_demo")
-    assert demo_group["corpus"] == "wiki_sp1024 (not FineWeb)" and [r["id"] for r in demo_group["rows"]] == [DEMO]
-    assert all(DEMO not in [r["id"] for r in g["rows"]] for t in body["tracks"] if t["track"] != "cpu_demo"
+    assert demo_group["corpus"] == "wiki_sp1024 (not FineWeb)" and [r["id"] for r in demo_group["rows"]] == [DEMO_RECORD]
+    assert all(DEMO_RECORD not in [r["id"] for r in g["rows"]] for t in body["tracks"] if t["track"] != "cpu_demo"
                for g in t["groups"])
     assert body["warnings"] and "never against FineWeb" in body["warnings"][0]
 
@@ -73,7 +68,7 @@ def test_sorting_reorders_rows_but_keeps_ranks(client):
 
 
 def test_the_ablation_page_warns_when_the_cpu_demo_meets_fineweb_records(client):
-    params = {"control": f"record:{CRAWLER_RECORD}", "arm": [f"record:{DEMO}"], "kind": "sliding_window"}
+    params = {"control": f"record:{CRAWLER_RECORD}", "arm": [f"record:{DEMO_RECORD}"], "kind": "sliding_window"}
     body = client.get("/api/ablation", params=params).json()
     assert body["comparability"].startswith("Not comparable") and "wiki_sp1024" in body["comparability"]
     assert 'id="comparability"' in client.get("/ablation", params=params, headers=HTML).text

@@ -6,14 +6,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO
-from tests.test_webapp_fixtures import make_settings
+from tests.test_webapp_fixtures import DEMO_RECORD, make_settings
 from webapp.app import create_app
 from webapp.db import init_db, make_engine
 from webapp.runner import JobRunner
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
 
-DEMO_RECORD = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 def _evaluated(tmp_path, eval_data, tiny_artifact, **overrides) -> tuple[TestClient, int]:

@@ -6,25 +6,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import REPO, shared_path
-from tests.test_webapp_fixtures import CRAWLER_RECORD
-from webapp.app import create_app
-from webapp.settings import Settings
+from tests.test_webapp_fixtures import CRAWLER_RECORD, DEMO_RECORD, catalog_client
 
 HTML = {"accept": "text/html"}
 EMA = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"
-DEMO = "2026-11-27_MicroCrawler_tiny_CPU_wiki"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> TestClient:
-    tmp = tmp_path_factory.mktemp("overlay")
-    settings = Settings(records=[shared_path("records"), REPO / "records"], runs=[tmp / "runs"],
-                        ablations=[REPO / "ablations"], data_dir=tmp / "web")
-    return TestClient(create_app(settings))
+    return catalog_client(tmp_path_factory.mktemp("overlay"), [shared_path("records"), REPO / "records"],
+                          [REPO / "ablations"])
 
 
 def test_final_numbers_and_deltas_only_within_one_corpus(client):
-    items = [f"record:{CRAWLER_RECORD}", f"record:{EMA}", f"record:{DEMO}", "ablation:tiny_cpu/loops1",
+    items = [f"record:{CRAWLER_RECORD}", f"record:{EMA}", f"record:{DEMO_RECORD}", "ablation:tiny_cpu/loops1",
              "ablation:tiny_cpu/loops3"]
     body = client.get("/api/overlay", params={"item": items}).json()
     rows = {row["id"]: row for row in body["rows"]}

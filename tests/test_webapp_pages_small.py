@@ -8,9 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import shared_path
-from tests.test_webapp_fixtures import CRAWLER_RECORD
-from webapp.app import create_app
-from webapp.settings import Settings
+from tests.test_webapp_fixtures import CRAWLER_RECORD, catalog_client
 
 HTML = {"accept": "text/html"}
 
@@ -18,8 +16,7 @@ HTML = {"accept": "text/html"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory) -> TestClient:
     tmp = tmp_path_factory.mktemp("pages")
-    return TestClient(create_app(Settings(records=[shared_path("records")], runs=[tmp / "runs"],
-                                          ablations=[tmp / "ablations"], data_dir=tmp / "web")))
+    return catalog_client(tmp, [shared_path("records")], [tmp / "ablations"])
 
 
 def test_the_best_seed_card_names_the_seed_and_the_claim_sits_with_the_mean(client):

@@ -15,7 +15,6 @@ import typer
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.record_writer import RecordMeta, RecordWriteError, code_spec, write_record
-from evaluator.records.metric_kinds import KIND_ORDER
 from evaluator.records.record import Record, RecordError, load_record
 from evaluator.records.seeds import SeedTable, seed_table
 from evaluator.records.submission import parse_date
@@ -63,25 +62,13 @@ def render_report(report: ComplianceReport) -> str:
 
 
 def render_seed_table(table: SeedTable) -> str:
-    kinds = [k for k in KIND_ORDER if any(r.bpb_by_kind.get(k) for r in table.rows)]
-    def num(value: float | None, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
-    def count(value: int | None) -> str:
-        return "-" if value is None else f"{value:,}"
-    rows = [[str(r.seed) if r.seed is not None else "?", r.log, *[num(r.bpb_by_kind.get(k), 8) for k in kinds],
-             num(r.val_loss, 8), count(r.steps), num(r.train_time_s, 3), num(r.eval_time_s, 1),
-             count(r.model_bytes), count(r.total_bytes)] for r in table.rows]
     headline = table.headline_kind.value if table.headline_kind else "none"
     lines = [f"Seeds of {table.record} (headline: {headline}; {table.headline_reason})", ""]
-    if rows:
-        lines.append(_table(["Seed", "Log", *kinds, "val_loss", "Steps", "Train s", "Eval s", "Model B", "Total B"], rows))
-    else:
-        lines.append("(no train log with a final metric)")
-    s = table.bpb
-    lines += ["", f"n={s.n}  mean={num(s.mean, 8)}  std(n-1)={num(s.std, 8)}  min={num(s.min, 8)}  max={num(s.max, 8)}"]
-    if table.worst_size:
-        w = table.worst_size
-        lines.append(f"worst seed size: {w.total_bytes:,} bytes (seed {w.seed}, {w.log})")
+    header, body = table.grid()
+    lines.append(_table(header, [[cell.text for cell in row] for row in body]) if body
+                 else "(no train log with a final metric)")
+    lines += ["", table.summary_line()]
+    lines += [line for line in [table.worst_size_line()] if line]
     lines += [f"note: {n}" for n in table.notes]
     return "\n".join(lines)
 

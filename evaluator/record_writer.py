@@ -18,11 +18,11 @@ from pathlib import Path
 
 from crawler.errors import PgolfError
 from crawler.run_files import RUN_LOG
-from crawler.shipped import ENTRY_SCRIPT
+from crawler.shipped import ENTRY_SCRIPT, SIZE_CAP_BYTES
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind
-from evaluator.records.seeds import SeedRow, seed_row
+from evaluator.records.seeds import SeedRow, markdown_table, seed_grid, seed_row
 from evaluator.records.stats import summarize
 
 ARTIFACT_SUFFIX = ".ptz"
@@ -148,16 +148,6 @@ def _submission(meta: RecordMeta, rows: list[SeedRow], kind: str, code_bytes: in
     return {k: v for k, v in data.items() if v is not None}
 
 
-def _cell(value: float | int | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def _result_row(r: SeedRow) -> str:
-    cells = [str(r.seed), _cell(r.headline_bpb, ".8f"), _cell(r.val_loss, ".8f"), _cell(r.steps, "d"),
-             _cell(r.train_time_s, ".3f"), _cell(r.eval_time_s, ".1f"), _cell(r.model_bytes, ","), _cell(r.total_bytes, ",")]
-    return "| " + " | ".join(cells) + " |"
-
-
 def _log_field(folder: Path, prefix: str) -> str | None:
     """A `prefix...` header line of our trainer's log (its config JSON, its device), if the run has one."""
     for line in (folder / RUN_LOG).read_text(encoding="utf-8", errors="replace").splitlines():
@@ -204,12 +194,10 @@ def _readme(meta: RecordMeta, rows: list[SeedRow], runs: list[_Run], kind: str, 
         lines += [meta.architecture, ""]
     lines += [fact for fact in facts if fact] + ["", "## Results", "",
               f"Scored metric: {kind} ({KIND_DESCRIPTIONS[MetricKind(kind)]}).", "",
-              "| Seed | val_bpb | val_loss | Steps | Train time (s) | Eval time (s) | Model bytes | Total bytes |",
-              "|---|---|---|---|---|---|---|---|"]
-    lines += [_result_row(r) for r in rows]
+              markdown_table(*seed_grid(rows, [MetricKind(kind)], with_log=False))]
     worst = max(rows, key=lambda r: r.total_bytes)
     lines += ["", f"Mean {bpb.mean:.8f}{std} over {bpb.n} seed(s); worst seed size {worst.total_bytes:,} bytes "
-              f"(seed {worst.seed}) against the 16,000,000-byte cap.", "", "## Reproduce", "", "```bash"]
+              f"(seed {worst.seed}) against the {SIZE_CAP_BYTES:,}-byte cap.", "", "## Reproduce", "", "```bash"]
     lines += [_reproduce(run, r.seed, world) for run, r in zip(runs, rows)]
     lines += ["```", "", "## Files", ""]
     lines += [f"- `{spec.dest}`" for spec in code]

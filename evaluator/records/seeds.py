@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from evaluator.records.headline import headline_metric
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import SCORE_PRIORITY, MetricKind
+from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS, SCORE_PRIORITY, MetricKind
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, summarize
 
@@ -47,25 +47,51 @@ class SeedTable(JsonMixin):
     worst_size: WorstSize | None
     notes: list[str] = field(default_factory=list)
 
+    def kinds(self) -> list[MetricKind]:
+        """The scored kinds any row has, in the order a run produces them."""
+        return [kind for kind in KIND_ORDER if any(row.bpb_by_kind.get(kind) is not None for row in self.rows)]
+
+    def grid(self) -> tuple[list[str], list[list[Cell]]]:
+        return seed_grid(self.rows, self.kinds(), with_log=True)
+
+    def summary_line(self) -> str:
+        kind = KIND_WORDS.get(self.headline_kind, "headline")
+        return (f"{kind} BPB over {self.bpb.n} seed(s): mean {_num(self.bpb.mean, 8)}, sample std "
+                f"{_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}")
+
+    def worst_size_line(self) -> str | None:
+        w = self.worst_size
+        return f"Worst seed size: {w.total_bytes:,} bytes (seed {w.seed}, {w.log})" if w else None
+
     def to_markdown(self) -> str:
-        kinds = [kind for kind in SCORE_PRIORITY[::-1] if any(r.bpb_by_kind.get(kind) is not None for r in self.rows)]
-        header = ["Seed", *[f"{k} BPB" for k in kinds], "val_loss", "Steps", "Train s", "Eval s",
-                  "Model bytes", "Total bytes"]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for row in self.rows:
-            cells = [str(row.seed) if row.seed is not None else "?",
-                     *[_bpb(row.bpb_by_kind.get(k), bold=k == row.headline_kind) for k in kinds],
-                     _num(row.val_loss, 8), _int(row.steps), _num(row.train_time_s, 1), _num(row.eval_time_s, 1),
-                     _int(row.model_bytes), _int(row.total_bytes)]
-            lines.append("| " + " | ".join(cells) + " |")
-        kind = self.headline_kind.value if self.headline_kind else "headline"
-        lines.append("")
-        lines.append(f"{kind} BPB over {self.bpb.n} seed(s): mean {_num(self.bpb.mean, 8)}, "
-                     f"sample std {_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}")
-        if self.worst_size:
-            lines.append(f"Worst seed size: {self.worst_size.total_bytes:,} bytes "
-                         f"(seed {self.worst_size.seed}, {self.worst_size.log})")
-        return "\n".join(lines)
+        lines = [markdown_table(*self.grid()), "", self.summary_line()]
+        return "\n".join(lines + [line for line in [self.worst_size_line()] if line])
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    headline: bool = False  # the row's headline score: shown bold wherever the table is rendered
+
+
+def seed_grid(rows: list[SeedRow], kinds: list[MetricKind], with_log: bool) -> tuple[list[str], list[list[Cell]]]:
+    """The one layout of a seed table (header, then a row of text cells per seed) that the terminal, the
+    Markdown of `pgolf check` and of a written record's README, and the record page all render."""
+    header = ["Seed", *(["Log"] if with_log else []), *[f"{KIND_WORDS[k]} BPB" for k in kinds], "val_loss",
+              "Steps", "Train s", "Eval s", "Model bytes", "Total bytes"]
+    body = [[Cell(str(row.seed) if row.seed is not None else "?"), *([Cell(row.log)] if with_log else []),
+             *[Cell(_num(row.bpb_by_kind.get(k), 8), headline=k == row.headline_kind) for k in kinds],
+             Cell(_num(row.val_loss, 8)), Cell(_int(row.steps)), Cell(_num(row.train_time_s, 3)),
+             Cell(_num(row.eval_time_s, 1)), Cell(_int(row.model_bytes)), Cell(_int(row.total_bytes))]
+            for row in rows]
+    return header, body
+
+
+def markdown_table(header: list[str], body: list[list[Cell]]) -> str:
+    def cell(c: Cell) -> str:
+        return f"**{c.text}**" if c.headline and c.text != "-" else c.text
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in body])
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -74,11 +100,6 @@ def _num(value: float | None, digits: int) -> str:
 
 def _int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
-
-
-def _bpb(value: float | None, bold: bool) -> str:
-    text = _num(value, 8)
-    return f"**{text}**" if bold and value is not None else text
 
 
 def seed_row(log: TrainLog, kind: MetricKind | None) -> SeedRow:

@@ -5,8 +5,8 @@ from crawler.shipped import ENTRY_SCRIPT, SIZE_CAP_BYTES
 from evaluator.check.context import Context, SeedSize, at, b, seed_name, seed_sizes
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 
-RULE = Rule("size", "Size <= 16,000,000 bytes", 20,
-            "FAQ: code bytes + compressed model bytes <= 16,000,000 (decimal). The verdict uses each log's own total "
+RULE = Rule("size", f"Size <= {SIZE_CAP_BYTES:,} bytes", 20,
+            f"FAQ: code bytes + compressed model bytes <= {SIZE_CAP_BYTES:,} (decimal). The verdict uses each log's own total "
             "(the code as the run counted it, a compressed wrapper included, plus the compressed model); the other "
             "accountings are shown and WARN when only they exceed the cap.")
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crawler.errors import PgolfError
-from evaluator.ablation.compare import ArmSeeds, compare
+from evaluator.ablation.compare import ArmSeeds, compare_arms
 from evaluator.ablation.plan import PlanError, child_environment, load_plan
 from evaluator.ablation.report import build_report, format_report, write_summary
 from evaluator.ablation.runner import plan_status, read_result, result_path, run_plan
@@ -210,13 +210,13 @@ def test_compare_on_written_numbers():
     arm = ArmSeeds("a", "a", "run", {"loops": "1"}, [row(1, sliding_window=1.7, pre_quant=1.6, roundtrip=1.8),
                                                     row(2, sliding_window=1.8, pre_quant=1.7, roundtrip=1.75)],
                    "sliding_window")
-    result = compare(control, [arm])
+    result = compare_arms(control, [arm])
     assert result.kind == "sliding_window" and result.kinds == ["roundtrip", "sliding_window"]
     (stats,) = result.arms
     assert stats.delta == pytest.approx(-0.25) and stats.seed_deltas == pytest.approx([-0.3, -0.2])
     assert stats.quant_gap.mean == pytest.approx(0.125) and stats.steps == 101.5 and stats.worst_total_bytes == 1002
     assert stats.p_value == pytest.approx(welch_two_sided_p([1.7, 1.8], [1.9, 2.1]))
-    assert compare(control, [arm], "roundtrip").arms[0].delta == pytest.approx(1.775 - 2.1)
+    assert compare_arms(control, [arm], "roundtrip").arms[0].delta == pytest.approx(1.775 - 2.1)
 
 
 @pytest.mark.parametrize("a, b", [([1.0, 1.2, 1.1], [1.3, 1.5, 1.45]), ([2.0, 2.1], [2.0, 2.3, 2.2, 2.25]),

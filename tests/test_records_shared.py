@@ -4,7 +4,7 @@ import json
 import pytest
 
 from evaluator.check import Status, compliance_report
-from evaluator.records.compare import compare
+from evaluator.records.compare import compare_records
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.record import load_record, scan_records
 from evaluator.records.seeds import seed_table
@@ -88,7 +88,7 @@ def test_legacy_label_records_score_the_sliding_window():
 
 def test_compare_full_gptq_against_the_crawler():
     candidate = _record("track_10min_16mb/2026-03-29_Loader_FullGPTQ_XSA11_BigramHash2816")
-    comparison = compare(candidate, _record(CRAWLER))
+    comparison = compare_records(candidate, _record(CRAWLER))
     assert comparison.tokenizers_match is True and comparison.decisive_unit == "nats_per_token"
     bpb = comparison.units["bpb"]
     assert bpb.delta == pytest.approx(1.11222462 - 1.18742567, abs=1e-8)
@@ -99,6 +99,6 @@ def test_compare_full_gptq_against_the_crawler():
 
 
 def test_different_tokenizers_compare_per_byte_only():
-    comparison = compare(_record("track_10min_16mb/2026-04-01_Vocab4096_MLPMult4_WD085"), _record(CRAWLER))
+    comparison = compare_records(_record("track_10min_16mb/2026-04-01_Vocab4096_MLPMult4_WD085"), _record(CRAWLER))
     assert comparison.tokenizers_match is False and "nats_per_token" not in comparison.units
     assert comparison.decisive_unit == "nats_per_byte"

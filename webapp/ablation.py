@@ -2,9 +2,10 @@
 table), the arms to choose from, and the ablations `pgolf ablate` has run."""
 from __future__ import annotations
 
-from evaluator.ablation.compare import KIND_ORDER, ArmSeeds, compare
+from evaluator.ablation.compare import ArmSeeds, compare_arms
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
+from evaluator.records.metric_kinds import KIND_ORDER
 from webapp.schemas import Ablation, AblationLink, ArmChoice, ArmRow
 
 
@@ -43,7 +44,7 @@ def ablation(arms: list[ArmSeeds], control_id: str | None, arm_ids: list[str], k
     if kind and kind not in KIND_ORDER:
         raise AblationError(f"unknown metric kind {kind!r} (choose from {', '.join(KIND_ORDER)})")
     chosen = [by_id[i] for i in dict.fromkeys(arm_ids) if i != control_id]
-    result = compare(by_id[control_id], chosen, kind or None)
+    result = compare_arms(by_id[control_id], chosen, kind or None)
     row = lambda stats: ArmRow.model_validate(stats, from_attributes=True)
     return Ablation(kind=result.kind, kinds=result.kinds, control=row(result.control),
                     arms=[row(stats) for stats in result.arms], choices=choices, problems=problems, ablations=links)

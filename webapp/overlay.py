@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from evaluator.ablation.compare import ArmSeeds
+from evaluator.ablation.compare import ArmSeeds, arm_stats
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
 from evaluator.records.files import RecordFileError
@@ -102,26 +102,25 @@ def _label(arm: ArmSeeds) -> str:
     return arm.id.split(":", 1)[1] if arm.source == "ablation" else arm.label
 
 
-def _mean(values: list[float]) -> float | None:
-    return statistics.fmean(values) if values else None
-
-
-def _row(arm: ArmSeeds, corpus: str, kind: str | None, reference: OverlayRow | None) -> OverlayRow:
+def _row(arm: ArmSeeds, corpus: str, kind: str | None, reference: ArmSeeds | None, reference_row: OverlayRow | None) -> OverlayRow:
+    """The item's final numbers; its delta against the first item comes from the ablation comparison
+    (evaluator.ablation.compare.arm_stats), the one place a delta between arms is computed."""
     kind = kind or arm.headline_kind
-    values = arm.values(kind) if kind else []
+    stats = arm_stats(arm, reference or arm, kind)
+    score = stats.bpb.get(kind) if kind else None
+    times = [r.train_time_s for r in arm.rows if r.train_time_s is not None]
     row = OverlayRow(
-        id=arm.id, label=_label(arm), source=arm.source, corpus=corpus, kind=kind, n=len(values), mean=_mean(values),
-        std=statistics.stdev(values) if len(values) > 1 else None,
-        steps=_mean([r.steps for r in arm.rows if r.steps is not None]),
-        train_time_s=_mean([r.train_time_s for r in arm.rows if r.train_time_s is not None]), delta=None)
-    if reference is None:
+        id=arm.id, label=_label(arm), source=arm.source, corpus=corpus, kind=kind, n=score.n if score else 0,
+        mean=score.mean if score else None, std=score.std if score else None, steps=stats.steps,
+        train_time_s=statistics.fmean(times) if times else None, delta=None)
+    if reference_row is None:
         return row
-    if corpus != reference.corpus:
-        row.not_comparable = f"other corpus ({corpus} vs {reference.corpus})"
-    elif row.mean is None or reference.mean is None:
+    if corpus != reference_row.corpus:
+        row.not_comparable = f"other corpus ({corpus} vs {reference_row.corpus})"
+    elif row.mean is None or reference_row.mean is None:
         row.not_comparable = f"no {KIND_WORDS.get(kind or '', 'final')} score on both sides"
     else:
-        row.delta = row.mean - reference.mean
+        row.delta = stats.delta
     return row
 
 
@@ -142,7 +141,8 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
     for index, item in enumerate(ids):
         arm = by_id[item]
         reference = rows[0] if rows else None
-        rows.append(_row(arm, corpora[item], reference.kind if reference else None, reference))
+        rows.append(_row(arm, corpora[item], reference.kind if reference else None,
+                         by_id[ids[0]] if rows else None, reference))
         logs = [log for log in _item_logs(arm, catalog, run_roots, by_plan) if log.val_curve]
         kind = MetricKind(arm.headline_kind) if arm.headline_kind else None
         for n, log in enumerate(logs):

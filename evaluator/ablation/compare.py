@@ -7,11 +7,10 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from evaluator.records.metric_kinds import SCORE_PRIORITY
+from evaluator.records.metric_kinds import KIND_ORDER
 from evaluator.records.seeds import SeedRow
 from evaluator.records.stats import Summary, summarize, welch_two_sided_p
 
-KIND_ORDER = tuple(kind.value for kind in reversed(SCORE_PRIORITY))  # pre_quant, roundtrip, sliding_window, ttt
 # what changes from one seed or machine to the next without being a setting
 NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
                 "running"}
@@ -67,7 +66,7 @@ class ArmStats:
 
 
 @dataclass
-class Comparison:
+class ArmComparison:
     kind: str | None
     kinds: list[str]
     control: ArmStats
@@ -101,10 +100,10 @@ def arm_stats(arm: ArmSeeds, control: ArmSeeds, kind: str | None) -> ArmStats:
                     _settings_diff(control, arm) if arm is not control else [])
 
 
-def compare(control: ArmSeeds, arms: list[ArmSeeds], kind: str | None = None) -> Comparison:
+def compare_arms(control: ArmSeeds, arms: list[ArmSeeds], kind: str | None = None) -> ArmComparison:
     """kind None: the control's headline kind when the arms share it, else the last kind they share."""
     if kind is not None and kind not in KIND_ORDER:
         raise ValueError(f"unknown metric kind {kind!r} (choose from {', '.join(KIND_ORDER)})")
     kinds = [k for k in KIND_ORDER if control.values(k) and any(arm.values(k) for arm in arms or [control])]
     kind = kind or (control.headline_kind if control.headline_kind in kinds else (kinds[-1] if kinds else None))
-    return Comparison(kind, kinds, arm_stats(control, control, kind), [arm_stats(arm, control, kind) for arm in arms])
+    return ArmComparison(kind, kinds, arm_stats(control, control, kind), [arm_stats(arm, control, kind) for arm in arms])

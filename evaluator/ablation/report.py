@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
-from evaluator.ablation.compare import ArmSeeds, Comparison, compare, config_settings
+from evaluator.ablation.compare import ArmComparison, ArmSeeds, compare_arms, config_settings
 from evaluator.ablation.plan import AblationPlan, flag_value, load_plan
 from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
 from evaluator.records.metric_kinds import MetricKind
@@ -38,7 +38,7 @@ class AblationReport:
     scope: str
     overrides: dict[str, dict]  # arm -> the settings the file gives it over the base
     runs: dict[str, dict[str, int]]  # arm -> finished / failed / pending
-    comparison: Comparison
+    comparison: ArmComparison
     seed_values: dict[str, dict[str, list[float]]]  # arm -> kind (and quant_gap) -> per-seed values
     failures: list[Failure] = field(default_factory=list)
 
@@ -92,7 +92,7 @@ def build_report(plan: AblationPlan, metric: str = "sliding_window") -> Ablation
         name=plan.name, description=plan.description, preset=plan.preset, seeds=plan.seeds,
         wallclock_seconds=plan.wallclock_seconds, launcher=launcher, metric=metric, scope=scope,
         overrides={a.name: {k: flag_value(v) for k, v in a.overrides.items()} for a in plan.arms},
-        runs=runs, comparison=compare(control, arms, metric),
+        runs=runs, comparison=compare_arms(control, arms, metric),
         seed_values={a.label: {**{k: a.values(k) for k in METRICS}, "quant_gap": a.quant_gaps()} for a in [control, *arms]},
         failures=[Failure(r.arm, r.seed, r.error or "") for r in results if not r.ok])
 

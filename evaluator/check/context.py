@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evaluator.records.compare import Comparison
+from evaluator.records.compare import RecordComparison
 from evaluator.records.logs import ByteCount, TrainLog
 from evaluator.records.record import Record
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the evaluator pulls in torch; the checker needs only its re
 class Context:
     record: Record
     against: Record | None = None
-    comparison: Comparison | None = None  # of record against `against`, computed once for every rule
+    comparison: RecordComparison | None = None  # of record against `against`, computed once for every rule
     artifact: "EvalReport | None" = None
 
 

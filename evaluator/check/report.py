@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from evaluator.check import rules
 from evaluator.check.context import Context
 from evaluator.check.findings import RuleResult, Status, worst
-from evaluator.records.compare import Comparison, compare
+from evaluator.records.compare import RecordComparison, compare_records
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.record import Record
 from evaluator.records.seeds import SeedTable, seed_table
@@ -36,7 +36,7 @@ class ComplianceReport(JsonMixin):
     status: Status
     rows: list[RuleResult]
     seed_table: SeedTable
-    comparison: Comparison | None
+    comparison: RecordComparison | None
 
     @property
     def failed(self) -> bool:
@@ -66,7 +66,7 @@ def compliance_report(record: Record, against: Record | None = None,
                       artifact_report: "EvalReport | None" = None) -> ComplianceReport:
     """Every rule on one record; `against` adds the significance test, `artifact_report` (from
     evaluator.artifact_eval.evaluate_artifact) the re-evaluation."""
-    ctx = Context(record, against, compare(record, against) if against else None, artifact_report)
+    ctx = Context(record, against, compare_records(record, against) if against else None, artifact_report)
     rows = [module.check(ctx) for module in RULES]
     return ComplianceReport(record=record.name, record_path=record.path, against=against.name if against else None,
                             status=worst([row.status for row in rows]), rows=rows, seed_table=seed_table(record),

@@ -47,7 +47,7 @@ class UnitComparison:
 
 
 @dataclass
-class Comparison(JsonMixin):
+class RecordComparison(JsonMixin):
     candidate: Samples
     baseline: Samples
     tokenizers_match: bool | None  # None when either tokenizer is unknown
@@ -99,7 +99,7 @@ def _unit(unit: str, candidate: list[float], baseline: list[float], scale: float
                           welch_one_sided(c, b, margin) if margin is not None else None)
 
 
-def compare(candidate: Record, baseline: Record) -> Comparison:
+def compare_records(candidate: Record, baseline: Record) -> RecordComparison:
     cand, base = record_samples(candidate), record_samples(baseline)
     notes = [f"{s.record}: per-seed values from submission.json claims (no logs with a final metric)"
              for s in (cand, base) if s.source != "logs"]
@@ -117,4 +117,4 @@ def compare(candidate: Record, baseline: Record) -> Comparison:
     elif match is None:
         notes.append("tokenizer unknown for at least one record: no nats-per-token comparison")
     decisive = "nats_per_token" if "nats_per_token" in units else "nats_per_byte"
-    return Comparison(cand, base, match, units, decisive, notes)
+    return RecordComparison(cand, base, match, units, decisive, notes)

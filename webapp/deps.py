@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import sessionmaker
 
-from webapp import jobs
 from webapp.blobs import BlobStore
 from webapp.catalog import CatalogEntry, RecordCatalog
 from webapp.queue import EvalQueue
@@ -30,11 +29,8 @@ def get_store(request: Request) -> BlobStore:
 
 
 def get_sessions(request: Request) -> sessionmaker:
-    """The session factory, after reporting jobs whose worker died: every job page reads through here."""
-    sessions, settings, queue = request.app.state.sessions, request.app.state.settings, request.app.state.queue
-    for job_id in jobs.recover_stale(sessions, settings):
-        queue.enqueue(job_id)
-    return sessions
+    # reads only: a job whose worker died is queued again by the live workers' watchdog (webapp.worker)
+    return request.app.state.sessions
 
 
 # an evaluation id as the database stores it (a signed 64-bit integer): a larger one is a 422, not a 500

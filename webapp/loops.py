@@ -11,6 +11,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.orm import sessionmaker
+
 from crawler.errors import PgolfError
 from evaluator.loops import analyse_artifact
 from evaluator.loops_plots import write_plots
@@ -18,6 +20,7 @@ from evaluator.records import safe_json
 from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
 from webapp.catalog import CatalogEntry
 from webapp.schemas import EarlyExitOut, LoopStepOut, LoopsView, StageRowOut
+from webapp.tables import Evaluation, StoredFile
 
 # write_plots' file names (without .png), in the order the page shows them, with what each one shows
 PLOTS = {
@@ -81,6 +84,26 @@ def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, 
     with tempfile.TemporaryDirectory(prefix="loops-") as out:
         plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
     return report, plots
+
+
+def stored_loops(sessions: sessionmaker, job_id: int) -> tuple[dict, str]:
+    """An evaluation's stored {"report", "plots"} and its artifact's name; LookupError says what is missing."""
+    with sessions() as session:
+        job = session.get(Evaluation, job_id)
+        if job is None:
+            raise LookupError(f"no evaluation {job_id}")
+        if not job.result or "loops" not in job.result:
+            raise LookupError(f"evaluation {job_id} has no loop-wise analysis")
+        return job.result["loops"], session.get(StoredFile, job.artifact_sha256).display_name
+
+
+def stored_plot(sessions: sessionmaker, job_id: int, name: str) -> bytes:
+    """A plot the worker stored for an evaluation, by one of its names; LookupError when there is none."""
+    stored, _ = stored_loops(sessions, job_id)
+    if name not in stored["plots"]:
+        raise LookupError(f"no plot {name!r}")
+    with sessions() as session:
+        return session.get(StoredFile, stored["plots"][name]).content
 
 
 def record_loops_view(entry: CatalogEntry) -> LoopsView:

@@ -9,28 +9,19 @@ from sqlalchemy.orm import sessionmaker
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
 from webapp.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
-                          record_plot)
+                          record_plot, stored_loops, stored_plot)
 from webapp.schemas import LoopsView
-from webapp.tables import Evaluation, StoredFile
 from webapp.templating import templates
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["loops"])
 
 
-def _stored_loops(sessions: sessionmaker, job_id: int) -> tuple[dict, str]:
-    """The evaluation's {"report", "plots"} and its artifact's name, or 404."""
-    with sessions() as session:
-        job = session.get(Evaluation, job_id)
-        if job is None:
-            raise HTTPException(404, f"no evaluation {job_id}")
-        if not job.result or "loops" not in job.result:
-            raise HTTPException(404, f"evaluation {job_id} has no loop-wise analysis")
-        return job.result["loops"], session.get(StoredFile, job.artifact_sha256).display_name
-
-
 def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
-    stored, name = _stored_loops(sessions, job_id)
+    try:
+        stored, name = stored_loops(sessions, job_id)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
     return loops_view(stored["report"], list(stored["plots"]), f"Loop-wise view of {name}", f"/evaluations/{job_id}",
                       f"/evaluations/{job_id}/loops", f"evaluation #{job_id}")
 
@@ -64,11 +55,10 @@ def evaluation_loops_page(request: Request, job_id: JobId, sessions: SessionsDep
 
 @pages.get("/evaluations/{job_id}/loops/{name}.png")
 def evaluation_loops_plot(job_id: JobId, name: str, sessions: SessionsDep) -> Response:
-    stored, _ = _stored_loops(sessions, job_id)
-    if name not in stored["plots"]:
-        raise HTTPException(404, f"no plot {name!r}")
-    with sessions() as session:
-        return _png(session.get(StoredFile, stored["plots"][name]).content)
+    try:
+        return _png(stored_plot(sessions, job_id, name))
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
 
 
 @api.get("/records/{record_id}/loops", response_model=LoopsView,

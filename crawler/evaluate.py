@@ -87,6 +87,15 @@ def record_plan(n_targets: int, seq_len: int, stride: int) -> list[tuple[int, in
             for ws in range(0, n_targets, stride)]
 
 
+def forwarded_tokens(n_targets: int, seq_len: int, stride: int, record_targets: int = 0) -> int:
+    """Tokens evaluate_bpb feeds the model with these arguments (all ranks together): the pass's cost."""
+    width = min(seq_len, n_targets)
+    starts = {start for start, _, _ in plan_windows(n_targets, width, min(stride, width))}
+    if record_targets:
+        starts.update(start for start, _, _ in record_plan(record_targets, seq_len, stride))
+    return len(starts) * width
+
+
 @torch.no_grad()
 def evaluate_bpb(model, tokens: np.ndarray, lut: ByteLUT, seq_len: int, stride: int, batch_seqs: int,
                  device, max_tokens: int = 0, rank: int = 0, world_size: int = 1, progress: bool = False,

@@ -17,7 +17,7 @@ from typing import Callable
 from crawler.bpb import build_byte_lut, decode_audit
 from crawler.config import CrawlerConfig
 from crawler.distributed import Dist, single_process
-from crawler.evaluate import evaluate_bpb
+from crawler.evaluate import evaluate_bpb, forwarded_tokens
 from crawler.shards import load_split
 from crawler.shipped import SIZE_CAP_BYTES
 from crawler.tokenizer import check_vocab, load_tokenizer
@@ -82,9 +82,11 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
                       seq_len: int | None = None, stride: int | None = None, batch_seqs: int = 16,
                       code_files: tuple[Path, ...] = (), dist_info: Dist | None = None,
                       progress: bool = False,
-                      on_progress: Callable[[str, int, int], None] | None = None) -> EvalReport:
+                      on_progress: Callable[[str, int, int], None] | None = None,
+                      on_plan: Callable[[list[tuple[str, int]]], None] | None = None) -> EvalReport:
     """on_progress(stage, scored, total) reports each evaluation pass batch by batch (stages: roundtrip,
-    sliding, prequant), for callers that show live progress instead of a terminal bar."""
+    sliding, prequant), for callers that show live progress instead of a terminal bar; on_plan(stages) says,
+    once before the first pass, which passes will run and the tokens each feeds the model (its share of the work)."""
     t0 = time.perf_counter()
     path = Path(path)
     d = dist_info or single_process()
@@ -105,14 +107,19 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     stride = stride or cfg.eval_stride
     run = dict(lut=lut, batch_seqs=batch_seqs, device=d.device, max_tokens=n_targets, rank=d.rank,
                world_size=d.world_size, progress=progress)
-    model = art.build_model(d.device)
-    roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
-                             on_batch=_stage(on_progress, "roundtrip"), **run)
     # the Micro Crawler record cuts its stream to a multiple of its longest sequence length and re-scores the
     # tail; it runs its sliding evaluation only when the stride is shorter than the window (the baseline has none)
     record_len = max(cfg.train_seq_len, seq_len)
     record_targets = n_targets // record_len * record_len \
         if stride < seq_len and isinstance(cfg, CrawlerConfig) else 0
+    if on_plan is not None:
+        roundtrip_tokens = forwarded_tokens(n_targets, cfg.train_seq_len, cfg.train_seq_len)
+        on_plan([("roundtrip", roundtrip_tokens),
+                 ("sliding", forwarded_tokens(n_targets, seq_len, stride, record_targets))]
+                + ([("prequant", roundtrip_tokens)] if checkpoint_state is not None else []))
+    model = art.build_model(d.device)
+    roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
+                             on_batch=_stage(on_progress, "roundtrip"), **run)
     sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"),
                            record_targets=record_targets, **run)
     prequant = None

@@ -98,3 +98,34 @@ def test_cli_writes_json_and_refuses_bad_files(run):
     bad.write_bytes((tmp / "model.ptz").read_bytes()[:500])
     res = CliRunner().invoke(app, ["eval", str(bad), "--out", str(tmp / "bad.json")])
     assert res.exit_code == 1 and not (tmp / "bad.json").exists()
+
+
+def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_model(run, monkeypatch):
+    import evaluator.artifact_eval as artifact_eval
+
+    tmp, _, model, _ = run
+    fed, events = [], []  # tokens fed to the model in each evaluate_bpb call, in order
+
+    class Counting(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            fed[-1] += x.numel()
+            return self.inner(x)
+
+    def counted(model, *args, **kwargs):
+        fed.append(0)
+        return evaluate_bpb(Counting(model), *args, **kwargs)
+
+    monkeypatch.setattr(artifact_eval, "evaluate_bpb", counted)
+    checkpoint = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    evaluate_artifact(tmp / "model.ptz", max_tokens=300, checkpoint_state=checkpoint,
+                      on_plan=lambda stages: events.append(("plan", stages)),
+                      on_progress=lambda stage, scored, total: events.append((stage, total)))
+    assert events[0][0] == "plan" and [kind for kind, _ in events[1:]].count("plan") == 0
+    plan = dict(events[0][1])
+    assert list(plan) == ["roundtrip", "sliding", "prequant"]
+    # one counter per pass, in the plan's order; the sliding pass includes the record's windows past the cut stream
+    assert fed == list(plan.values()) and plan["sliding"] > 3 * plan["roundtrip"]

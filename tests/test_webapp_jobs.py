@@ -54,15 +54,21 @@ def test_slots_cap_concurrent_jobs_and_claims_happen_once(world):
 def test_a_dead_workers_job_is_queued_again_then_failed(world):
     settings, sessions = world
     assert jobs.claim(sessions, 1, "dead-1", slots=1) == jobs.ClaimOutcome.TAKEN
+    assert jobs.set_plan(sessions, 1, "dead-1", [["roundtrip", 10]]) and _job(sessions, 1).plan == [["roundtrip", 10]]
     assert jobs.recover_stale(sessions, settings) == []  # its heartbeat is fresh
     _age_heartbeat(sessions, 1, settings.stale_after_seconds + 1)
     assert jobs.recover_stale(sessions, settings) == [1]
     job = _job(sessions, 1)
     assert job.state == JobState.QUEUED and "worker dead-1 stopped responding" in job.note and job.attempts == 1
+    assert job.plan is None  # the next attempt sends its own
     assert not jobs.heartbeat(sessions, 1, "dead-1", "sliding", 1, 2)  # the old worker lost it
+    assert not jobs.set_plan(sessions, 1, "dead-1", [["roundtrip", 10]])
     assert not jobs.finish(sessions, 1, "dead-1", {"late": True})
     assert jobs.claim(sessions, 2, "w", slots=1) == jobs.ClaimOutcome.TAKEN  # the dead worker's slot was freed
     jobs.finish(sessions, 2, "w", {})
+    assert jobs.claim(sessions, 1, "dead-2", slots=1) == jobs.ClaimOutcome.TAKEN
+    assert jobs.set_plan(sessions, 1, "dead-2", [["roundtrip", 10]])
+    assert jobs.release(sessions, 1, "dead-2") and _job(sessions, 1).plan is None  # its worker stopped: queued again
     assert jobs.claim(sessions, 1, "dead-2", slots=1) == jobs.ClaimOutcome.TAKEN
     _age_heartbeat(sessions, 1, settings.stale_after_seconds + 1)
     assert jobs.recover_stale(sessions, settings) == []

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.test_serve_lifecycle import processes
 from tests.test_webapp_fixtures import CODE, make_settings, start_worker, stop, wait_for
 from webapp.app import create_app
+from webapp.tables import Evaluation
 
 pytest_plugins = ("tests.test_webapp_fixtures",)  # the shared fixtures
 
@@ -25,10 +26,17 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     shutil.rmtree(settings.data_dir / "blobs")
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
-        done = wait_for(client, job_id, {"done", "failed"})
+        seen = _follow(client, job_id)
     finally:
         stop(worker)
+    done = seen[-1]
     assert done["state"] == "done", (done["error"], (tmp_path / "worker.log").read_text()[-2000:])
+    # the plan the evaluation sent before scoring: 32 windows of 32 for roundtrip; for sliding, 63 windows of 32
+    # every 16 targets, and the record's plan one more, at 1,008, reading past the stream's end
+    with client.app.state.sessions() as session:
+        assert session.get(Evaluation, job_id).plan == [["roundtrip", 1024], ["sliding", 64 * 32]]
+    fractions = [body["progress"]["fraction"] for body in seen if body["progress"]]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and done["progress"]["eta_seconds"] == 0.0
     result = done["result"]
     for name in ("roundtrip", "sliding"):
         assert math.isfinite(result[name]["val_bpb"]) and result[name]["val_bpb"] > 0
@@ -44,6 +52,16 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     assert f"{result['sliding']['val_bpb']:.8f}" in page.text and "fits" in page.text
     again = client.post("/api/evaluations", files={"artifact": ("copy.ptz", tiny_artifact.read_bytes())})
     assert again.status_code == 200 and again.json()["evaluation"]["result"] == result
+
+
+def _follow(client: TestClient, job_id: int, timeout: float = 180.0) -> list[dict]:
+    """Every state the API reports until the job ends (wait_for, keeping the way there)."""
+    deadline, seen = time.monotonic() + timeout, []
+    while not seen or seen[-1]["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, f"job {job_id} still {seen[-1]['state']} after {timeout:.0f} s"
+        seen.append(client.get(f"/api/evaluations/{job_id}").json())
+        time.sleep(0.05)
+    return seen
 
 
 def _evaluations_of(worker_pid: int) -> list[int]:

@@ -11,6 +11,7 @@ import json
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,9 +24,9 @@ from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts import open_artifact
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
-from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
+from webapp.schemas import EvalResultOut, EvaluationOut, OverallProgressOut, StoredFileOut
 from webapp.settings import Settings
-from webapp.tables import Evaluation, JobState, StoredFile
+from webapp.tables import Evaluation, JobState, StoredFile, utcnow
 from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container
 
 FILE_FIELDS = {"artifact", "tokenizer", "config"}
@@ -38,6 +39,8 @@ CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
 # blocks in per-thread arenas, so checks spread over the web server's 40 request threads would leave up
 # to 40 decompression windows resident after the uploads are gone.
 _CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="upload-check")
+# below this share of the work the rate seen is mostly loading and the first batches' warm-up: no estimate yet
+MIN_ETA_FRACTION = 0.02
 
 
 @dataclass
@@ -150,7 +153,7 @@ def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: Eval
             job_id = existing.id
             session.execute(update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.FAILED)
                             .values(state=JobState.QUEUED, attempts=0, error="", note="", result=None, stage="",
-                                    scored=0, to_score=0, worker="", started_at=None, heartbeat_at=None,
+                                    scored=0, to_score=0, plan=None, worker="", started_at=None, heartbeat_at=None,
                                     finished_at=None))
         else:
             job = Evaluation(inputs_key=key, artifact_sha256=files["artifact"].sha256,
@@ -179,6 +182,32 @@ def _result_out(result: dict) -> EvalResultOut:
     return EvalResultOut.model_validate({**result, "has_loops": "loops" in result})
 
 
+def overall_progress(job: Evaluation, now: datetime) -> OverallProgressOut | None:
+    """The job's progress over every stage of its plan, with the time left estimated from the rate so far."""
+    if job.state in (JobState.QUEUED, JobState.FAILED) or job.started_at is None:
+        return None
+    plan = job.plan or []
+    outside = [name for name, tokens in plan if tokens is None]
+    if job.state == JobState.DONE:
+        return OverallProgressOut(fraction=1.0, elapsed_seconds=((job.finished_at or now) - job.started_at)
+                                  .total_seconds(), eta_seconds=0.0, outside=outside)
+    weighed = [(name, tokens) for name, tokens in plan if tokens is not None]
+    names, total = [name for name, _ in weighed], sum(tokens for _, tokens in weighed)
+    fraction, scoring = None, False
+    if job.stage == "loading":  # before any pass, plan or none
+        fraction = 0.0
+    elif job.stage in outside and total:  # the loop-wise analysis runs once every pass is scored
+        fraction = 1.0
+    elif job.stage in names and total:
+        at = names.index(job.stage)
+        share = min(job.scored / job.to_score, 1.0) if job.to_score else 0.0
+        fraction = (sum(tokens for _, tokens in weighed[:at]) + share * weighed[at][1]) / total
+        scoring = job.to_score > 0
+    elapsed = max((now - job.started_at).total_seconds(), 0.0)
+    eta = elapsed * (1 - fraction) / fraction if scoring and fraction >= MIN_ETA_FRACTION else None
+    return OverallProgressOut(fraction=fraction, elapsed_seconds=elapsed, eta_seconds=eta, outside=outside)
+
+
 def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> EvaluationOut:
     position = None
     if job.state == JobState.QUEUED:
@@ -190,7 +219,7 @@ def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> Eva
         artifact=_file_out(session, job.artifact_sha256), artifact_format=job.artifact_format,
         tokenizer=_file_out(session, job.tokenizer_sha256), config=_file_out(session, job.config_sha256),
         options=job.options, created_at=job.created_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
-        finished_at=job.finished_at, result=_result_out(job.result) if job.result else None)
+        finished_at=job.finished_at, progress=overall_progress(job, utcnow()), result=_result_out(job.result) if job.result else None)
 
 
 def get_evaluation(sessions: sessionmaker, job_id: int, settings: Settings) -> EvaluationOut | None:

@@ -7,8 +7,11 @@ the job ends.
 
 Protocol: argv is `MESSAGE_FD PARENT_PID`; stdin holds the request as JSON (artifact, tokenizer and
 data paths, options, device, loop-analysis tokens); every message is one JSON line on MESSAGE_FD:
-{"kind": "progress", stage, scored, to_score}, then {"kind": "done", result, plots (name -> base64
-PNG)} or {"kind": "failed", error}. Nothing here touches the database: the worker does that.
+once, before scoring, {"kind": "plan", "stages": [[stage, tokens], ...]} (the stages to come in order,
+with the tokens each feeds the model; tokens is null for the loop-wise analysis, which reports no
+progress of its own and is left out of the job's overall progress), then {"kind": "progress", stage,
+scored, to_score} as each stage goes, then {"kind": "done", result, plots (name -> base64 PNG)} or
+{"kind": "failed", error}. Nothing here touches the database: the worker does that.
 
 SIGINT and SIGTERM arrive blocked (the worker starts this process with them masked, and the mask is
 inherited for its whole life): Ctrl-C or a service manager signals the whole process group, but what
@@ -49,13 +52,17 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     def progress(stage: str, scored: int, to_score: int) -> None:
         send({"kind": "progress", "stage": stage, "scored": scored, "to_score": to_score})
 
+    def plan(stages: list[tuple[str, int]]) -> None:
+        send({"kind": "plan", "stages": [[name, tokens] for name, tokens in stages]
+              + ([["loops", None]] if request["loops_tokens"] else [])})
+
     artifact, data_dir, tokenizer = Path(request["artifact"]), Path(request["data_dir"]), Path(request["tokenizer"])
     options = request["options"]
     device = torch.device(request["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
     report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
                                max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                seq_len=options.get("seq_len"), stride=options.get("stride"),
-                               dist_info=single_process(device), on_progress=progress)
+                               dist_info=single_process(device), on_progress=progress, on_plan=plan)
     result, plots = report.to_dict(), {}
     if request["loops_tokens"]:
         progress("loops", 0, 0)

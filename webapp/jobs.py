@@ -41,7 +41,7 @@ def claim(sessions: sessionmaker, job_id: int, worker: str, slots: int) -> str:
         started = session.execute(
             update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.QUEUED)
             .values(state=JobState.RUNNING, worker=worker, attempts=Evaluation.attempts + 1, started_at=now,
-                    heartbeat_at=now, stage="loading", scored=0, to_score=0))
+                    heartbeat_at=now, stage="loading", scored=0, to_score=0, plan=None))
         if started.rowcount != 1:
             session.rollback()  # gives the slot back too
             return ClaimOutcome.GONE
@@ -56,6 +56,15 @@ def heartbeat(sessions: sessionmaker, job_id: int, worker: str, stage: str, scor
             update(Evaluation).where(Evaluation.id == job_id, Evaluation.worker == worker,
                                      Evaluation.state == JobState.RUNNING)
             .values(heartbeat_at=utcnow(), stage=stage, scored=scored, to_score=to_score)).rowcount == 1
+
+
+def set_plan(sessions: sessionmaker, job_id: int, worker: str, stages: list) -> bool:
+    """Record the attempt's plan ([stage, tokens] in order); False when the job is no longer this worker's."""
+    with sessions.begin() as session:
+        return session.execute(
+            update(Evaluation).where(Evaluation.id == job_id, Evaluation.worker == worker,
+                                     Evaluation.state == JobState.RUNNING)
+            .values(plan=stages)).rowcount == 1
 
 
 def finish(sessions: sessionmaker, job_id: int, worker: str, result: dict | None, error: str = "") -> bool:
@@ -75,7 +84,7 @@ def release(sessions: sessionmaker, job_id: int, worker: str) -> bool:
         released = session.execute(
             update(Evaluation).where(Evaluation.id == job_id, Evaluation.worker == worker,
                                      Evaluation.state == JobState.RUNNING)
-            .values(state=JobState.QUEUED, worker="", stage="", attempts=Evaluation.attempts - 1,
+            .values(state=JobState.QUEUED, worker="", stage="", plan=None, attempts=Evaluation.attempts - 1,
                     note=f"worker {worker} stopped during the job; queued again")).rowcount == 1
         if released:
             session.execute(update(EvalSlot).where(EvalSlot.job_id == job_id).values(job_id=None))
@@ -92,7 +101,8 @@ def recover_stale(sessions: sessionmaker, settings: Settings) -> list[int]:
     for job_id, worker, attempts, last_beat in stale:
         why = f"worker {worker} stopped responding (last heartbeat {last_beat:%Y-%m-%d %H:%M:%S} UTC)"
         again = attempts < settings.max_attempts
-        values = (dict(state=JobState.QUEUED, worker="", stage="", note=f"attempt {attempts}: {why}; queued again")
+        values = (dict(state=JobState.QUEUED, worker="", stage="", plan=None,
+                       note=f"attempt {attempts}: {why}; queued again")
                   if again else
                   dict(state=JobState.FAILED, stage="failed", finished_at=utcnow(),
                        error=f"{why} on attempt {attempts} of {settings.max_attempts}"))

@@ -159,7 +159,7 @@ class JobRunner:
         try:
             child.stdin.write(json.dumps(request).encode())
             child.stdin.close()
-            return self._follow(child, read_fd, progress)
+            return self._follow(job_id, worker, child, read_fd, progress)
         finally:
             if child.poll() is None:
                 child.kill()
@@ -168,7 +168,8 @@ class JobRunner:
             with self._children_lock:
                 self._children.pop(job_id, None)
 
-    def _follow(self, child: subprocess.Popen, read_fd: int, progress: _Progress) -> _Outcome | None:
+    def _follow(self, job_id: int, worker: str, child: subprocess.Popen, read_fd: int,
+                progress: _Progress) -> _Outcome | None:
         limit = self.settings.job_timeout_seconds
         deadline = time.monotonic() + limit
         pending = b""
@@ -193,7 +194,10 @@ class JobRunner:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 message = json.loads(line)
-                if message["kind"] == "progress":
+                if message["kind"] == "plan":  # once per attempt: stored at once, the heartbeat carries only progress
+                    if not jobs.set_plan(self.sessions, job_id, worker, message["stages"]):
+                        progress.abandoned.set()
+                elif message["kind"] == "progress":
                     progress.stage, progress.scored, progress.to_score = (
                         message["stage"], message["scored"], message["to_score"])
                 elif message["kind"] == "done":

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from crawler.shipped import SIZE_CAP_BYTES
 from evaluator.ablation.compare import SettingDiff
 from evaluator.check import RuleResult
-from evaluator.records.compare import Comparison
+from evaluator.records.compare import RecordComparison
 from evaluator.records.seeds import SeedTable
 
 
@@ -81,7 +81,7 @@ class RecordDetail(BaseModel):
     compliance_status: str
     warnings: list[str]
     against: str | None = Field(description="id of the record compared against, if one was chosen")
-    comparison: Comparison | None
+    comparison: RecordComparison | None
     curves: list[SeedCurve]
 
 
@@ -177,6 +177,18 @@ class StoredFileOut(BaseModel):
     size: int
 
 
+class OverallProgressOut(BaseModel):
+    fraction: float | None = Field(description="share of the attempt's planned work done, 0 to 1: finished stages' "
+                                               "tokens plus the current stage's scored share of its own, over all "
+                                               "planned tokens; null when the worker sent no plan or the stage is "
+                                               "not in it")
+    elapsed_seconds: float = Field(description="since the attempt started (until it finished, once done)")
+    eta_seconds: float | None = Field(description="an estimate of the seconds left, elapsed × (1 − fraction) / "
+                                                  "fraction; null until the fraction is large enough to go on")
+    outside: list[str] = Field(description="planned stages that the fraction and estimate leave out (loops: the "
+                                           "loop-wise analysis, which reports no progress of its own)")
+
+
 class EvaluationOut(BaseModel):
     id: int
     state: str = Field(description="queued, running, done or failed")
@@ -198,6 +210,8 @@ class EvaluationOut(BaseModel):
     started_at: datetime | None
     heartbeat_at: datetime | None
     finished_at: datetime | None
+    progress: OverallProgressOut | None = Field(description="over all stages of a running or done job; null while "
+                                                            "queued and once failed")
     result: EvalResultOut | None
 
 

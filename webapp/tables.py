@@ -57,6 +57,8 @@ class Evaluation(Base):
     stage: Mapped[str] = mapped_column(String(32), default="")
     scored: Mapped[int] = mapped_column(Integer, default=0)
     to_score: Mapped[int] = mapped_column(Integer, default=0)
+    # this attempt's stages in order, [stage, tokens fed to the model or None when outside the overall figure]
+    plan: Mapped[list | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str] = mapped_column(String(200), default="")
     # why the last attempt ended early (a dead worker), or why the job failed

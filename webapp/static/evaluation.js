@@ -1,14 +1,20 @@
-// Follow a queued or running evaluation: poll its JSON and update the bar; reload once it has ended.
+// Follow a queued or running evaluation: poll its JSON and show the progress the API computes (body.progress);
+// reload once the job has ended.
 (function () {
   "use strict";
   const job = document.getElementById("job");
   const state = document.getElementById("job-state");
   const detail = document.getElementById("job-detail");
+  const overall = document.getElementById("job-overall");
   const bar = document.querySelector("#job-progress span");
+  const percent = document.getElementById("job-percent");
+  const elapsed = document.getElementById("job-elapsed");
+  const eta = document.getElementById("job-eta");
+  const stage = document.getElementById("job-stage");
+  const outside = document.getElementById("job-outside");
   const heartbeat = document.getElementById("job-heartbeat");
   const attempt = document.getElementById("job-attempt");
   const started = document.getElementById("job-started");
-  const elapsed = document.getElementById("job-elapsed");
   // the words for each stage: webapp/templating.py's STAGES, handed over by the page
   const stages = JSON.parse(job.dataset.stages);
 
@@ -16,20 +22,29 @@
     return text ? text.replace("T", " ").slice(0, 19) + " UTC" : "—";
   }
 
-  // the server's times are naive UTC (no zone in the JSON)
-  function parseUtc(text) {
-    return text ? new Date(text.endsWith("Z") ? text : text + "Z") : null;
+  // m:ss, or h:mm:ss from an hour on (the template's clock macro)
+  function clock(seconds) {
+    const s = Math.floor(seconds);
+    const pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    const h = Math.floor(s / 3600);
+    return h ? h + ":" + pad(Math.floor(s % 3600 / 60)) + ":" + pad(s % 60) : Math.floor(s / 60) + ":" + pad(s % 60);
   }
 
-  function tickElapsed() {
-    const start = parseUtc(started.dataset.started);
-    if (!start) {
-      elapsed.textContent = "—";
+  function showProgress(body) {
+    const progress = body.progress;
+    overall.hidden = !progress;
+    if (!progress) {
       return;
     }
-    const seconds = Math.max(0, Math.round((Date.now() - start.getTime()) / 1000));
-    const minutes = Math.floor(seconds / 60);
-    elapsed.textContent = minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
+    const known = progress.fraction !== null;
+    bar.style.width = (known ? 100 * progress.fraction : 0).toFixed(1) + "%";
+    percent.textContent = known ? Math.floor(100 * progress.fraction) + "%" : "—";
+    elapsed.textContent = clock(progress.elapsed_seconds);
+    eta.textContent = progress.eta_seconds !== null ? "about " + clock(progress.eta_seconds) + " left (estimate)"
+      : progress.fraction === 1 ? "scoring done" : "estimating…";
+    stage.textContent = (stages[body.stage] || body.stage) +
+      (body.to_score ? ": " + body.scored.toLocaleString() + " of " + body.to_score.toLocaleString() + " targets" : "");
+    outside.hidden = progress.outside.length === 0;
   }
 
   function poll() {
@@ -42,24 +57,14 @@
         }
         state.textContent = body.state;
         state.className = "badge " + body.state;
-        if (body.state === "queued") {
-          detail.textContent = " position " + body.queue_position + " in the queue";
-        } else {
-          const share = body.to_score ? body.scored / body.to_score : 0;
-          detail.textContent = " " + (stages[body.stage] || body.stage) +
-            (body.to_score ? ": " + body.scored.toLocaleString() + " of " + body.to_score.toLocaleString() + " targets" : "");
-          bar.style.width = (100 * share).toFixed(1) + "%";
-        }
+        detail.textContent = body.state === "queued" ? " position " + body.queue_position + " in the queue" : "";
+        showProgress(body);
         heartbeat.textContent = when(body.heartbeat_at);
         attempt.textContent = body.attempts;
         started.textContent = when(body.started_at);
-        started.dataset.started = body.started_at || "";
-        tickElapsed();
         window.setTimeout(poll, 1000);
       })
       .catch(function () { window.setTimeout(poll, 3000); });
   }
   window.setTimeout(poll, 1000);
-  tickElapsed();
-  window.setInterval(tickElapsed, 1000);
 })();

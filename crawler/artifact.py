@@ -41,9 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -54,6 +52,7 @@ from torch import Tensor, nn
 
 from crawler.config import CrawlerConfig, config_from_dict
 from crawler.errors import PgolfError, first_line
+from crawler.files import atomic_write_bytes
 from crawler.model import CrawlerGPT, flip_rotary_direction
 from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
@@ -382,17 +381,7 @@ def export_model(model_or_state_dict: nn.Module | dict[str, Tensor], config: Cra
     zmanifest = zstd_compress(manifest_json)
     payload = encode_payload(qsd, codec)
     blob = framed_manifest(CODECS.index(codec), zmanifest) + payload
-    tmp = None
-    try:
-        with tempfile.NamedTemporaryFile(dir=out_path.parent, prefix=f".{out_path.name}.", delete=False) as f:
-            tmp = f.name
-            f.write(blob)
-        os.chmod(tmp, 0o644)  # NamedTemporaryFile is private; an artifact is an ordinary file to share
-        os.replace(tmp, out_path)
-    except OSError as e:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise ArtifactError(f"{out_path}: cannot write the artifact ({e.strerror or e})") from None
+    atomic_write_bytes(out_path, blob)
     return {
         "path": str(out_path),
         "codec": codec,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from crawler.errors import PgolfError
@@ -11,13 +12,22 @@ class WriteError(PgolfError):
     pass
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write through PATH.tmp and rename; a failed write (a full disk) is one line and leaves no PATH.tmp."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write through a temporary file beside PATH, then rename: a failed write (a full disk) is one line and
+    leaves neither a half-written PATH nor the temporary file (uniquely named, so two writers never share it)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = None
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+            tmp = f.name
+            f.write(data)
+        os.chmod(tmp, 0o644)  # NamedTemporaryFile is private; what we write is an ordinary file to share
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -7,12 +7,12 @@ and DATA_PATH/fineweb_val_*.bin.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from crawler.errors import PgolfError
+from crawler.files import atomic_write_bytes
 
 SHARD_MAGIC = 20240520
 SHARD_VERSION = 1
@@ -67,11 +67,7 @@ def write_shard(path: str | Path, tokens) -> None:
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[:3] = (SHARD_MAGIC, SHARD_VERSION, arr.size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(header.tobytes())
-        f.write(arr.astype("<u2", copy=False).tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, header.tobytes() + arr.astype("<u2", copy=False).tobytes())
 
 
 def find_shards(data_path: str | Path, split: str) -> list[Path]:

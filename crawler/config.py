@@ -42,7 +42,7 @@ class CrawlerConfig:
     rope_dims: int = 16
     rope_base: float = 10000.0
     # the record's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
-    # and is bf16-rounded up to it; 0 = a fixed float32 base (format-1 artifacts, see crawler.artifact)
+    # and is bf16-rounded up to it; 0 = a fixed float32 base (format-1 artifacts, see crawler.ptz)
     rope_ntk_len: int = 1024
     logit_softcap: float = 30.0
     qk_gain_init: float = 1.5

@@ -1,7 +1,7 @@
 """The code a submission ships and runs, in this order: the challenge's entry script, then the crawler
 modules training imports. Their bytes are the artifact's code size and their concatenation is the
-manifest's code hash; tests/test_shipped.py checks the list against what training imports. The rest of
-crawler/ (cli, corpus, prepare) is tooling that never ships."""
+manifest's code hash; tests/crawler/test_shipped.py checks the list against what training imports. They are
+exactly the modules at the top of crawler/; crawler/prep/ (`pgolf prepare-data`) is tooling that never ships."""
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -10,8 +10,8 @@ from pathlib import Path
 ENTRY_SCRIPT = "train_gpt.py"  # the script the challenge runs, beside the crawler package (checkout or install)
 SIZE_CAP_BYTES = 16_000_000  # the challenge's cap on code + compressed model, in decimal bytes
 SHIPPED_MODULES = ("crawler.train_cli", "crawler.train", "crawler.shipped", "crawler.config", "crawler.errors",
-                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.run_files", "crawler.bpb", "crawler.evaluate",
-                   "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.artifact",
+                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.run_files", "crawler.bpb", "crawler.scoring",
+                   "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.ptz",
                    "crawler.files")
 
 

@@ -34,11 +34,11 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler.artifact import export_model, load_artifact
+from crawler.ptz import export_model, load_artifact
 from crawler.bpb import load_byte_lut
 from crawler.config import ConfigError, CrawlerConfig
 from crawler.distributed import Dist, setup_dist
-from crawler.evaluate import BPBResult, evaluate_bpb
+from crawler.scoring import BPBResult, evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon

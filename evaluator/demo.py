@@ -15,16 +15,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from crawler.cli import prepare_data_command
 from crawler.config import load_config
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from crawler.run_files import RUN_ARTIFACT, evaluation_report
-from evaluator.artifact_eval import evaluate_artifact
+from crawler.prep.prepare import prepare_corpus
+from crawler.run_files import RUN_ARTIFACT, RUN_LOG, evaluation_report
+from evaluator.artifacts.cli import format_report
+from evaluator.artifacts.report import evaluate_artifact
 from evaluator.check import compliance_report
-from evaluator.eval_cli import format_report
-from evaluator.record_writer import RecordMeta, code_spec, write_record
 from evaluator.records import load_record
+from evaluator.records.writer import RecordMeta, code_spec, write_record
 
 DEMO_BLURB = ("CPU demo of the Micro Crawler topology (2 flat + 1 shared block x3 + 2 flat) at tiny scale, "
               "trained on 2 CPU cores on the default Wikipedia corpus, NOT FineWeb: its BPB is not comparable "
@@ -40,7 +40,7 @@ def demo_command(
     with exit_on_error():
         t0 = time.perf_counter()
         typer.echo("== 1/4 prepare the default corpus")
-        prepare_data_command(input=None, out=None, vocab_size=None, val_docs=500, force=False, cache_dir=None)
+        typer.echo(prepare_corpus()[1])
 
         typer.echo("== 2/4 train the tiny crawler (CPU)")
         from crawler.shipped import code_files
@@ -64,7 +64,7 @@ def demo_command(
         folder = write_record([result.run_dir], records_root, meta, [code_spec(p, Path.cwd()) for p in code_files()])
         check = compliance_report(load_record(folder))
         typer.echo(f"record          {folder}  (compliance: {check.status.value})")
-        typer.echo(f"train log       {result.run_dir / 'train.log'}")
+        typer.echo(f"train log       {result.run_dir / RUN_LOG}")
         typer.echo(f"eval report     {eval_json}")
         typer.echo(f"took            {time.perf_counter() - t0:.0f} s")
         typer.echo(f"browse          pgolf serve --records {out / 'records'} --eval-data {cfg.data_path}  "

@@ -6,14 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sentencepiece as spm
 import torch
 
+from crawler.config import load_config
+from crawler.model import CrawlerGPT
+from crawler.prep.prepare import prepare_data
+from crawler.ptz import export_model
 from crawler.shards import write_shard
 from crawler.tokenizer import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+CRAWLER_RECORD = "2026-03-30_Crawler_Leg3_8xH100"
+DEMO_RECORD = "2026-11-27_MicroCrawler_tiny_CPU_wiki"  # this repository's CPU demo record
+DEMO_RECORD_DIR = REPO / "records" / "track_cpu_demo" / DEMO_RECORD
 
 # Real prose for tokenizer fixtures: a FineWeb web document when ../shared exists, else our own README.
 SAMPLE_TEXT = """The crawler reads a stream of tokens. Each document begins with a BOS token, and the model
@@ -93,12 +99,6 @@ def sample_docs() -> list[str]:
     if web.exists():
         docs += [p for p in web.read_text(encoding="utf-8").split("\n\n") if p.strip()]
     return docs
-
-
-@pytest.fixture(scope="session")
-def small_sp() -> spm.SentencePieceProcessor:
-    """A real byte-fallback BPE trained with the challenge's settings on a few kB of text."""
-    return spm.SentencePieceProcessor(model_proto=train_tokenizer(sample_docs(), vocab_size=400))
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,31 @@ def micro_ablation(walk_data, tmp_path_factory):
     path.write_text(MICRO_ABLATION.format(data=walk_data, missing=folder / "no_data"))
     plan = load_plan(path)
     return plan, run_plan(plan)
+
+
+TINY_VOCAB = 400  # the tiny artifact's tokenizer
+TINY_CODE = b"# the code that ships with the tiny artifact\nprint('crawler')\n"
+
+
+@pytest.fixture(scope="session")
+def eval_data(tmp_path_factory) -> Path:
+    """Train/val shards and a 400-piece tokenizer, in the layout prepare-data writes."""
+    docs = sample_docs()
+    out = tmp_path_factory.mktemp("webapp-eval") / "data"
+    # 20 validation documents: a few thousand tokens, enough for the 2,048-token evaluations the worker tests run
+    prepare_data([f"Document {i}. " + docs[i % len(docs)] for i in range(60)], out, "test", vocab_size=TINY_VOCAB,
+                 val_docs=20)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(eval_data, tmp_path_factory) -> Path:
+    """An untrained Micro Crawler small enough to evaluate in seconds, exported in our .ptz format."""
+    cfg = load_config("tiny", environ={}, data_path=str(eval_data), vocab_size=TINY_VOCAB, model_dim=64, num_heads=4,
+                      num_kv_heads=2, train_seq_len=32, eval_seq_len=32, eval_stride=16, bigram_vocab_size=64,
+                      bigram_dim=32, train_batch_tokens=256)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("webapp-artifact")
+    (out / "train_gpt.py").write_bytes(TINY_CODE)
+    export_model(CrawlerGPT(cfg), cfg, eval_data / "tokenizer.model", [out / "train_gpt.py"], out / "tiny.ptz")
+    return out / "tiny.ptz"

@@ -116,7 +116,7 @@ try:
     import pydantic
 except ImportError as e:
     print(e)
-import train_gpt, crawler.train, evaluator.eval_cli, evaluator.artifacts, crawler.model
+import train_gpt, crawler.train, evaluator.artifacts.cli, evaluator.artifacts.loading, crawler.model
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

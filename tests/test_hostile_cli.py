@@ -18,8 +18,6 @@ from typer.testing import CliRunner
 from pgolf import app
 from tests.conftest import REPO
 
-pytest_plugins = ("tests.test_webapp_fixtures",)  # the tiny artifact and its validation data
-
 runner = CliRunner()
 
 

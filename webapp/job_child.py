@@ -1,4 +1,4 @@
-"""One evaluation job in a process of its own, started by the worker (webapp.runner) for each job.
+"""One evaluation job in a process of its own, started by the worker (webapp.job_runner) for each job.
 
 The worker can then stop a job that runs past its time limit, or one it lost to another worker, by
 killing this process: no Python thread can be stopped from outside, and a hostile artifact can keep a
@@ -45,9 +45,9 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     import torch
 
     from crawler.distributed import single_process
-    from evaluator.artifact_eval import evaluate_artifact
-    from evaluator.loops import LoopsError
-    from webapp.loops import run_analysis
+    from evaluator.artifacts.report import evaluate_artifact
+    from evaluator.loops.analysis import LoopsError
+    from webapp.views.loops import run_analysis
 
     def progress(stage: str, scored: int, to_score: int) -> None:
         send({"kind": "progress", "stage": stage, "scored": scored, "to_score": to_score})

@@ -25,7 +25,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from crawler.errors import first_line
-from crawler.artifact import CODECS, HEADERS, MANIFEST_CAP
+from crawler.ptz import CODECS, HEADERS, MANIFEST_CAP
 from webapp.blobs import BlobStore
 
 TEXT_FIELD_MAX_BYTES = 4096

@@ -19,7 +19,7 @@ from huey.consumer import Consumer
 from webapp import jobs
 from webapp.db import init_db, make_engine
 from webapp.queue import EvalQueue
-from webapp.runner import JobRunner
+from webapp.job_runner import JobRunner
 from webapp.settings import Settings
 
 log = logging.getLogger("pgolf.worker")

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from webapp.ablation import AblationError, UnknownArm, ablation, ablation_links
+from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links
 from webapp.arms import all_arms, load_ablations
 from webapp.comparability import arm_corpus, corpus_warning
 from webapp.charts import Panel, ablation_figure

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from webapp.deps import CatalogDep
-from webapp.leaderboard import Leaderboard, LeaderSort, leaderboard
+from webapp.views.leaderboard import Leaderboard, LeaderSort, leaderboard
 from webapp.templating import templates
 
 pages = APIRouter(include_in_schema=False)

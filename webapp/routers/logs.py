@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from webapp.deps import EntryDep
-from webapp.logview import LogView, LogViewError, log_view
+from webapp.views.logs import LogView, LogViewError, log_view
 from webapp.templating import templates
 
 pages = APIRouter(include_in_schema=False)

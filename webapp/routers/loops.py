@@ -1,5 +1,5 @@
 """The loop-wise view of an evaluation (analysed by the worker) or of a record (its loops/ folder), with
-their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.loops knows."""
+their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.views.loops knows."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
@@ -8,7 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
-from webapp.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
+from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
                           record_plot, stored_loops, stored_plot)
 from webapp.schemas import LoopsView
 from webapp.templating import templates

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from webapp.arms import all_arms, load_ablations
 from webapp.deps import CatalogDep, SettingsDep
-from webapp.overlay import MAX_ITEMS, Overlay, OverlayError, overlay
+from webapp.views.overlay import MAX_ITEMS, Overlay, OverlayError, overlay
 from webapp.templating import templates
 
 pages = APIRouter(include_in_schema=False)

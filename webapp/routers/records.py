@@ -8,8 +8,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from webapp.comparability import FINEWEB, record_corpus
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
-from webapp.loops import has_record_loops
-from webapp.record_views import SortKey, StatusFilter, index_csv, record_detail, record_index
+from webapp.views.loops import has_record_loops
+from webapp.views.records import SortKey, StatusFilter, index_csv, record_detail, record_index
 from webapp.schemas import RecordDetail, RecordIndex
 from webapp.templating import templates
 

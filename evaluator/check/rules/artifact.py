@@ -10,7 +10,7 @@ ARTIFACT_BPB_PASS = 1e-4
 ARTIFACT_BPB_WARN = 1e-3
 
 RULE = Rule("artifact", "Artifact re-evaluation", 100,
-            f"The artifact is re-evaluated (evaluator.artifact_eval). Its file size must equal a seed's logged compressed "
+            f"The artifact is re-evaluated (evaluator.artifacts.report). Its file size must equal a seed's logged compressed "
             f"model size (that seed is the reference) and code + model must stay <= {b(SIZE_CAP_BYTES)}. On the full "
             f"validation split the recomputed BPB must be within {ARTIFACT_BPB_PASS:g} of the logged one (different GPU "
             f"counts and kernels reorder float sums); within {ARTIFACT_BPB_WARN:g} WARNs. A prefix-only evaluation (the "

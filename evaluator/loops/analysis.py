@@ -1,0 +1,300 @@
+"""Loop-wise analysis of a Micro Crawler: what each application of the shared crawler block does.
+
+Everything is measured on one fixed slice of validation data: `tokens // seq_len` windows of
+seq_len + 1 tokens at seeded random, non-overlapping window offsets. A "stage" is one block
+application, named (block, loop): flat blocks have loop 0, the shared crawler block appears once
+per loop. Stage states are the residual stream after that application.
+
+Statistics (token means are over every scored position of the slice):
+  logit lens     each stage (and the embedding) decoded as the model decodes its last one:
+                 rms_norm -> tied tok_emb -> softcap; BPB = sum nll / (ln 2 * bytes), mean
+                 1-based rank of the target among the vocabulary.
+  early exit     BPB of the whole model run with k crawler loops, k = 1 .. loops + extra.
+  repr change    h_-1 = residual entering the crawler, h_k = residual after loop k:
+                 rel_step[k] = mean_t ||h_k - h_k-1|| / ||h_k-1||, update_cosine[k] =
+                 mean_t cos(h_k - h_k-1, h_k-1 - h_k-2), similarity[i][j] = mean_t cos(h_i, h_j).
+  attention      per stage and head, over query positions i with probabilities p_ij (j <= i):
+                 entropy -sum p ln p (nats), distance sum p (i - j) (tokens), mass_last8 =
+                 sum of p over i - 7 <= j <= i.
+  quant error    mean_t ||h_deq - h_float|| / ||h_float|| per stage (float checkpoint given).
+  activations    rms and absmax of the embedding, every stage and the final normed stream.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from crawler.errors import first_line
+from crawler.bpb import ByteLUT, load_byte_lut
+from crawler.config import CrawlerConfig
+from crawler.errors import PgolfError
+from crawler.model import CrawlerGPT, rms_norm
+from crawler.shards import load_split
+from evaluator.artifacts.report import eval_inputs
+from evaluator.artifacts.loading import open_artifact
+
+LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim
+
+
+class LoopsError(PgolfError, ValueError):
+    pass
+
+
+def stage_label(name: str, loop: int) -> str:
+    if name.startswith("crawler_blocks."):
+        return f"crawler{name.rsplit('.', 1)[1]}@{loop}"
+    return name.replace("flat_blocks.", "flat")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def val_slice(val: np.ndarray, tokens: int, seq_len: int, seed: int) -> np.ndarray:
+    """(n, seq_len + 1) windows at seeded random non-overlapping offsets, in file order."""
+    if seq_len < 1 or tokens < seq_len:
+        raise LoopsError(f"--tokens {tokens} must be at least --seq-len {seq_len} (and both positive)")
+    available = (len(val) - 1) // seq_len
+    n = tokens // seq_len
+    if n > available:
+        raise LoopsError(f"validation split holds {available} windows of {seq_len} tokens, --tokens asks for {n}")
+    starts = np.sort(np.random.default_rng(seed).choice(available, size=n, replace=False)) * seq_len
+    return np.stack([val[s: s + seq_len + 1] for s in starts]).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def build_model(config: CrawlerConfig, state_dict: dict[str, Tensor], device) -> CrawlerGPT:
+    model = CrawlerGPT(config)
+    try:
+        model.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
+    except RuntimeError as e:
+        raise LoopsError(f"weights do not fit the config: {first_line(e, 160)}") from None
+    return model.to(device).eval()
+
+
+def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> tuple[CrawlerConfig, dict] | str:
+    """Config and weights that run the crawler k times, or why that cannot be done.
+
+    Stopping early (k below the trained count) drops the unused per-loop tensors; more loops
+    than trained only work when nothing is per-loop, since there is no weight for the extra loops.
+    """
+    trained = config.crawler_loops
+    if k > trained and config.loop_inst_dim > 0:
+        return f"loop_inst has trained vectors for {trained} loops only"
+    if k > trained and config.loop_rope_scales:
+        return f"loop_rope_scales has values for {trained} loops only"
+    scales = tuple(config.loop_rope_scales[:k])
+    sd = dict(state_dict)
+    if "loop_inst" in sd:
+        sd["loop_inst"] = sd["loop_inst"][:k]
+    return config.replace(crawler_loops=k, loop_rope_scales=scales), sd
+
+
+# ----------------------------------------------------------------------------- capture
+
+
+def attention_stats(p: Tensor) -> dict[str, Tensor]:
+    """Per-head means over query positions of entropy, distance and last-8 mass; p is (H, T, T)."""
+    T = p.size(-1)
+    pos = torch.arange(T, device=p.device)
+    dist = (pos[:, None] - pos[None, :]).clamp(min=0).to(p.dtype)  # i - j; masked entries have p = 0
+    entropy = -torch.special.xlogy(p, p).sum(-1)
+    return {"entropy": entropy.mean(-1), "distance": (p * dist).sum(-1).mean(-1),
+            "mass_last8": (p * (dist < LAST_N)).sum(-1).mean(-1)}
+
+
+@dataclass
+class Pass:
+    embed: Tensor  # (B, T, dim) residual stream entering the first block
+    stages: list[tuple[str, int, Tensor]]  # (block name, loop, residual after that application)
+    final: Tensor  # the normed stream the head reads
+    attention: dict[tuple[str, int], dict[str, Tensor]]  # per-head stats summed over the batch
+
+
+@torch.no_grad()
+def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
+    embeds, calls, stats = [], [], {}
+
+    def on_attention(key, attn, x, cos, sin):
+        calls.append(key)
+        if not attention:
+            return
+        for b in range(x.size(0)):  # one sequence at a time: (H, T, T) probabilities stay small
+            s = attention_stats(attn.probs(x[b:b + 1], cos, sin)[0])
+            acc = stats.setdefault(key, {k: torch.zeros_like(v) for k, v in s.items()})
+            for name, v in s.items():
+                acc[name] += v
+
+    stages: list = []
+    handle = model.smear.register_forward_hook(lambda module, args, out: embeds.append(out))
+    try:
+        final = model.trunk(ids, hidden=stages, on_attention=on_attention)
+    finally:
+        handle.remove()
+    expected = model.num_block_applications()
+    keys = [(name, loop) for name, loop, _ in stages]
+    if len(calls) != expected or len(set(calls)) != expected or calls != keys:
+        raise AssertionError(f"{len(calls)} keyed block applications ({len(set(calls))} distinct), expected "
+                             f"{expected} = flat + crawler x loops")
+    return Pass(embeds[0], stages, final, stats)
+
+
+def lens_logits(model: CrawlerGPT, x: Tensor) -> Tensor:
+    """Decode any residual stream exactly as forward decodes the last one."""
+    return model.head(rms_norm(x))
+
+
+def nll_and_rank(logits: Tensor, targets: Tensor) -> tuple[float, float]:
+    """Summed nll (nats) and summed 1-based target rank over all positions."""
+    flat, tgt = logits.reshape(-1, logits.size(-1)), targets.reshape(-1)
+    nll = F.cross_entropy(flat, tgt, reduction="sum").item()
+    rank = ((flat > flat.gather(1, tgt[:, None])).sum(1) + 1).double().sum().item()
+    return nll, rank
+
+
+def token_norm(x: Tensor) -> Tensor:
+    return x.double().norm(dim=-1)
+
+
+def token_cosine(a: Tensor, b: Tensor) -> Tensor:
+    return F.cosine_similarity(a.double(), b.double(), dim=-1, eps=1e-30)
+
+
+def loop_states(p: Pass, config: CrawlerConfig) -> list[Tensor]:
+    """[h_-1, h_0, .., h_L-1]: the residual entering the crawler, then after each loop's last block."""
+    last = f"crawler_blocks.{config.num_crawler_layers - 1}"
+    first = next((i for i, (name, _, _) in enumerate(p.stages) if name.startswith("crawler_blocks.")), None)
+    if first is None:
+        return []
+    entering = p.stages[first - 1][2] if first else p.embed
+    return [entering, *(x for name, _, x in p.stages if name == last)]
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+@torch.no_grad()
+def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.ndarray, lut: ByteLUT,
+            float_state_dict: dict[str, Tensor] | None = None, extra_loops: int = 2, batch_seqs: int = 4,
+            device="cpu", progress: bool = False) -> dict:
+    device = torch.device(device)
+    model = build_model(config, state_dict, device)
+    float_model = None if float_state_dict is None else build_model(config, float_state_dict, device)
+    trained = config.crawler_loops
+    exits, reasons = {}, {}
+    for k in range(1, trained + extra_loops + 1):
+        made = with_loops(config, state_dict, k)
+        if isinstance(made, str):
+            reasons[k] = made
+        else:
+            exits[k] = model if k == trained else build_model(*made, device)
+
+    n_bytes, n_tokens = 0, 0
+    lens, rank = None, None
+    act_sq, act_max, act_n = None, None, 0
+    attn = {}
+    step, upd_cos, sim, quant = None, None, None, None
+    exit_nll = {k: 0.0 for k in exits}
+    batches = range(0, len(windows), batch_seqs)
+    for start in tqdm(batches, desc="loops", unit="batch", disable=not progress):
+        w = torch.as_tensor(windows[start:start + batch_seqs], device=device)
+        ids, targets = w[:, :-1], w[:, 1:]
+        n_bytes += lut.count_bytes(ids.cpu().numpy(), targets.cpu().numpy())
+        n_tokens += targets.numel()
+        p = capture(model, ids)
+        states = [p.embed, *(x for _, _, x in p.stages)]
+        scored = [nll_and_rank(lens_logits(model, x), targets) for x in states]
+        lens = [s[0] for s in scored] if lens is None else [a + s[0] for a, s in zip(lens, scored)]
+        rank = [s[1] for s in scored] if rank is None else [a + s[1] for a, s in zip(rank, scored)]
+
+        acts = [*states, p.final]
+        sq = [x.double().square().sum().item() for x in acts]
+        mx = [x.abs().max().item() for x in acts]
+        act_sq = sq if act_sq is None else [a + b for a, b in zip(act_sq, sq)]
+        act_max = mx if act_max is None else [max(a, b) for a, b in zip(act_max, mx)]
+        act_n += p.final.numel()
+
+        for key, s in p.attention.items():
+            acc = attn.setdefault(key, {k: torch.zeros_like(v) for k, v in s.items()})
+            for name, v in s.items():
+                acc[name] += v
+
+        h = loop_states(p, config)
+        if h:
+            deltas = [b - a for a, b in zip(h, h[1:])]
+            s_step = [(token_norm(d) / token_norm(a)).sum().item() for d, a in zip(deltas, h)]
+            s_cos = [token_cosine(b, a).sum().item() for a, b in zip(deltas, deltas[1:])]
+            s_sim = [[token_cosine(a, b).sum().item() for b in h] for a in h]
+            step = s_step if step is None else [a + b for a, b in zip(step, s_step)]
+            upd_cos = s_cos if upd_cos is None else [a + b for a, b in zip(upd_cos, s_cos)]
+            sim = s_sim if sim is None else [[a + b for a, b in zip(r, q)] for r, q in zip(sim, s_sim)]
+
+        if float_model is not None:
+            pf = capture(float_model, ids, attention=False)
+            pairs = [(p.embed, pf.embed), *((x, xf) for (_, _, x), (_, _, xf) in zip(p.stages, pf.stages)),
+                     (p.final, pf.final)]
+            err = [(token_norm(q - f) / token_norm(f)).sum().item() for q, f in pairs]
+            quant = err if quant is None else [a + b for a, b in zip(quant, err)]
+
+        for k, m in exits.items():
+            exit_nll[k] += nll_and_rank(m(ids), targets)[0]
+
+    if not n_bytes:
+        raise LoopsError("the slice scores no bytes (every target is a boundary token)")
+    def bpb(nll: float) -> float:
+        return nll / (math.log(2) * n_bytes)
+
+    names = [("embed", 0), *((name, loop) for name, loop, _ in p.stages)]
+    labels = [stage_label(*s) if s[0] != "embed" else "embed" for s in names]
+    n_seqs = len(windows)
+    report = {
+        "config": config.to_dict(),
+        "slice": {"seqs": n_seqs, "seq_len": windows.shape[1] - 1, "tokens": n_tokens, "bytes": n_bytes},
+        "stages": [{"label": lab, "block": s[0], "loop": s[1]} for lab, s in zip(labels, names)],
+        "model_bpb": bpb(lens[-1]),
+        "logit_lens": [{"stage": lab, "bpb": bpb(nll), "mean_rank": r / n_tokens}
+                       for lab, nll, r in zip(labels, lens, rank)],
+        "early_exit": [{"loops": k, "trained": k == trained,
+                        "bpb": bpb(exit_nll[k]) if k in exits else None, "reason": reasons.get(k)}
+                       for k in range(1, trained + extra_loops + 1)],
+        "activations": [{"stage": lab, "rms": math.sqrt(s / act_n), "absmax": m}
+                        for lab, s, m in zip([*labels, "final"], act_sq, act_max)],
+        "attention": [{"stage": stage_label(*key), "block": key[0], "loop": key[1],
+                       **{k: (v / n_seqs).tolist() for k, v in attn[key].items()}}
+                      for key in names[1:]],
+        "repr_change": None if step is None else {
+            "labels": ["in", *(f"loop{k}" for k in range(trained))],
+            "rel_step": [s / n_tokens for s in step],
+            "update_cosine": [c / n_tokens for c in upd_cos],
+            "similarity": [[v / n_tokens for v in row] for row in sim]},
+        "quant_error": None if quant is None else [{"stage": lab, "rel_error": e / n_tokens}
+                                                   for lab, e in zip([*labels, "final"], quant)],
+    }
+    return report
+
+
+def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: int = 16384, seq_len: int | None = None,
+                     seed: int = 0, loops: int | None = None, float_state_dict: dict[str, Tensor] | None = None,
+                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> dict:
+    """`analyse` on an artifact file and a seeded slice of its validation data, with what was assumed and used."""
+    art = open_artifact(path, loops=loops)
+    cfg = art.config
+    if not isinstance(cfg, CrawlerConfig):
+        raise LoopsError(f"{path}: loop analysis needs a Micro Crawler artifact; this is the {art.architecture}")
+    data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
+    windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
+    report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),
+                     float_state_dict=None if float_state_dict is None else art.same_convention(float_state_dict),
+                     extra_loops=extra_loops, batch_seqs=batch_seqs,
+                     device=device, progress=progress)
+    report = {"artifact": str(path), "assumptions": list(art.assumptions), **report}
+    report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))
+    return report

@@ -1,0 +1,217 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from crawler.ptz import export_model
+from crawler.bpb import load_byte_lut
+from crawler.config import load_config
+from crawler.model import Attention, CrawlerGPT
+from crawler.prep.prepare import prepare_data
+from crawler.shards import load_split
+from evaluator.loops import analysis as loops
+from evaluator.artifacts.loading import open_artifact
+from pgolf import app
+from tests.conftest import sample_docs
+
+SEQ = 32
+
+
+def tiny_config(data, **overrides):
+    return load_config("tiny", data_path=str(data), vocab_size=400, model_dim=32, num_heads=2, num_kv_heads=1,
+                       rope_dims=8, train_seq_len=SEQ, eval_seq_len=SEQ, eval_stride=SEQ, bigram_vocab_size=64,
+                       bigram_dim=8, mlp_mult=2.0, crawler_mlp_mult=2.0, **overrides)
+
+
+def lively(model):
+    torch.manual_seed(0)
+    with torch.no_grad():  # zero-init projections would make every loop the identity
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("loops")
+    docs = [f"Document {i}. " + sample_docs()[i % 3] for i in range(30)]
+    prepare_data(docs, tmp / "data", "test", vocab_size=400, val_docs=5)
+    cfg = tiny_config(tmp / "data")
+    model = lively(CrawlerGPT(cfg))
+    code = tmp / "train_gpt.py"
+    code.write_text("print('entry')\n")
+    export_model(model, cfg, tmp / "data" / "tokenizer.model", [code], tmp / "model.ptz")
+    art = open_artifact(tmp / "model.ptz")
+    windows = loops.val_slice(load_split(tmp / "data", "val", 400), 4 * SEQ, SEQ, seed=0)
+    lut = load_byte_lut(tmp / "data" / "tokenizer.model", 400)
+    return tmp, art.config, art.state_dict, windows, lut
+
+
+def test_val_slice_is_seeded_and_bad_sizes_are_errors(run):
+    _, _, _, windows, _ = run
+    val = np.arange(1000, dtype=np.uint16)
+    a, b = loops.val_slice(val, 100, 10, 3), loops.val_slice(val, 100, 10, 3)
+    assert a.shape == (10, 11) and (a == b).all() and (np.diff(a[:, 0]) >= 10).all()
+    assert (a[:, 1:] - a[:, :-1] == 1).all()  # contiguous windows
+    with pytest.raises(loops.LoopsError):
+        loops.val_slice(val, 10_000, 10, 0)
+    with pytest.raises(loops.LoopsError):
+        loops.val_slice(val, 5, 10, 0)
+
+
+def test_every_block_application_is_keyed_by_block_and_loop(run):
+    _, cfg, sd, windows, _ = run
+    cfg = cfg.replace(num_crawler_layers=2, crawler_loops=3)
+    model = lively(CrawlerGPT(cfg)).eval()
+    p = loops.capture(model, torch.as_tensor(windows[:2, :-1]))
+    keys = [(name, loop) for name, loop, _ in p.stages]
+    assert len(keys) == model.num_block_applications() == cfg.num_flat_layers + 2 * 3
+    assert keys == [("flat_blocks.0", 0), ("flat_blocks.1", 0),
+                    *((f"crawler_blocks.{j}", k) for k in range(3) for j in range(2)),
+                    ("flat_blocks.2", 0), ("flat_blocks.3", 0)]
+    assert list(p.attention) == keys  # one attention capture per application, none merged across loops
+    assert torch.allclose(p.final, model.trunk(torch.as_tensor(windows[:2, :-1])))
+
+
+def test_recomputed_probabilities_reproduce_the_attention_output(run):
+    _, cfg, sd, windows, _ = run
+    model = loops.build_model(cfg, sd, "cpu")
+    seen = {}
+    with torch.no_grad():
+        model.trunk(torch.as_tensor(windows[:1, :-1]),
+                    on_attention=lambda key, attn, *args: seen.setdefault(key, (attn, args)))
+    attn, (x, cos, sin) = seen[("crawler_blocks.0", 1)]
+    with torch.no_grad():
+        p = attn.probs(x, cos, sin)  # (1, H, T, T)
+        v = attn.c_v(x).view(1, SEQ, attn.num_kv_heads, attn.head_dim).repeat_interleave(2, dim=2)
+        y = (p @ v.transpose(1, 2)).transpose(1, 2)
+        vn = F.normalize(v, dim=-1)  # XSA, as in the crawler block
+        y = y - (y * vn).sum(-1, keepdim=True) * vn
+        torch.testing.assert_close(attn.proj(y.reshape(1, SEQ, -1)), attn(x, cos, sin), atol=1e-5, rtol=1e-5)
+    assert torch.allclose(p.sum(-1), torch.ones(())) and (p.triu(1) == 0).all()
+
+
+def test_attention_stats_closed_forms():
+    T = 20
+    t = torch.arange(T, dtype=torch.float64)
+    self_only = torch.eye(T, dtype=torch.float64)[None]
+    s = loops.attention_stats(self_only)
+    assert s["distance"].item() == 0 and s["entropy"].item() == 0 and s["mass_last8"].item() == 1
+    uniform = (torch.ones(T, T, dtype=torch.float64).tril() / (t + 1)[:, None])[None]
+    s = loops.attention_stats(uniform)
+    assert s["distance"].item() == pytest.approx((t / 2).mean().item())
+    assert s["entropy"].item() == pytest.approx(torch.log(t + 1).mean().item())
+    assert s["mass_last8"].item() == pytest.approx((t.clamp(max=7) + 1).div(t + 1).mean().item())
+
+
+def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
+    _, cfg, sd, windows, lut = run
+
+    def uniform(attn, x, cos, sin):  # in place of Attention.probs
+        T = x.size(1)
+        p = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
+        return p.expand(x.size(0), attn.num_heads, T, T)
+
+    monkeypatch.setattr(Attention, "probs", uniform)
+    r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    t = np.arange(SEQ)
+    for a in r["attention"]:
+        assert a["distance"] == pytest.approx([np.mean(t / 2)] * cfg.num_heads)
+        assert a["entropy"] == pytest.approx([np.mean(np.log(t + 1))] * cfg.num_heads)
+    assert [a["loop"] for a in r["attention"] if a["block"] == "crawler_blocks.0"] == [0, 1, 2]
+
+
+def direct_bpb(model, windows, lut):
+    w = torch.as_tensor(windows)
+    with torch.no_grad():
+        nll = F.cross_entropy(model(w[:, :-1]).flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
+    return nll / (math.log(2) * lut.count_bytes(windows[:, :-1], windows[:, 1:]))
+
+
+def test_logit_lens_and_early_exit_match_the_model(run):
+    _, cfg, sd, windows, lut = run
+    r = loops.analyse(cfg, sd, windows, lut, extra_loops=2, batch_seqs=3)
+    full = direct_bpb(loops.build_model(cfg, sd, "cpu"), windows, lut)
+    assert r["model_bpb"] == pytest.approx(full, rel=1e-6)
+    assert r["logit_lens"][-1]["bpb"] == pytest.approx(full, rel=1e-6)
+    assert [e["loops"] for e in r["early_exit"]] == [1, 2, 3, 4, 5]
+    trained = next(e for e in r["early_exit"] if e["trained"])
+    assert trained["loops"] == 3 and trained["bpb"] == pytest.approx(full, rel=1e-6)
+    one = direct_bpb(loops.build_model(cfg.replace(crawler_loops=1), sd, "cpu"), windows, lut)
+    assert r["early_exit"][0]["bpb"] == pytest.approx(one, rel=1e-6)
+    assert len({round(e["bpb"], 6) for e in r["early_exit"]}) == 5  # the loop count really changes the model
+    assert [x["stage"] for x in r["logit_lens"]] == ["embed", "flat0", "flat1", "crawler0@0", "crawler0@1",
+                                                     "crawler0@2", "flat2", "flat3"]
+    assert all(x["mean_rank"] >= 1 for x in r["logit_lens"])
+
+
+def test_loops_past_per_loop_tensors_are_reported_not_computed(run):
+    _, cfg, _, windows, lut = run
+    cfg = cfg.replace(loop_inst_dim=4)
+    model = lively(CrawlerGPT(cfg))
+    r = loops.analyse(cfg, model.state_dict(), windows, lut, extra_loops=1)
+    by_k = {e["loops"]: e for e in r["early_exit"]}
+    assert by_k[2]["bpb"] is not None and by_k[3]["bpb"] is not None
+    assert by_k[4]["bpb"] is None and "loop_inst" in by_k[4]["reason"]
+
+
+def test_repr_change_and_activations_match_numpy(run):
+    _, cfg, sd, windows, lut = run
+    r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    p = loops.capture(loops.build_model(cfg, sd, "cpu"), torch.as_tensor(windows[:, :-1]))
+    h = [p.stages[1][2], *(x for name, _, x in p.stages if name == "crawler_blocks.0")]
+    h = [x.reshape(-1, x.size(-1)).double().numpy() for x in h]
+    d = [b - a for a, b in zip(h, h[1:])]
+
+    def norm(a):
+        return np.linalg.norm(a, axis=1)
+
+    def cos(a, b):
+        return (a * b).sum(1) / (norm(a) * norm(b))
+
+    rc = r["repr_change"]
+    assert rc["rel_step"] == pytest.approx([np.mean(norm(dk) / norm(a)) for dk, a in zip(d, h)], rel=1e-6)
+    assert rc["update_cosine"] == pytest.approx([np.mean(cos(b, a)) for a, b in zip(d, d[1:])], rel=1e-6)
+    np.testing.assert_allclose(rc["similarity"], [[np.mean(cos(a, b)) for b in h] for a in h], rtol=1e-6)
+    flat0 = p.stages[0][2].double().numpy()
+    act = r["activations"][1]
+    assert act["stage"] == "flat0" and act["rms"] == pytest.approx(np.sqrt(np.mean(flat0 ** 2)))
+    assert act["absmax"] == pytest.approx(np.abs(flat0).max())
+    assert r["activations"][-1]["stage"] == "final" and r["activations"][-1]["rms"] == pytest.approx(1, rel=1e-3)
+
+
+def test_quant_error_is_zero_when_float_equals_dequantised(run):
+    _, cfg, sd, windows, lut = run
+    r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=dict(sd), extra_loops=0)
+    assert [q["rel_error"] for q in r["quant_error"]] == [0.0] * (cfg.num_flat_layers + 3 + 2)
+    noisy = {k: v + 0.01 * torch.randn_like(v) for k, v in sd.items()}
+    r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=noisy, extra_loops=0)
+    assert all(q["rel_error"] > 0 for q in r["quant_error"])
+
+
+def test_cli_writes_json_and_plots(run):
+    tmp, cfg, sd, _, _ = run
+    from safetensors.torch import save_file
+    save_file(lively(CrawlerGPT(cfg)).state_dict(), str(tmp / "float.safetensors"))
+    out = tmp / "out"
+    res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--checkpoint", str(tmp / "float.safetensors"),
+                                   "--tokens", "64", "--seq-len", "16", "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "loops.json").read_text())
+    assert report["slice"]["tokens"] == 64 and report["slice"]["seed"] == 0 and report["quant_error"]
+    for name in ("logit_lens", "early_exit", "repr_change", "similarity", "attention_distance", "activations",
+                 "quant_error"):
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "early exit" in res.output and "crawler0@2" in res.output
+
+    res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--tokens", "10000000", "--out", str(out)])
+    assert res.exit_code == 1 and "windows" in res.output and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--checkpoint", str(tmp / "nope.safetensors")])
+    assert res.exit_code == 1 and "nope.safetensors: checkpoint: cannot read (No such file" in res.output

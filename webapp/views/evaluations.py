@@ -1,0 +1,234 @@
+"""Uploads turned into evaluation jobs, and jobs into the pages' models.
+
+An upload is checked before anything is kept: the artifact with the evaluator's safe reader (no
+unpickling of code), the tokenizer with SentencePiece, the config as JSON or TOML of crawler settings.
+The same artifact + tokenizer + options find the earlier job again; a failed one is run again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from crawler.errors import first_line
+from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
+from crawler.errors import PgolfError
+from crawler.tokenizer import check_vocab, load_tokenizer
+from evaluator.artifacts.loading import open_artifact
+from webapp.blobs import BlobStore
+from webapp.queue import EvalQueue
+from webapp.schemas import EvalResultOut, EvaluationOut, OverallProgressOut, StoredFileOut
+from webapp.settings import Settings
+from webapp.tables import Evaluation, JobState, StoredFile, utcnow
+from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container
+
+FILE_FIELDS = {"artifact", "tokenizer", "config"}
+# the config settings an evaluation can apply, and the evaluator argument each one sets
+CONFIG_OPTIONS = {"crawler_loops": "loops", "eval_seq_len": "seq_len", "eval_stride": "stride"}
+_CONFIG_FIELDS = {f.name for f in fields(CrawlerConfig)}
+CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
+# Uploads' artifacts are measured, decompressed and dequantised on these two threads only, whatever the
+# number of concurrent uploads: each check can hold a few hundred MB, and the C allocator keeps freed
+# blocks in per-thread arenas, so checks spread over the web server's 40 request threads would leave up
+# to 40 decompression windows resident after the uploads are gone.
+_CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="upload-check")
+# below this share of the work the rate seen is mostly loading and the first batches' warm-up: no estimate yet
+MIN_ETA_FRACTION = 0.02
+
+
+@dataclass
+class Upload:
+    form: ReceivedForm
+    options: dict  # evaluate_artifact's keyword arguments: from the config, then from the server's settings
+    max_decompressed_bytes: int  # what the artifact's frames may decompress to (Settings)
+
+    @property
+    def inputs_key(self) -> str:
+        # the config counts through the options it sets, so two configs that set the same ones are one job
+        files = {name: received.sha256 for name, received in self.form.files.items() if name != "config"}
+        blob = json.dumps({"files": files, "options": self.options}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _reason(exc: Exception, received: ReceivedFile) -> str:
+    """The checker's one-line message, naming the upload instead of its temporary path."""
+    return first_line(exc).replace(str(received.path), received.display_name)
+
+
+def _config_options(received: ReceivedFile) -> dict:
+    if received.size > CONFIG_MAX_BYTES:
+        raise UploadRejected(422, f"config {received.display_name}: {received.size:,} bytes, over the "
+                                  f"{CONFIG_MAX_BYTES:,}-byte limit for a config")
+    raw = received.path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    # ValueError: malformed JSON or TOML, or an integer past Python's digit limit; RecursionError: deep nesting
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UploadRejected(422, f"config {received.display_name}: neither a JSON object nor TOML "
+                                  f"({first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise UploadRejected(422, f"config {received.display_name}: expected a JSON object of settings")
+    data = {str(k).lower(): v for k, v in data.items()}
+    unknown = sorted(set(data) - _CONFIG_FIELDS)
+    if unknown:
+        raise UploadRejected(422, f"config {received.display_name}: unknown setting {unknown[0]!r}")
+    try:
+        applied = coerce_overrides({k: v for k, v in data.items() if k in CONFIG_OPTIONS})
+    except ConfigError as exc:
+        raise UploadRejected(422, f"config {received.display_name}: {_reason(exc, received)}") from None
+    return {CONFIG_OPTIONS[k]: v for k, v in applied.items()}
+
+
+def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
+    if "artifact" not in form.files:
+        raise UploadRejected(400, "no artifact: send the .ptz in the form field 'artifact'")
+    empty = next((f for f in form.files.values() if f.size == 0), None)
+    if empty is not None:
+        raise UploadRejected(422, f"{empty.field} {empty.display_name} is empty")
+    if settings.eval_data_dir is None:
+        # an artifact's config names data and tokenizer paths; opening those would let uploads probe the server
+        raise UploadRejected(503, "this server has no evaluation data (start it with --eval-data DIR or "
+                                  "PGOLF_EVAL_DATA_DIR), so it evaluates no uploads; an upload never chooses the data "
+                                  "it is evaluated on")
+    options = _config_options(form.files["config"]) if "config" in form.files else {}
+    # what the server evaluates on belongs to the job too: a later change of settings is a new evaluation
+    options["data_dir"] = str(settings.eval_data_dir.resolve())
+    if settings.eval_max_tokens is not None:
+        options["max_tokens"] = settings.eval_max_tokens
+    return Upload(form, options, settings.upload_max_decompressed_bytes)
+
+
+def check_files(upload: Upload) -> str:
+    """The artifact's format, once it and the tokenizer have passed the safe readers."""
+    artifact, options = upload.form.files["artifact"], upload.options
+    check_container(artifact.path, upload.max_decompressed_bytes, artifact.display_name)
+    try:
+        loaded = open_artifact(artifact.path, loops=options.get("loops"),
+                               max_decompressed_bytes=upload.max_decompressed_bytes)
+    except PgolfError as exc:
+        raise UploadRejected(422, _reason(exc, artifact)) from None
+    window = {"eval_seq_len": options.get("seq_len"), "eval_stride": options.get("stride")}
+    try:
+        loaded.config.replace(**{k: v for k, v in window.items() if v is not None})
+    except ConfigError as exc:
+        raise UploadRejected(422, f"config: {exc}") from None
+    if "tokenizer" in upload.form.files:
+        tokenizer = upload.form.files["tokenizer"]
+        try:
+            check_vocab(load_tokenizer(tokenizer.path), loaded.config.vocab_size, tokenizer.display_name)
+        except PgolfError as exc:
+            raise UploadRejected(422, _reason(exc, tokenizer)) from None
+    return loaded.format
+
+
+def _keep_files(session: Session, form: ReceivedForm, store: BlobStore) -> None:
+    for kind, received in form.files.items():
+        if session.get(StoredFile, received.sha256) is None:
+            session.add(StoredFile(sha256=received.sha256, kind=kind, size=received.size,
+                                   display_name=received.display_name, content=received.path.read_bytes()))
+        store.keep(received.path, received.sha256)
+
+
+def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: EvalQueue) -> tuple[int, bool]:
+    """(job id, reused): an earlier queued, running or done job with these inputs is returned as it is;
+    otherwise the files are checked and kept, and a new job (or the failed one again) is queued."""
+    form, key = upload.form, upload.inputs_key
+    files = form.files
+    with sessions() as session:
+        existing = session.scalar(select(Evaluation).where(Evaluation.inputs_key == key))
+        if existing is not None and existing.state != JobState.FAILED:
+            form.discard()
+            return existing.id, True
+        artifact_format = _CHECKERS.submit(check_files, upload).result()
+        _keep_files(session, form, store)
+        if existing is not None:
+            job_id = existing.id
+            session.execute(update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.FAILED)
+                            .values(state=JobState.QUEUED, attempts=0, error="", note="", result=None, stage="",
+                                    scored=0, to_score=0, plan=None, worker="", started_at=None, heartbeat_at=None,
+                                    finished_at=None))
+        else:
+            job = Evaluation(inputs_key=key, artifact_sha256=files["artifact"].sha256,
+                             tokenizer_sha256=files["tokenizer"].sha256 if "tokenizer" in files else None,
+                             config_sha256=files["config"].sha256 if "config" in files else None,
+                             options=upload.options, artifact_format=artifact_format)
+            session.add(job)
+            try:
+                session.flush()
+            except IntegrityError:  # the same inputs arrived at the same moment: that job is this one
+                session.rollback()
+                return session.scalar(select(Evaluation.id).where(Evaluation.inputs_key == key)), True
+            job_id = job.id
+        session.commit()
+    queue.enqueue(job_id)
+    return job_id, False
+
+
+def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
+    stored = session.get(StoredFile, sha256) if sha256 else None
+    return StoredFileOut(sha256=stored.sha256, name=stored.display_name, size=stored.size) if stored else None
+
+
+def _result_out(result: dict) -> EvalResultOut:
+    # the loop-wise report is large and has its own endpoint: the result only says whether there is one
+    return EvalResultOut.model_validate({**result, "has_loops": "loops" in result})
+
+
+def overall_progress(job: Evaluation, now: datetime) -> OverallProgressOut | None:
+    """The job's progress over every stage of its plan, with the time left estimated from the rate so far."""
+    if job.state in (JobState.QUEUED, JobState.FAILED) or job.started_at is None:
+        return None
+    plan = job.plan or []
+    outside = [name for name, tokens in plan if tokens is None]
+    if job.state == JobState.DONE:
+        return OverallProgressOut(fraction=1.0, elapsed_seconds=((job.finished_at or now) - job.started_at)
+                                  .total_seconds(), eta_seconds=0.0, outside=outside)
+    weighed = [(name, tokens) for name, tokens in plan if tokens is not None]
+    names, total = [name for name, _ in weighed], sum(tokens for _, tokens in weighed)
+    fraction, scoring = None, False
+    if job.stage == "loading":  # before any pass, plan or none
+        fraction = 0.0
+    elif job.stage in outside and total:  # the loop-wise analysis runs once every pass is scored
+        fraction = 1.0
+    elif job.stage in names and total:
+        at = names.index(job.stage)
+        share = min(job.scored / job.to_score, 1.0) if job.to_score else 0.0
+        fraction = (sum(tokens for _, tokens in weighed[:at]) + share * weighed[at][1]) / total
+        scoring = job.to_score > 0
+    elapsed = max((now - job.started_at).total_seconds(), 0.0)
+    eta = elapsed * (1 - fraction) / fraction if scoring and fraction >= MIN_ETA_FRACTION else None
+    return OverallProgressOut(fraction=fraction, elapsed_seconds=elapsed, eta_seconds=eta, outside=outside)
+
+
+def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> EvaluationOut:
+    position = None
+    if job.state == JobState.QUEUED:
+        position = session.scalar(select(func.count()).where(Evaluation.state == JobState.QUEUED,
+                                                             Evaluation.id <= job.id))
+    return EvaluationOut(
+        id=job.id, state=job.state, stage=job.stage, scored=job.scored, to_score=job.to_score, attempts=job.attempts,
+        max_attempts=settings.max_attempts, worker=job.worker, queue_position=position, note=job.note, error=job.error,
+        artifact=_file_out(session, job.artifact_sha256), artifact_format=job.artifact_format,
+        tokenizer=_file_out(session, job.tokenizer_sha256), config=_file_out(session, job.config_sha256),
+        options=job.options, created_at=job.created_at, started_at=job.started_at, heartbeat_at=job.heartbeat_at,
+        finished_at=job.finished_at, progress=overall_progress(job, utcnow()), result=_result_out(job.result) if job.result else None)
+
+
+def get_evaluation(sessions: sessionmaker, job_id: int, settings: Settings) -> EvaluationOut | None:
+    with sessions() as session:
+        job = session.get(Evaluation, job_id)
+        return evaluation_out(session, job, settings) if job else None
+
+
+def recent_evaluations(sessions: sessionmaker, settings: Settings, limit: int = 50) -> list[EvaluationOut]:
+    with sessions() as session:
+        jobs = session.scalars(select(Evaluation).order_by(Evaluation.id.desc()).limit(limit))
+        return [evaluation_out(session, job, settings) for job in jobs]

@@ -172,7 +172,7 @@ def test_check_turns_each_fault_into_a_fail_finding_and_exit_1(corpus, record_id
 def test_seeds_reads_every_hostile_folder_without_a_traceback(corpus, record_id):
     result = runner.invoke(pgolf_app, ["seeds", str(corpus / TRACK / record_id)])
     assert result.exit_code == 0 and "Traceback" not in result.output and SECRET not in result.output
-    assert "worst seed size" in result.output
+    assert "Worst seed size" in result.output
 
 
 def test_check_on_a_folder_that_is_no_record_is_one_line_and_exit_2(corpus):

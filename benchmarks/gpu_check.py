@@ -354,7 +354,7 @@ def pgolf_eval(argv: list[str], out_json: Path) -> dict:
         traceback.print_exc()
         return {"argv": argv, "error": f"{type(e).__name__}: {e}"}
     report = json.loads(out_json.read_text())
-    s = report["sliding"]
+    s = report["sliding_window"]
     targets = s["scored_tokens"] - s.get("repeated", 0)
     return {"argv": argv, "wall_s": round(time.perf_counter() - t0, 3), "device": report["device"],
             "dtype": "bf16-autocast" if report["device"].startswith("cuda") else "fp32",

@@ -21,7 +21,7 @@ from crawler.files import atomic_write_text
 from crawler.prep.prepare import prepare_corpus
 from crawler.run_files import RUN_ARTIFACT, RUN_LOG, evaluation_report
 from evaluator.artifacts.cli import format_report
-from evaluator.artifacts.report import evaluate_artifact
+from evaluator.artifacts.eval_report import evaluate_artifact
 from evaluator.check import compliance_report
 from evaluator.records import load_record
 from evaluator.records.writer import RecordMeta, code_spec, write_record

@@ -45,7 +45,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     import torch
 
     from crawler.distributed import single_process
-    from evaluator.artifacts.report import evaluate_artifact
+    from evaluator.artifacts.eval_report import evaluate_artifact
     from evaluator.loops.analysis import LoopsError
     from webapp.views.loops import run_analysis
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from crawler.shipped import SIZE_CAP_BYTES
 from evaluator.ablation.compare import SettingDiff
+from evaluator.artifacts.eval_report import AuditReport, PassScore, SizeReport
 from evaluator.check import RuleResult
 from evaluator.records.compare import RecordComparison
 from evaluator.records.seeds import SeedTable
@@ -85,33 +86,6 @@ class RecordDetail(BaseModel):
     curves: list[SeedCurve]
 
 
-class BPBOut(BaseModel):
-    val_loss: float
-    val_bpb: float
-    byte_sum: int
-    scored_tokens: int
-    available_tokens: int
-    coverage: float
-    seconds: float
-    seq_len: int
-    stride: int
-
-
-class SizeOut(BaseModel):
-    model_bytes: int
-    code_bytes: int | None
-    code_source: str
-    total_bytes: int | None
-    cap: int
-    margin: int | None
-
-
-class AuditOut(BaseModel):
-    text_bytes: int
-    lut_bytes: int
-    ratio: float
-
-
 class EvalResultOut(BaseModel):
     sha256: str
     format: str
@@ -119,10 +93,11 @@ class EvalResultOut(BaseModel):
     device: str
     max_tokens: int
     prefix_note: str
-    roundtrip: BPBOut
-    sliding: BPBOut
-    audit: AuditOut
-    size: SizeOut
+    roundtrip: PassScore
+    sliding_window: PassScore
+    pre_quant: PassScore | None = None
+    audit: AuditReport
+    size: SizeReport
     estimated_full_seconds: float | None
     seconds: float
     config: dict

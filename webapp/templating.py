@@ -64,5 +64,6 @@ templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect
                              KIND_ORDER=KIND_ORDER, KIND_WORDS=KIND_WORDS)
 # what a running job is doing, in words (the job page hands the table to static/evaluation.js)
 templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
-                                   "sliding": "sliding-window evaluation", "prequant": "pre-quantisation evaluation",
+                                   "sliding_window": "sliding-window evaluation",
+                                   "pre_quant": "pre-quantisation evaluation",
                                    "loops": "loop-wise analysis"}

@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from crawler.errors import first_line
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from crawler.files import atomic_write_text
 from crawler.run_files import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG, evaluation_report
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
+from evaluator.artifacts.eval_report import EvalReport
 from evaluator.records.logs import parse_log
 from evaluator.records.metric_kinds import MetricKind
 
@@ -168,19 +168,19 @@ def _read_training(run_dir: Path, result: RunResult) -> None:
 
 def _read_evaluation(report_path: Path, result: RunResult) -> None:
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = EvalReport.from_dict(json.loads(report_path.read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError) as e:
         raise RunFailed(f"the evaluation wrote no readable report ({first_line(e)})") from None
-    try:
-        passes = {"pre_quant": report["prequant"], "roundtrip": report["roundtrip"], "sliding_window": report["sliding"]}
-        result.bpb = {k: p["val_bpb"] for k, p in passes.items()}
-        result.val_loss = {k: p["val_loss"] for k, p in passes.items()}
-        result.scored_tokens = report["max_tokens"]
-        size = report["size"]
-        result.model_bytes, result.code_bytes = size["model_bytes"], size["code_bytes"]
-        result.total_bytes, result.artifact_sha256 = size["total_bytes"], report["sha256"]
-    except (KeyError, TypeError) as e:
-        raise RunFailed(f"{report_path}: not an evaluation report (no {e})") from None
+    except ValueError as e:
+        raise RunFailed(f"{report_path}: {e}") from None
+    passes = {MetricKind.PRE_QUANT: report.pre_quant, MetricKind.ROUNDTRIP: report.roundtrip,
+              MetricKind.SLIDING_WINDOW: report.sliding_window}
+    result.bpb = {kind.value: p.val_bpb for kind, p in passes.items() if p is not None}
+    result.val_loss = {kind.value: p.val_loss for kind, p in passes.items() if p is not None}
+    result.scored_tokens = report.max_tokens
+    size = report.size
+    result.model_bytes, result.code_bytes, result.total_bytes = size.model_bytes, size.code_bytes, size.total_bytes
+    result.artifact_sha256 = report.sha256
 
 
 def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:

@@ -12,7 +12,7 @@ from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
 from crawler.run_files import evaluation_report
-from evaluator.artifacts.report import EvalReport, evaluate_artifact
+from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact
 from evaluator.artifacts.loading import load_float_checkpoint
 from evaluator.cli_inputs import at_least, input_dir, input_file, output_file
 from evaluator.cli_inputs import device as checked_device
@@ -27,19 +27,19 @@ def format_report(r: EvalReport) -> str:
         f"data            {r.data_path}  tokenizer {r.tokenizer}",
         f"scope           {r.prefix_note}  (device {r.device}, {r.world_size} process{'es' if r.world_size > 1 else ''})",
     ]
-    if r.prequant:
-        lines.append(f"pre-quant       val_loss {r.prequant['val_loss']:.8f}  val_bpb {r.prequant['val_bpb']:.8f}")
-    for name, m in (("roundtrip", r.roundtrip), ("sliding window", r.sliding)):
-        lines.append(f"{name:<15} val_loss {m['val_loss']:.8f}  val_bpb {m['val_bpb']:.8f}  "
-                     f"(seq {m['seq_len']}, stride {m['stride']}, {m['scored_tokens']:,} tokens, "
-                     f"{m['byte_sum']:,} bytes, coverage {m['coverage']:.2%}, {m['seconds']:.1f} s)")
-    rec = r.sliding.get("record")
+    if r.pre_quant:
+        lines.append(f"pre-quant       val_loss {r.pre_quant.val_loss:.8f}  val_bpb {r.pre_quant.val_bpb:.8f}")
+    for name, m in (("roundtrip", r.roundtrip), ("sliding window", r.sliding_window)):
+        lines.append(f"{name:<15} val_loss {m.val_loss:.8f}  val_bpb {m.val_bpb:.8f}  "
+                     f"(seq {m.seq_len}, stride {m.stride}, {m.scored_tokens:,} tokens, "
+                     f"{m.byte_sum:,} bytes, coverage {m.coverage:.2%}, {m.seconds:.1f} s)")
+    rec = r.sliding_window.record
     if rec:
-        lines.append(f"record scoring  val_loss {rec['val_loss']:.8f}  val_bpb {rec['val_bpb']:.8f}  "
-                     f"(what the record's eval_val_sliding prints: {rec['scored_tokens']:,} scorings of "
-                     f"{rec['scored_tokens'] - rec['repeated']:,} targets, {rec['repeated']:,} of them repeats "
-                     f"of the tail; {rec['val_bpb'] - r.sliding['val_bpb']:+.8f} BPB against ours)")
-    lines.append(f"byte audit      decoded {r.audit['text_bytes']:,} B / LUT {r.audit['lut_bytes']:,} B = {r.audit['ratio']:.6f}")
+        lines.append(f"record scoring  val_loss {rec.val_loss:.8f}  val_bpb {rec.val_bpb:.8f}  "
+                     f"(what the record's eval_val_sliding prints: {rec.scored_tokens:,} scorings of "
+                     f"{rec.scored_tokens - rec.repeated:,} targets, {rec.repeated:,} of them repeats "
+                     f"of the tail; {rec.val_bpb - r.sliding_window.val_bpb:+.8f} BPB against ours)")
+    lines.append(f"byte audit      decoded {r.audit.text_bytes:,} B / LUT {r.audit.lut_bytes:,} B = {r.audit.ratio:.6f}")
     lines.append(f"model bytes     {s.model_bytes:>12,}")
     if s.code_bytes is None:
         lines.append(f"code bytes      {'?':>12}  ({s.code_source})")

@@ -35,7 +35,7 @@ def render_report(report: ComplianceReport) -> str:
 
 def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tokens: int | None):
     # imported here: the evaluator loads torch and the model, which the other rules never need
-    from evaluator.artifacts.report import evaluate_artifact
+    from evaluator.artifacts.eval_report import evaluate_artifact
     if not artifact.is_file():
         raise fail(f"{artifact}: not a regular file" if artifact.exists() else f"{artifact}: no such artifact")
     try:

@@ -11,7 +11,7 @@ from evaluator.records.logs import ByteCount, TrainLog
 from evaluator.records.record import Record
 
 if TYPE_CHECKING:  # the evaluator pulls in torch; the checker needs only its report's fields
-    from evaluator.artifacts.report import EvalReport
+    from evaluator.artifacts.eval_report import EvalReport
 
 
 @dataclass(frozen=True)

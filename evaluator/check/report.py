@@ -16,7 +16,7 @@ from evaluator.records.record import Record
 from evaluator.records.seeds import SeedTable, seed_table
 
 if TYPE_CHECKING:
-    from evaluator.artifacts.report import EvalReport
+    from evaluator.artifacts.eval_report import EvalReport
 
 
 def _rule_modules() -> list[ModuleType]:
@@ -65,7 +65,7 @@ def _md(text: str) -> str:
 def compliance_report(record: Record, against: Record | None = None,
                       artifact_report: "EvalReport | None" = None) -> ComplianceReport:
     """Every rule on one record; `against` adds the significance test, `artifact_report` (from
-    evaluator.artifacts.report.evaluate_artifact) the re-evaluation."""
+    evaluator.artifacts.eval_report.evaluate_artifact) the re-evaluation."""
     ctx = Context(record, against, compare_records(record, against) if against else None, artifact_report)
     rows = [module.check(ctx) for module in RULES]
     return ComplianceReport(record=record.name, record_path=record.path, against=against.name if against else None,

@@ -37,7 +37,7 @@ from crawler.config import CrawlerConfig
 from crawler.errors import PgolfError
 from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
-from evaluator.artifacts.report import eval_inputs
+from evaluator.artifacts.eval_report import eval_inputs
 from evaluator.artifacts.loading import open_artifact
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim

@@ -7,6 +7,7 @@ import os
 from datetime import date
 from pathlib import Path
 
+from evaluator.artifacts.eval_report import AuditReport, EvalReport, PassScore, SizeReport
 from evaluator.records.writer import CodeFileSpec, RecordMeta, write_record
 from tests.conftest import DEMO_RECORD_DIR
 
@@ -81,17 +82,23 @@ def hand_record(folder: Path, seeds: dict[int, float] = SEEDS, model_bytes: int 
     return folder
 
 
-def fake_evaluation(model_bytes: int, sliding_bpb: float, roundtrip_bpb: float, full: bool = True):
-    """The fields of evaluator.artifacts.report.EvalReport that the artifact rule reads."""
-    from types import SimpleNamespace
+def fake_evaluation(model_bytes: int, sliding_bpb: float, roundtrip_bpb: float, full: bool = True) -> EvalReport:
+    """An evaluation report with the given numbers, as if `pgolf eval` had scored a FineWeb artifact."""
     available = 62_021_631
-    result = {"available_tokens": available}
-    return SimpleNamespace(
-        artifact="final_model.ptz", sha256="ab" * 32, max_tokens=available if full else 65_536,
+    scored = available if full else 65_536
+
+    def score(bpb: float, stride: int) -> PassScore:
+        return PassScore(val_loss=bpb * 1.6884, val_bpb=bpb, nll_sum=0.0, byte_sum=0, scored_tokens=scored,
+                         available_tokens=available, coverage=scored / available, seconds=1.0, seq_len=2048,
+                         stride=stride)
+
+    return EvalReport(
+        artifact="final_model.ptz", sha256="ab" * 32, format="pgolf-ptz", assumptions=[], device="cpu", world_size=1,
+        data_path="data", tokenizer="tokenizer.model", max_tokens=scored,
         prefix_note="full validation split" if full else "PREFIX ONLY: first 65,536 targets",
-        roundtrip=result | {"val_bpb": roundtrip_bpb}, sliding=result | {"val_bpb": sliding_bpb},
-        size=SimpleNamespace(model_bytes=model_bytes, code_bytes=len(CODE), code_source="artifact manifest",
-                             total_bytes=model_bytes + len(CODE)))
+        roundtrip=score(roundtrip_bpb, 2048), sliding_window=score(sliding_bpb, 64),
+        audit=AuditReport(lut_bytes=1, text_bytes=1, ratio=1.0),
+        size=SizeReport(model_bytes=model_bytes, code_bytes=len(CODE), code_source="artifact manifest"))
 
 
 SECRET = "TOP-SECRET-server-file-0451"

@@ -13,7 +13,7 @@ from crawler.prep.prepare import prepare_data
 from crawler.quant import dequantize_state_dict, quantize_state_dict
 from crawler.shards import load_split
 from crawler.tokenizer import load_tokenizer
-from evaluator.artifacts.report import evaluate_artifact
+from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact
 from pgolf import app
 from tests.conftest import sample_docs
 
@@ -44,11 +44,11 @@ def test_roundtrip_equals_the_in_memory_dequantised_model(run):
     val = load_split(tmp / "data", "val", 400)
     lut = build_byte_lut(load_tokenizer(tmp / "data" / "tokenizer.model"), 400)
     direct = evaluate_bpb(deq, val, lut, seq_len=64, stride=64, batch_seqs=16, device="cpu")
-    assert report.roundtrip["val_bpb"] == direct.bpb
-    assert report.roundtrip["byte_sum"] == direct.byte_sum
+    assert report.roundtrip.val_bpb == direct.bpb
+    assert report.roundtrip.byte_sum == direct.byte_sum
     sliding = evaluate_bpb(deq, val, lut, seq_len=64, stride=16, batch_seqs=16, device="cpu")
-    assert report.sliding["val_bpb"] == sliding.bpb and report.sliding["coverage"] == 1.0
-    assert report.audit["ratio"] == 1.0
+    assert report.sliding_window.val_bpb == sliding.bpb and report.sliding_window.coverage == 1.0
+    assert report.audit.ratio == 1.0
     s = report.size
     assert s.model_bytes == (tmp / "model.ptz").stat().st_size == info["model_bytes"]
     assert s.code_bytes == len("print('entry')\n") and s.total_bytes == s.model_bytes + s.code_bytes
@@ -67,8 +67,8 @@ def test_prequant_from_the_float_checkpoint(run, tmp_path):
     val = load_split(tmp / "data", "val", 400)
     lut = build_byte_lut(load_tokenizer(tmp / "data" / "tokenizer.model"), 400)
     direct = evaluate_bpb(model, val, lut, seq_len=64, stride=64, batch_seqs=16, device="cpu")
-    report = json.loads(out.read_text())
-    assert report["prequant"]["val_bpb"] == direct.bpb != report["roundtrip"]["val_bpb"]
+    report = EvalReport.from_dict(json.loads(out.read_text()))
+    assert report.pre_quant.val_bpb == direct.bpb != report.roundtrip.val_bpb
     assert "pre-quant" in res.output
     missing = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--checkpoint", str(tmp_path / "nope.safetensors")])
     assert missing.exit_code == 1
@@ -77,7 +77,7 @@ def test_prequant_from_the_float_checkpoint(run, tmp_path):
 def test_prefix_is_said_and_estimated(run):
     tmp, *_ = run
     report = evaluate_artifact(tmp / "model.ptz", max_tokens=100)
-    assert report.sliding["scored_tokens"] == 100 and report.prefix_note.startswith("PREFIX ONLY: first 100 of")
+    assert report.sliding_window.scored_tokens == 100 and report.prefix_note.startswith("PREFIX ONLY: first 100 of")
     assert report.estimated_full_seconds > 0
 
 
@@ -87,7 +87,7 @@ def test_cli_writes_json_and_refuses_bad_files(run):
     ok = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--max-tokens", "200", "--out", str(out)])
     assert ok.exit_code == 0, ok.output
     assert "PREFIX ONLY" in ok.output and "under the 16,000,000 cap" in ok.output
-    sliding = json.loads(out.read_text())["sliding"]
+    sliding = json.loads(out.read_text())["sliding_window"]
     assert sliding["scored_tokens"] == 200
     # the record's plan on its cut stream (192 targets, three windows of 64): 3 windows at stride 16 end past it
     # and score its last 16 targets again
@@ -101,7 +101,7 @@ def test_cli_writes_json_and_refuses_bad_files(run):
 
 
 def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_model(run, monkeypatch):
-    import evaluator.artifacts.report as artifact_eval
+    import evaluator.artifacts.eval_report as artifact_eval
 
     tmp, _, model, _ = run
     fed, events = [], []  # tokens fed to the model in each evaluate_bpb call, in order
@@ -126,6 +126,6 @@ def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_
                       on_progress=lambda stage, scored, total: events.append((stage, total)))
     assert events[0][0] == "plan" and [kind for kind, _ in events[1:]].count("plan") == 0
     plan = dict(events[0][1])
-    assert list(plan) == ["roundtrip", "sliding", "prequant"]
+    assert list(plan) == ["roundtrip", "sliding_window", "pre_quant"]
     # one counter per pass, in the plan's order; the sliding pass includes the record's windows past the cut stream
-    assert fed == list(plan.values()) and plan["sliding"] > 3 * plan["roundtrip"]
+    assert fed == list(plan.values()) and plan["sliding_window"] > 3 * plan["roundtrip"]

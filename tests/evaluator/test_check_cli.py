@@ -78,7 +78,7 @@ def test_record_command_rejects_a_bad_date(tmp_path):
 
 
 def test_check_with_an_artifact(tmp_path, monkeypatch):
-    import evaluator.artifacts.report
+    import evaluator.artifacts.eval_report
     from tests.evaluator.builders import fake_evaluation
     folder = hand_record(tmp_path / "r")
     artifact = tmp_path / "final_model.ptz"
@@ -89,7 +89,7 @@ def test_check_with_an_artifact(tmp_path, monkeypatch):
         seen.update(path=path, max_tokens=max_tokens)
         return fake_evaluation(9_000_000, 1.18720375, 1.20720375)
 
-    monkeypatch.setattr(evaluator.artifacts.report, "evaluate_artifact", evaluate)
+    monkeypatch.setattr(evaluator.artifacts.eval_report, "evaluate_artifact", evaluate)
     result = runner.invoke(app, ["check", str(folder), "--artifact", str(artifact), "--max-tokens", "0"])
     assert result.exit_code == 0, result.output
     assert "[PASS] Artifact re-evaluation" in result.output and seen == {"path": artifact, "max_tokens": 0}

@@ -188,7 +188,7 @@ def test_pgolf_eval_equals_the_references_own_eval_val(ref, data, trained, tmp_p
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["format"] == "baseline-int8" and "(baseline-int8," in result.output
-    roundtrip, sliding = report["roundtrip"], report["sliding"]
+    roundtrip, sliding = report["roundtrip"], report["sliding_window"]
     assert (roundtrip["seq_len"], roundtrip["stride"]) == (SEQ, SEQ)
     assert roundtrip["scored_tokens"] == val_tokens.numel() - 1  # the same whole windows as eval_val
     assert roundtrip["val_bpb"] == pytest.approx(ref_bpb, rel=1e-7, abs=0)

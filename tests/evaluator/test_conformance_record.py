@@ -16,7 +16,7 @@ from crawler.model import CrawlerGPT
 from crawler.quant import quantize_state_dict
 from crawler.shards import write_shard
 from crawler.tokenizer import load_tokenizer
-from evaluator.artifacts.report import evaluate_artifact
+from evaluator.artifacts.eval_report import evaluate_artifact
 
 # The run script's settings (crawler_leg3_run.sh) at a CPU-sized width; shapes chosen so that the artifact
 # has int6 (crawler MLP), int8 (bigram table) and fp16 tensors, as leg3 does.
@@ -140,9 +140,9 @@ def test_a_record_artifact_scores_as_the_record_scores_it(ref, val_data, tmp_pat
 
     report = evaluate_artifact(artifact, data_path=val_data, max_tokens=0, batch_seqs=8)
     assert report.format == "record-int6"
-    assert report.roundtrip["val_bpb"] == pytest.approx(rt_bpb, rel=1e-7, abs=0)
-    record = report.sliding["record"]
-    assert record["val_bpb"] == pytest.approx(sw_bpb, rel=1e-7, abs=0)
+    assert report.roundtrip.val_bpb == pytest.approx(rt_bpb, rel=1e-7, abs=0)
+    record = report.sliding_window.record
+    assert record.val_bpb == pytest.approx(sw_bpb, rel=1e-7, abs=0)
     # the record's 2048 targets: one full window and 31 short ones, each of which scores the last 64 again
-    assert record["scored_tokens"] == 2048 + 31 * 64 and record["repeated"] == 31 * 64
-    assert report.sliding["scored_tokens"] == 3072 and report.sliding["val_bpb"] != record["val_bpb"]
+    assert record.scored_tokens == 2048 + 31 * 64 and record.repeated == 31 * 64
+    assert report.sliding_window.scored_tokens == 3072 and report.sliding_window.val_bpb != record.val_bpb

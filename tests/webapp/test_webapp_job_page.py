@@ -19,8 +19,8 @@ def test_a_running_job_page_shows_attempt_start_and_no_server_path(client, setti
     started = (utcnow() - timedelta(seconds=65)).replace(microsecond=0)
     with client.app.state.sessions.begin() as session:
         session.execute(update(Evaluation).where(Evaluation.id == job_id).values(
-            state="running", stage="sliding", attempts=1, started_at=started, heartbeat_at=utcnow(), scored=10,
-            to_score=100, plan=[["roundtrip", 300], ["sliding", 1000], ["loops", None]]))
+            state="running", stage="sliding_window", attempts=1, started_at=started, heartbeat_at=utcnow(), scored=10,
+            to_score=100, plan=[["roundtrip", 300], ["sliding_window", 1000], ["loops", None]]))
     page = client.get(f"/evaluations/{job_id}", headers=HTML).text
     assert 'Attempt <span id="job-attempt">1</span> of 2' in page
     assert f'<span id="job-started">{started:%Y-%m-%d %H:%M:%S} UTC</span>' in page

@@ -42,8 +42,8 @@ def test_slots_cap_concurrent_jobs_and_claims_happen_once(world):
     assert jobs.claim(sessions, 1, "w2", slots=1) == jobs.ClaimOutcome.GONE  # a duplicate delivery
     assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.ClaimOutcome.NO_SLOT
     assert _job(sessions, 2).state == JobState.QUEUED
-    assert jobs.heartbeat(sessions, 1, "w1", "sliding", 10, 20)
-    assert (_job(sessions, 1).stage, _job(sessions, 1).scored) == ("sliding", 10)
+    assert jobs.heartbeat(sessions, 1, "w1", "sliding_window", 10, 20)
+    assert (_job(sessions, 1).stage, _job(sessions, 1).scored) == ("sliding_window", 10)
     assert jobs.finish(sessions, 1, "w1", {"ok": 1})
     assert _job(sessions, 1).state == JobState.DONE and _job(sessions, 1).result == {"ok": 1}
     assert jobs.claim(sessions, 2, "w2", slots=1) == jobs.ClaimOutcome.TAKEN
@@ -59,7 +59,7 @@ def test_a_dead_workers_job_is_queued_again_then_failed(world):
     job = _job(sessions, 1)
     assert job.state == JobState.QUEUED and "worker dead-1 stopped responding" in job.note and job.attempts == 1
     assert job.plan is None  # the next attempt sends its own
-    assert not jobs.heartbeat(sessions, 1, "dead-1", "sliding", 1, 2)  # the old worker lost it
+    assert not jobs.heartbeat(sessions, 1, "dead-1", "sliding_window", 1, 2)  # the old worker lost it
     assert not jobs.set_plan(sessions, 1, "dead-1", [["roundtrip", 10]])
     assert not jobs.finish(sessions, 1, "dead-1", {"late": True})
     assert jobs.claim(sessions, 2, "w", slots=1) == jobs.ClaimOutcome.TAKEN  # the dead worker's slot was freed

@@ -17,17 +17,17 @@ from webapp.tables import Base, Evaluation, JobState
 
 STARTED = datetime(2026, 1, 1, 12, 0, 0)
 NOW = STARTED + timedelta(seconds=100)
-PLAN = [["roundtrip", 1000], ["sliding", 3000], ["loops", None]]
+PLAN = [["roundtrip", 1000], ["sliding_window", 3000], ["loops", None]]
 
 
-def _progress(state=JobState.RUNNING, stage="sliding", scored=0, to_score=0, plan=PLAN, finished_at=None):
+def _progress(state=JobState.RUNNING, stage="sliding_window", scored=0, to_score=0, plan=PLAN, finished_at=None):
     job = Evaluation(state=state, stage=stage, scored=scored, to_score=to_score, plan=plan, started_at=STARTED,
                      finished_at=finished_at)
     return overall_progress(job, NOW)
 
 
 def test_finished_stages_count_whole_and_the_current_one_by_its_share():
-    progress = _progress(stage="sliding", scored=50, to_score=100)
+    progress = _progress(stage="sliding_window", scored=50, to_score=100)
     assert progress.fraction == pytest.approx((1000 + 0.5 * 3000) / 4000)
     assert progress.elapsed_seconds == 100.0 and progress.outside == ["loops"]
     assert progress.eta_seconds == pytest.approx(100 * (1 - 0.625) / 0.625)
@@ -45,16 +45,16 @@ def test_no_estimate_before_the_first_report_of_a_scoring_stage_nor_below_two_pe
 
 
 def test_no_plan_or_an_unknown_stage_gives_no_fraction():
-    for progress in (_progress(stage="sliding", scored=5, to_score=10, plan=None),
+    for progress in (_progress(stage="sliding_window", scored=5, to_score=10, plan=None),
                      _progress(stage="warming up", scored=5, to_score=10),
-                     _progress(stage="prequant", scored=5, to_score=10)):  # not in this plan
+                     _progress(stage="pre_quant", scored=5, to_score=10)):  # not in this plan
         assert progress.fraction is None and progress.eta_seconds is None and progress.elapsed_seconds == 100.0
 
 
 def test_the_loop_wise_analysis_comes_after_the_whole_figure():
     loops = _progress(stage="loops")
     assert loops.fraction == 1.0 and loops.eta_seconds is None and loops.outside == ["loops"]
-    assert _progress(stage="sliding", scored=5, to_score=10, plan=PLAN[:2]).outside == []
+    assert _progress(stage="sliding_window", scored=5, to_score=10, plan=PLAN[:2]).outside == []
 
 
 def test_finished_queued_and_failed_jobs():
@@ -88,6 +88,6 @@ def test_a_database_from_before_the_plan_column_gains_it(tmp_path, eval_data, ti
     job_id = submitted.json()["evaluation"]["id"]
     sessions = client.app.state.sessions
     assert jobs.claim(sessions, job_id, "w", 1) == jobs.ClaimOutcome.TAKEN
-    assert jobs.set_plan(sessions, job_id, "w", PLAN) and jobs.heartbeat(sessions, job_id, "w", "sliding", 1, 2)
+    assert jobs.set_plan(sessions, job_id, "w", PLAN) and jobs.heartbeat(sessions, job_id, "w", "sliding_window", 1, 2)
     assert client.get(f"/api/evaluations/{job_id}").json()["progress"]["fraction"] == pytest.approx(0.625)
     init_db(make_engine(settings), settings)  # a second start finds nothing to add

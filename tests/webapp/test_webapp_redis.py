@@ -57,7 +57,7 @@ def test_two_machines_share_a_redis_queue_and_a_database(tmp_path, eval_data, ti
         for worker in workers:
             stop(worker)
     assert [job["state"] for job in done] == ["done", "done"], [job["error"] for job in done]
-    assert [job["result"]["sliding"]["stride"] for job in done] == [8, 16]
+    assert [job["result"]["sliding_window"]["stride"] for job in done] == [8, 16]
     # each job ran on a machine whose own data dir received the artifact from the database
     ran_on = {job["worker"].split(":")[1] for job in done}
     assert ran_on <= {str(worker.pid) for worker in workers}

@@ -32,14 +32,14 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     # the plan the evaluation sent before scoring: 32 windows of 32 for roundtrip; for sliding, 63 windows of 32
     # every 16 targets, and the record's plan one more, at 1,008, reading past the stream's end
     with client.app.state.sessions() as session:
-        assert session.get(Evaluation, job_id).plan == [["roundtrip", 1024], ["sliding", 64 * 32]]
+        assert session.get(Evaluation, job_id).plan == [["roundtrip", 1024], ["sliding_window", 64 * 32]]
     fractions = [body["progress"]["fraction"] for body in seen if body["progress"]]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and done["progress"]["eta_seconds"] == 0.0
     result = done["result"]
-    for name in ("roundtrip", "sliding"):
+    for name in ("roundtrip", "sliding_window"):
         assert math.isfinite(result[name]["val_bpb"]) and result[name]["val_bpb"] > 0
         assert result[name]["byte_sum"] > 0
-    assert result["sliding"]["scored_tokens"] == 1024 and result["max_tokens"] == 1024
+    assert result["sliding_window"]["scored_tokens"] == 1024 and result["max_tokens"] == 1024
     assert result["size"]["model_bytes"] == tiny_artifact.stat().st_size
     assert result["size"]["code_bytes"] == len(CODE)
     assert result["size"]["total_bytes"] == tiny_artifact.stat().st_size + len(CODE)
@@ -47,7 +47,7 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     sha = done["artifact"]["sha256"]
     assert (settings.data_dir / "blobs" / sha[:2] / sha).read_bytes() == tiny_artifact.read_bytes()
     page = client.get(f"/evaluations/{job_id}", headers={"accept": "text/html"})
-    assert f"{result['sliding']['val_bpb']:.8f}" in page.text and "fits" in page.text
+    assert f"{result['sliding_window']['val_bpb']:.8f}" in page.text and "fits" in page.text
     again = client.post("/api/evaluations", files={"artifact": ("copy.ptz", tiny_artifact.read_bytes())})
     assert again.status_code == 200 and again.json()["evaluation"]["result"] == result
 
@@ -102,5 +102,5 @@ def test_job_of_a_killed_worker_completes_on_a_new_worker(tmp_path, eval_data, t
         stop(second)
     assert done["state"] == "done", (done["error"], (tmp_path / "second.log").read_text()[-2000:])
     assert done["attempts"] == 2 and "stopped responding" in done["note"]
-    assert done["result"]["sliding"]["stride"] == 1 and done["result"]["sliding"]["scored_tokens"] == 2048
+    assert done["result"]["sliding_window"]["stride"] == 1 and done["result"]["sliding_window"]["scored_tokens"] == 2048
     assert done["worker"].split(":")[1] == str(second.pid)

@@ -17,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crawler.errors import first_line
 from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from crawler.tokenizer import check_vocab, load_tokenizer
+from evaluator.artifacts.eval_report import EvalReport
 from evaluator.artifacts.loading import open_artifact
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
@@ -178,8 +178,11 @@ def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
 
 
 def _result_out(result: dict) -> EvalResultOut:
-    # the loop-wise report is large and has its own endpoint: the result only says whether there is one
-    return EvalResultOut.model_validate({**result, "has_loops": "loops" in result})
+    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error")})
+    # the loop-wise report is large and has its own endpoint: the result only says whether there is one; what
+    # the page leaves out of the report (the server's paths to the artifact, data and tokenizer) is not shown
+    return EvalResultOut.model_validate({**report.to_dict(), "has_loops": "loops" in result,
+                                         "loops_error": result.get("loops_error", "")})
 
 
 def overall_progress(job: Evaluation, now: datetime) -> OverallProgressOut | None:

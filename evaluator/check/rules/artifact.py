@@ -10,7 +10,7 @@ ARTIFACT_BPB_PASS = 1e-4
 ARTIFACT_BPB_WARN = 1e-3
 
 RULE = Rule("artifact", "Artifact re-evaluation", 100,
-            f"The artifact is re-evaluated (evaluator.artifacts.report). Its file size must equal a seed's logged compressed "
+            f"The artifact is re-evaluated (evaluator.artifacts.eval_report). Its file size must equal a seed's logged compressed "
             f"model size (that seed is the reference) and code + model must stay <= {b(SIZE_CAP_BYTES)}. On the full "
             f"validation split the recomputed BPB must be within {ARTIFACT_BPB_PASS:g} of the logged one (different GPU "
             f"counts and kernels reorder float sums); within {ARTIFACT_BPB_WARN:g} WARNs. A prefix-only evaluation (the "
@@ -35,9 +35,9 @@ def check(ctx: Context) -> RuleResult:
                   f"{b(size.model_bytes)} = {b(size.total_bytes)} {'<=' if fits else '>'} {b(SIZE_CAP_BYTES)}")
         if log and log.total_bytes and log.total_bytes.bytes != size.total_bytes:
             found.add(Status.WARN, f"the log's total is {b(log.total_bytes.bytes)}", *at(log, log.total_bytes))
-    full = report.max_tokens >= report.sliding["available_tokens"]
-    for kind, result in ((MetricKind.ROUNDTRIP, report.roundtrip), (MetricKind.SLIDING_WINDOW, report.sliding)):
-        recomputed = result["val_bpb"]
+    full = report.max_tokens >= report.sliding_window.available_tokens
+    for kind, result in ((MetricKind.ROUNDTRIP, report.roundtrip), (MetricKind.SLIDING_WINDOW, report.sliding_window)):
+        recomputed = result.val_bpb
         if log is not None:
             metric = log.final(kind)
             logged, where = (metric.val_bpb, (log.file_name, metric.line)) if metric else (None, (None, None))

@@ -14,16 +14,48 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pydantic import TypeAdapter, ValidationError
+
 from crawler.bpb import build_byte_lut, decode_audit
 from crawler.config import CrawlerConfig
 from crawler.distributed import Dist, single_process
-from crawler.scoring import evaluate_bpb, forwarded_tokens
+from crawler.scoring import BPBResult, evaluate_bpb, forwarded_tokens
 from crawler.shards import load_split
 from crawler.shipped import SIZE_CAP_BYTES
 from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts.loading import open_artifact
+from evaluator.records.metric_kinds import MetricKind
 
 CPU_DEFAULT_MAX_TOKENS = 65_536
+
+
+@dataclass
+class PassScore:
+    """One scoring pass as a report keeps it: crawler.scoring.BPBResult's numbers, the derived ones included."""
+    val_loss: float
+    val_bpb: float
+    nll_sum: float  # nats
+    byte_sum: int
+    scored_tokens: int  # scorings, repeats included
+    available_tokens: int
+    coverage: float
+    seconds: float
+    seq_len: int
+    stride: int
+    repeated: int = 0  # scorings of a target already scored (the record's plan only)
+    record: PassScore | None = None  # the same pass under the Micro Crawler record's eval_val_sliding plan
+
+    @classmethod
+    def of(cls, r: BPBResult) -> PassScore:
+        return cls(r.val_loss, r.bpb, r.nll_sum, r.byte_sum, r.scored_tokens, r.available_tokens, r.coverage,
+                   r.seconds, r.seq_len, r.stride, r.repeated, None if r.record is None else cls.of(r.record))
+
+
+@dataclass
+class AuditReport:
+    lut_bytes: int  # the bytes the BPB divides by
+    text_bytes: int  # UTF-8 bytes of the same targets decoded
+    ratio: float
 
 
 @dataclass
@@ -43,6 +75,8 @@ class SizeReport:
 
 @dataclass
 class EvalReport:
+    """What `pgolf eval` prints and writes, the web app's worker stores, and the ablation runner reads back;
+    the passes are named by their metric kinds (records.metric_kinds)."""
     artifact: str
     sha256: str
     format: str
@@ -51,19 +85,35 @@ class EvalReport:
     world_size: int
     data_path: str
     tokenizer: str
-    max_tokens: int  # 0 = the whole validation split
+    max_tokens: int  # targets scored
     prefix_note: str
-    roundtrip: dict
-    sliding: dict
-    audit: dict
+    roundtrip: PassScore
+    sliding_window: PassScore
+    audit: AuditReport
     size: SizeReport
-    prequant: dict | None = None
+    pre_quant: PassScore | None = None
     estimated_full_seconds: float | None = None
     config: dict = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EvalReport:
+        """A report read back from its JSON; ValueError says which field is missing or of the wrong type.
+        Reports written before the passes took their metric kinds' names (sliding, prequant) read as well."""
+        data = {_LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+        try:
+            return _REPORT.validate_python(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"not an evaluation report ({where}: {error['msg'].lower()})") from None
+
+
+_LEGACY_NAMES = {"sliding": "sliding_window", "prequant": "pre_quant"}
+_REPORT = TypeAdapter(EvalReport)
 
 
 def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:
@@ -84,9 +134,10 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
                       progress: bool = False,
                       on_progress: Callable[[str, int, int], None] | None = None,
                       on_plan: Callable[[list[tuple[str, int]]], None] | None = None) -> EvalReport:
-    """on_progress(stage, scored, total) reports each evaluation pass batch by batch (stages: roundtrip,
-    sliding, prequant), for callers that show live progress instead of a terminal bar; on_plan(stages) says,
-    once before the first pass, which passes will run and the tokens each feeds the model (its share of the work)."""
+    """on_progress(stage, scored, total) reports each evaluation pass batch by batch (stages named by metric
+    kind: roundtrip, sliding_window, pre_quant), for callers that show live progress instead of a terminal bar;
+    on_plan(stages) says, once before the first pass, which passes will run and the tokens each feeds the model
+    (its share of the work)."""
     t0 = time.perf_counter()
     path = Path(path)
     d = dist_info or single_process()
@@ -114,21 +165,23 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
         if stride < seq_len and isinstance(cfg, CrawlerConfig) else 0
     if on_plan is not None:
         roundtrip_tokens = forwarded_tokens(n_targets, cfg.train_seq_len, cfg.train_seq_len)
-        on_plan([("roundtrip", roundtrip_tokens),
-                 ("sliding", forwarded_tokens(n_targets, seq_len, stride, record_targets))]
-                + ([("prequant", roundtrip_tokens)] if checkpoint_state is not None else []))
+        on_plan([(MetricKind.ROUNDTRIP, roundtrip_tokens),
+                 (MetricKind.SLIDING_WINDOW, forwarded_tokens(n_targets, seq_len, stride, record_targets))]
+                + ([(MetricKind.PRE_QUANT, roundtrip_tokens)] if checkpoint_state is not None else []))
     model = art.build_model(d.device)
     roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
-                             on_batch=_stage(on_progress, "roundtrip"), **run)
-    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=_stage(on_progress, "sliding"),
+                             on_batch=_stage(on_progress, MetricKind.ROUNDTRIP), **run)
+    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride,
+                           on_batch=_stage(on_progress, MetricKind.SLIDING_WINDOW),
                            record_targets=record_targets, **run)
-    prequant = None
+    pre_quant = None
     if checkpoint_state is not None:
-        prequant = evaluate_bpb(art.build_model(d.device, art.same_convention(checkpoint_state)), val,
-                                seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
-                                on_batch=_stage(on_progress, "prequant"), **run).to_dict()
+        pre_quant = PassScore.of(evaluate_bpb(art.build_model(d.device, art.same_convention(checkpoint_state)), val,
+                                              seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
+                                              on_batch=_stage(on_progress, MetricKind.PRE_QUANT), **run))
     estimate = None if n_targets == len(val) - 1 else sliding.seconds * (len(val) - 1) / sliding.scored_tokens
 
+    audit = decode_audit(sp, lut, val[: n_targets + 1])
     code_bytes, code_source = art.code_bytes, "artifact manifest"
     if code_files:
         code_bytes, code_source = sum(Path(f).stat().st_size for f in code_files), ", ".join(str(f) for f in code_files)
@@ -138,7 +191,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
         artifact=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), format=art.format,
         assumptions=list(art.assumptions), device=str(d.device), world_size=d.world_size, data_path=str(data_path),
         tokenizer=str(tokenizer_path), max_tokens=n_targets, prefix_note=prefix_note,
-        roundtrip=roundtrip.to_dict(), sliding=sliding.to_dict(),
-        audit=decode_audit(sp, lut, val[: n_targets + 1]).to_dict(),
-        size=SizeReport(path.stat().st_size, code_bytes, code_source), prequant=prequant,
+        roundtrip=PassScore.of(roundtrip), sliding_window=PassScore.of(sliding),
+        audit=AuditReport(audit.lut_bytes, audit.text_bytes, audit.ratio),
+        size=SizeReport(path.stat().st_size, code_bytes, code_source), pre_quant=pre_quant,
         estimated_full_seconds=estimate, config=cfg.to_dict(), seconds=time.perf_counter() - t0)

@@ -71,7 +71,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
         except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
             result["loops_error"] = one_line(exc)
         else:
-            result["loops"] = {"report": loops}
+            result["loops"] = {"report": loops.to_dict()}
     return result, plots
 
 

@@ -14,6 +14,7 @@ from crawler.shipped import SIZE_CAP_BYTES
 from evaluator.ablation.compare import SettingDiff
 from evaluator.artifacts.eval_report import AuditReport, PassScore, SizeReport
 from evaluator.check import RuleResult
+from evaluator.loops.report import ExitRow
 from evaluator.records.compare import RecordComparison
 from evaluator.records.seeds import SeedTable
 
@@ -117,13 +118,6 @@ class StageRowOut(BaseModel):
     quant_error: float | None = Field(description="relative error against the float model, when one was given")
 
 
-class EarlyExitOut(BaseModel):
-    loops: int
-    trained: bool = Field(description="the loop count the model was trained with")
-    bpb: float | None
-    reason: str | None = Field(description="why this loop count could not be run")
-
-
 class LoopStepOut(BaseModel):
     loop: int
     rel_step: float = Field(description="mean ||h_k - h_k-1|| / ||h_k-1|| of this loop's update")
@@ -141,7 +135,7 @@ class LoopsView(BaseModel):
     slice: dict = Field(description="the seeded validation slice: windows, window length, tokens, bytes, seed")
     assumptions: list[str]
     stages: list[StageRowOut] = Field(description="embed, then every block application in order")
-    early_exit: list[EarlyExitOut]
+    early_exit: list[ExitRow] = Field(description="BPB with k crawler loops; reason: why k could not be run")
     loop_steps: list[LoopStepOut]
     plots: dict[str, str] = Field(description="plot name -> URL of its PNG")
 

@@ -39,6 +39,8 @@ from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
 from evaluator.artifacts.eval_report import eval_inputs
 from evaluator.artifacts.loading import open_artifact
+from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRow, LoopsReport, QuantRow, ReprChange,
+                                    SliceInfo, Stage)
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim
 
@@ -184,7 +186,7 @@ def loop_states(p: Pass, config: CrawlerConfig) -> list[Tensor]:
 @torch.no_grad()
 def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.ndarray, lut: ByteLUT,
             float_state_dict: dict[str, Tensor] | None = None, extra_loops: int = 2, batch_seqs: int = 4,
-            device="cpu", progress: bool = False) -> dict:
+            device="cpu", progress: bool = False) -> LoopsReport:
     device = torch.device(device)
     model = build_model(config, state_dict, device)
     float_model = None if float_state_dict is None else build_model(config, float_state_dict, device)
@@ -255,35 +257,31 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
     names = [("embed", 0), *((name, loop) for name, loop, _ in p.stages)]
     labels = [stage_label(*s) if s[0] != "embed" else "embed" for s in names]
     n_seqs = len(windows)
-    report = {
-        "config": config.to_dict(),
-        "slice": {"seqs": n_seqs, "seq_len": windows.shape[1] - 1, "tokens": n_tokens, "bytes": n_bytes},
-        "stages": [{"label": lab, "block": s[0], "loop": s[1]} for lab, s in zip(labels, names)],
-        "model_bpb": bpb(lens[-1]),
-        "logit_lens": [{"stage": lab, "bpb": bpb(nll), "mean_rank": r / n_tokens}
-                       for lab, nll, r in zip(labels, lens, rank)],
-        "early_exit": [{"loops": k, "trained": k == trained,
-                        "bpb": bpb(exit_nll[k]) if k in exits else None, "reason": reasons.get(k)}
-                       for k in range(1, trained + extra_loops + 1)],
-        "activations": [{"stage": lab, "rms": math.sqrt(s / act_n), "absmax": m}
-                        for lab, s, m in zip([*labels, "final"], act_sq, act_max)],
-        "attention": [{"stage": stage_label(*key), "block": key[0], "loop": key[1],
-                       **{k: (v / n_seqs).tolist() for k, v in attn[key].items()}}
-                      for key in names[1:]],
-        "repr_change": None if step is None else {
-            "labels": ["in", *(f"loop{k}" for k in range(trained))],
-            "rel_step": [s / n_tokens for s in step],
-            "update_cosine": [c / n_tokens for c in upd_cos],
-            "similarity": [[v / n_tokens for v in row] for row in sim]},
-        "quant_error": None if quant is None else [{"stage": lab, "rel_error": e / n_tokens}
-                                                   for lab, e in zip([*labels, "final"], quant)],
-    }
-    return report
+    return LoopsReport(
+        config=config.to_dict(),
+        slice=SliceInfo(seqs=n_seqs, seq_len=windows.shape[1] - 1, tokens=n_tokens, bytes=n_bytes),
+        stages=[Stage(lab, s[0], s[1]) for lab, s in zip(labels, names)],
+        model_bpb=bpb(lens[-1]),
+        logit_lens=[LensRow(lab, bpb(nll), r / n_tokens) for lab, nll, r in zip(labels, lens, rank)],
+        early_exit=[ExitRow(k, k == trained, bpb(exit_nll[k]) if k in exits else None, reasons.get(k))
+                    for k in range(1, trained + extra_loops + 1)],
+        activations=[ActivationRow(lab, math.sqrt(s / act_n), m)
+                     for lab, s, m in zip([*labels, "final"], act_sq, act_max)],
+        attention=[AttentionRow(stage_label(*key), key[0], key[1],
+                                **{k: (v / n_seqs).tolist() for k, v in attn[key].items()})
+                   for key in names[1:]],
+        repr_change=None if step is None else ReprChange(
+            labels=["in", *(f"loop{k}" for k in range(trained))],
+            rel_step=[s / n_tokens for s in step],
+            update_cosine=[c / n_tokens for c in upd_cos],
+            similarity=[[v / n_tokens for v in row] for row in sim]),
+        quant_error=None if quant is None else [QuantRow(lab, e / n_tokens)
+                                                for lab, e in zip([*labels, "final"], quant)])
 
 
 def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: int = 16384, seq_len: int | None = None,
                      seed: int = 0, loops: int | None = None, float_state_dict: dict[str, Tensor] | None = None,
-                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> dict:
+                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> LoopsReport:
     """`analyse` on an artifact file and a seeded slice of its validation data, with what was assumed and used."""
     art = open_artifact(path, loops=loops)
     cfg = art.config
@@ -295,6 +293,6 @@ def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: in
                      float_state_dict=None if float_state_dict is None else art.same_convention(float_state_dict),
                      extra_loops=extra_loops, batch_seqs=batch_seqs,
                      device=device, progress=progress)
-    report = {"artifact": str(path), "assumptions": list(art.assumptions), **report}
-    report["slice"].update(seed=seed, data=str(data), tokenizer=str(tokenizer))
+    report.artifact, report.assumptions = str(path), list(art.assumptions)
+    report.slice.seed, report.slice.data, report.slice.tokenizer = seed, str(data), str(tokenizer)
     return report

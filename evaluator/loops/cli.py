@@ -16,25 +16,26 @@ from evaluator.cli_inputs import at_least, input_dir, input_file, output_dir
 from evaluator.cli_inputs import device as checked_device
 from evaluator.loops.analysis import analyse_artifact
 from evaluator.loops.plots import write_plots
+from evaluator.loops.report import LoopsReport
 
 
-def format_table(r: dict) -> str:
-    quant = {q["stage"]: q["rel_error"] for q in r["quant_error"] or ()}
-    attn = {a["stage"]: a for a in r["attention"]}
+def format_table(r: LoopsReport) -> str:
+    quant = {q.stage: q.rel_error for q in r.quant_error or ()}
+    attn = {a.stage: a for a in r.attention}
     lines = [f"{'stage':<12} {'lens BPB':>9} {'rank':>7} {'rms':>8} {'attn dist':>9} {'last8':>6} {'quant err':>9}"]
-    for lens, act in zip(r["logit_lens"], r["activations"]):
-        a = attn.get(lens["stage"])
-        dist = f"{sum(a['distance']) / len(a['distance']):9.2f}" if a else f"{'':9}"
-        mass = f"{sum(a['mass_last8']) / len(a['mass_last8']):6.3f}" if a else f"{'':6}"
-        q = f"{quant[lens['stage']]:9.5f}" if lens["stage"] in quant else f"{'':9}"
-        lines.append(f"{lens['stage']:<12} {lens['bpb']:9.4f} {lens['mean_rank']:7.1f} {act['rms']:8.3f} {dist} {mass} {q}")
+    for lens, act in zip(r.logit_lens, r.activations):
+        a = attn.get(lens.stage)
+        dist = f"{a.mean_distance:9.2f}" if a else f"{'':9}"
+        mass = f"{a.mean_mass_last8:6.3f}" if a else f"{'':6}"
+        q = f"{quant[lens.stage]:9.5f}" if lens.stage in quant else f"{'':9}"
+        lines.append(f"{lens.stage:<12} {lens.bpb:9.4f} {lens.mean_rank:7.1f} {act.rms:8.3f} {dist} {mass} {q}")
     lines.append("early exit   " + "  ".join(
-        f"k={e['loops']}{'*' if e['trained'] else ''}: " + (f"{e['bpb']:.4f}" if e["bpb"] is not None else "n/a")
-        for e in r["early_exit"]))
-    if r["repr_change"]:
-        rc = r["repr_change"]
-        lines.append("rel step     " + "  ".join(f"loop{k}: {s:.4f}" for k, s in enumerate(rc["rel_step"])))
-        lines.append("update cos   " + "  ".join(f"loop{k + 1}: {c:.4f}" for k, c in enumerate(rc["update_cosine"])))
+        f"k={e.loops}{'*' if e.trained else ''}: " + (f"{e.bpb:.4f}" if e.bpb is not None else "n/a")
+        for e in r.early_exit))
+    if r.repr_change:
+        rc = r.repr_change
+        lines.append("rel step     " + "  ".join(f"loop{k}: {s:.4f}" for k, s in enumerate(rc.rel_step)))
+        lines.append("update cos   " + "  ".join(f"loop{k + 1}: {c:.4f}" for k, c in enumerate(rc.update_cosine)))
     return "\n".join(lines)
 
 
@@ -75,10 +76,10 @@ def loops_command(
             float_state_dict=None if checkpoint is None else load_float_checkpoint(checkpoint),
             extra_loops=extra_loops, batch_seqs=batch_seqs,
             device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
-        report["checkpoint"] = str(checkpoint) if checkpoint else None
+        report.checkpoint = str(checkpoint) if checkpoint else None
         out.mkdir(parents=True, exist_ok=True)
         path = out / "loops.json"
-        atomic_write_text(path, json.dumps(report, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")
         plots = write_plots(report, out)
         typer.echo(format_table(report))
         typer.echo(f"report       {path}")

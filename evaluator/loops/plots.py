@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and workers
 import matplotlib.pyplot as plt  # noqa: E402
 
+from evaluator.loops.report import LoopsReport  # noqa: E402
+
 
 def _shade_crawler(ax, labels: list[str]) -> None:
     for i, label in enumerate(labels):
@@ -28,14 +30,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def logit_lens(report: dict, path: Path) -> Path:
-    rows = report["logit_lens"][1:]  # the embedding's BPB dwarfs the rest of the axis
-    labels = [r["stage"] for r in rows]
+def logit_lens(report: LoopsReport, path: Path) -> Path:
+    rows = report.logit_lens[1:]  # the embedding's BPB dwarfs the rest of the axis
+    labels = [r.stage for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(labels, [r["bpb"] for r in rows], "o-", color="tab:blue", label="BPB")
+    ax.plot(labels, [r.bpb for r in rows], "o-", color="tab:blue", label="BPB")
     ax.set_ylabel("BPB (logit lens)")
     ax2 = ax.twinx()
-    ax2.plot(labels, [r["mean_rank"] for r in rows], "s--", color="tab:green", label="mean target rank")
+    ax2.plot(labels, [r.mean_rank for r in rows], "s--", color="tab:green", label="mean target rank")
     ax2.set_ylabel("mean target rank")
     _depth_axis(ax, labels)
     fig.legend(loc="upper right", bbox_to_anchor=(0.88, 0.9))
@@ -43,28 +45,28 @@ def logit_lens(report: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def early_exit(report: dict, path: Path) -> Path:
-    rows = [r for r in report["early_exit"] if r["bpb"] is not None]
+def early_exit(report: LoopsReport, path: Path) -> Path:
+    rows = [r for r in report.early_exit if r.bpb is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["loops"] for r in rows], [r["bpb"] for r in rows], "o-")
-    trained = [r for r in rows if r["trained"]]
-    ax.plot([r["loops"] for r in trained], [r["bpb"] for r in trained], "*", ms=14, color="tab:red",
+    ax.plot([r.loops for r in rows], [r.bpb for r in rows], "o-")
+    trained = [r for r in rows if r.trained]
+    ax.plot([r.loops for r in trained], [r.bpb for r in trained], "*", ms=14, color="tab:red",
             label="trained loop count")
     ax.set_xlabel("crawler loops run")
     ax.set_ylabel("BPB")
-    ax.set_xticks([r["loops"] for r in report["early_exit"]])
+    ax.set_xticks([r.loops for r in report.early_exit])
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("Early exit / extra loops")
     return _save(fig, path)
 
 
-def repr_change(report: dict, path: Path) -> Path:
-    rc = report["repr_change"]
-    loops = list(range(len(rc["rel_step"])))
+def repr_change(report: LoopsReport, path: Path) -> Path:
+    rc = report.repr_change
+    loops = list(range(len(rc.rel_step)))
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(loops, rc["rel_step"], "o-", label="||h_k - h_k-1|| / ||h_k-1||")
-    ax.plot(loops[1:], rc["update_cosine"], "s--", label="cos(update k, update k-1)")
+    ax.plot(loops, rc.rel_step, "o-", label="||h_k - h_k-1|| / ||h_k-1||")
+    ax.plot(loops[1:], rc.update_cosine, "s--", label="cos(update k, update k-1)")
     ax.set_xlabel("crawler loop k")
     ax.set_xticks(loops)
     ax.grid(alpha=0.3)
@@ -73,9 +75,9 @@ def repr_change(report: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def similarity(report: dict, path: Path) -> Path:
-    rc = report["repr_change"]
-    labels, sim = rc["labels"], rc["similarity"]
+def similarity(report: LoopsReport, path: Path) -> Path:
+    rc = report.repr_change
+    labels, sim = rc.labels, rc.similarity
     fig, ax = plt.subplots(figsize=(5, 4.2))
     im = ax.imshow(sim, cmap="viridis", vmin=min(min(r) for r in sim), vmax=1.0)
     ax.set_xticks(range(len(labels)), labels)
@@ -88,16 +90,17 @@ def similarity(report: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def attention_distance(report: dict, path: Path) -> Path:
-    rows = report["attention"]
-    labels = [r["stage"] for r in rows]
+def attention_distance(report: LoopsReport, path: Path) -> Path:
+    rows = report.attention
+    labels = [r.stage for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, key, ylabel in ((axes[0], "distance", "mean attention distance (tokens)"),
-                            (axes[1], "mass_last8", "attention mass on the last 8 tokens")):
-        for i, r in enumerate(rows):
-            ax.scatter([i] * len(r[key]), r[key], s=14, color="tab:gray", alpha=0.7)
-        ax.plot(range(len(rows)), [sum(r[key]) / len(r[key]) for r in rows], "o-", color="tab:blue",
-                label="mean over heads")
+    for ax, heads, means, ylabel in (
+            (axes[0], [r.distance for r in rows], [r.mean_distance for r in rows], "mean attention distance (tokens)"),
+            (axes[1], [r.mass_last8 for r in rows], [r.mean_mass_last8 for r in rows],
+             "attention mass on the last 8 tokens")):
+        for i, values in enumerate(heads):
+            ax.scatter([i] * len(values), values, s=14, color="tab:gray", alpha=0.7)
+        ax.plot(range(len(rows)), means, "o-", color="tab:blue", label="mean over heads")
         ax.set_ylabel(ylabel)
         _depth_axis(ax, labels)
         ax.legend()
@@ -105,34 +108,34 @@ def attention_distance(report: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def activations(report: dict, path: Path) -> Path:
-    rows = report["activations"]
-    labels = [r["stage"] for r in rows]
+def activations(report: LoopsReport, path: Path) -> Path:
+    rows = report.activations
+    labels = [r.stage for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.semilogy(labels, [r["rms"] for r in rows], "o-", label="rms")
-    ax.semilogy(labels, [r["absmax"] for r in rows], "s--", label="absmax")
+    ax.semilogy(labels, [r.rms for r in rows], "o-", label="rms")
+    ax.semilogy(labels, [r.absmax for r in rows], "s--", label="absmax")
     _depth_axis(ax, labels)
     ax.legend()
     ax.set_title("Residual stream activations")
     return _save(fig, path)
 
 
-def quant_error(report: dict, path: Path) -> Path:
-    rows = report["quant_error"]
-    labels = [r["stage"] for r in rows]
+def quant_error(report: LoopsReport, path: Path) -> Path:
+    rows = report.quant_error
+    labels = [r.stage for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(labels, [r["rel_error"] for r in rows], "o-", color="tab:purple")
+    ax.plot(labels, [r.rel_error for r in rows], "o-", color="tab:purple")
     ax.set_ylabel("||h_deq - h_float|| / ||h_float||")
     _depth_axis(ax, labels)
     ax.set_title("Quantisation error per stage")
     return _save(fig, path)
 
 
-def write_plots(report: dict, out_dir: Path) -> list[Path]:
+def write_plots(report: LoopsReport, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     plots = [logit_lens, early_exit, attention_distance, activations]
-    if report["repr_change"] is not None:
+    if report.repr_change is not None:
         plots += [repr_change, similarity]
-    if report["quant_error"] is not None:
+    if report.quant_error is not None:
         plots.append(quant_error)
     return [plot(report, out_dir / f"{plot.__name__}.png") for plot in plots]

@@ -109,7 +109,7 @@ def test_a_big_readme_is_cut_at_the_limit_with_a_visible_note(client):
 
 @pytest.mark.parametrize("record_id, message", [
     ("loops_symlink", "record 'loops_symlink': loops/loops.json: a symlink, not followed"),
-    ("loops_malformed", "record 'loops_malformed': loops/loops.json is not a `pgolf loops` report (KeyError: 'attention')"),
+    ("loops_malformed", "record 'loops_malformed': loops/loops.json: not a `pgolf loops` report (config: field required)"),
     ("loops_bigint", "record 'loops_bigint': loops/loops.json: an integer of 5,000 digits"),
     ("loops_deep", "record 'loops_deep': loops/loops.json: nested deeper than 32 levels"),
 ])

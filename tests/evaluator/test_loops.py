@@ -13,8 +13,9 @@ from crawler.config import load_config
 from crawler.model import Attention, CrawlerGPT
 from crawler.prep.prepare import prepare_data
 from crawler.shards import load_split
-from evaluator.loops import analysis as loops
 from evaluator.artifacts.loading import open_artifact
+from evaluator.loops import analysis as loops
+from evaluator.loops.report import LoopsReport
 from pgolf import app
 from tests.conftest import sample_docs
 
@@ -122,10 +123,10 @@ def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
     monkeypatch.setattr(Attention, "probs", uniform)
     r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
     t = np.arange(SEQ)
-    for a in r["attention"]:
-        assert a["distance"] == pytest.approx([np.mean(t / 2)] * cfg.num_heads)
-        assert a["entropy"] == pytest.approx([np.mean(np.log(t + 1))] * cfg.num_heads)
-    assert [a["loop"] for a in r["attention"] if a["block"] == "crawler_blocks.0"] == [0, 1, 2]
+    for a in r.attention:
+        assert a.distance == pytest.approx([np.mean(t / 2)] * cfg.num_heads)
+        assert a.entropy == pytest.approx([np.mean(np.log(t + 1))] * cfg.num_heads)
+    assert [a.loop for a in r.attention if a.block == "crawler_blocks.0"] == [0, 1, 2]
 
 
 def direct_bpb(model, windows, lut):
@@ -139,17 +140,17 @@ def test_logit_lens_and_early_exit_match_the_model(run):
     _, cfg, sd, windows, lut = run
     r = loops.analyse(cfg, sd, windows, lut, extra_loops=2, batch_seqs=3)
     full = direct_bpb(loops.build_model(cfg, sd, "cpu"), windows, lut)
-    assert r["model_bpb"] == pytest.approx(full, rel=1e-6)
-    assert r["logit_lens"][-1]["bpb"] == pytest.approx(full, rel=1e-6)
-    assert [e["loops"] for e in r["early_exit"]] == [1, 2, 3, 4, 5]
-    trained = next(e for e in r["early_exit"] if e["trained"])
-    assert trained["loops"] == 3 and trained["bpb"] == pytest.approx(full, rel=1e-6)
+    assert r.model_bpb == pytest.approx(full, rel=1e-6)
+    assert r.logit_lens[-1].bpb == pytest.approx(full, rel=1e-6)
+    assert [e.loops for e in r.early_exit] == [1, 2, 3, 4, 5]
+    trained = next(e for e in r.early_exit if e.trained)
+    assert trained.loops == 3 and trained.bpb == pytest.approx(full, rel=1e-6)
     one = direct_bpb(loops.build_model(cfg.replace(crawler_loops=1), sd, "cpu"), windows, lut)
-    assert r["early_exit"][0]["bpb"] == pytest.approx(one, rel=1e-6)
-    assert len({round(e["bpb"], 6) for e in r["early_exit"]}) == 5  # the loop count really changes the model
-    assert [x["stage"] for x in r["logit_lens"]] == ["embed", "flat0", "flat1", "crawler0@0", "crawler0@1",
+    assert r.early_exit[0].bpb == pytest.approx(one, rel=1e-6)
+    assert len({round(e.bpb, 6) for e in r.early_exit}) == 5  # the loop count really changes the model
+    assert [x.stage for x in r.logit_lens] == ["embed", "flat0", "flat1", "crawler0@0", "crawler0@1",
                                                      "crawler0@2", "flat2", "flat3"]
-    assert all(x["mean_rank"] >= 1 for x in r["logit_lens"])
+    assert all(x.mean_rank >= 1 for x in r.logit_lens)
 
 
 def test_loops_past_per_loop_tensors_are_reported_not_computed(run):
@@ -157,9 +158,9 @@ def test_loops_past_per_loop_tensors_are_reported_not_computed(run):
     cfg = cfg.replace(loop_inst_dim=4)
     model = lively(CrawlerGPT(cfg))
     r = loops.analyse(cfg, model.state_dict(), windows, lut, extra_loops=1)
-    by_k = {e["loops"]: e for e in r["early_exit"]}
-    assert by_k[2]["bpb"] is not None and by_k[3]["bpb"] is not None
-    assert by_k[4]["bpb"] is None and "loop_inst" in by_k[4]["reason"]
+    by_k = {e.loops: e for e in r.early_exit}
+    assert by_k[2].bpb is not None and by_k[3].bpb is not None
+    assert by_k[4].bpb is None and "loop_inst" in by_k[4].reason
 
 
 def test_repr_change_and_activations_match_numpy(run):
@@ -176,24 +177,24 @@ def test_repr_change_and_activations_match_numpy(run):
     def cos(a, b):
         return (a * b).sum(1) / (norm(a) * norm(b))
 
-    rc = r["repr_change"]
-    assert rc["rel_step"] == pytest.approx([np.mean(norm(dk) / norm(a)) for dk, a in zip(d, h)], rel=1e-6)
-    assert rc["update_cosine"] == pytest.approx([np.mean(cos(b, a)) for a, b in zip(d, d[1:])], rel=1e-6)
-    np.testing.assert_allclose(rc["similarity"], [[np.mean(cos(a, b)) for b in h] for a in h], rtol=1e-6)
+    rc = r.repr_change
+    assert rc.rel_step == pytest.approx([np.mean(norm(dk) / norm(a)) for dk, a in zip(d, h)], rel=1e-6)
+    assert rc.update_cosine == pytest.approx([np.mean(cos(b, a)) for a, b in zip(d, d[1:])], rel=1e-6)
+    np.testing.assert_allclose(rc.similarity, [[np.mean(cos(a, b)) for b in h] for a in h], rtol=1e-6)
     flat0 = p.stages[0][2].double().numpy()
-    act = r["activations"][1]
-    assert act["stage"] == "flat0" and act["rms"] == pytest.approx(np.sqrt(np.mean(flat0 ** 2)))
-    assert act["absmax"] == pytest.approx(np.abs(flat0).max())
-    assert r["activations"][-1]["stage"] == "final" and r["activations"][-1]["rms"] == pytest.approx(1, rel=1e-3)
+    act = r.activations[1]
+    assert act.stage == "flat0" and act.rms == pytest.approx(np.sqrt(np.mean(flat0 ** 2)))
+    assert act.absmax == pytest.approx(np.abs(flat0).max())
+    assert r.activations[-1].stage == "final" and r.activations[-1].rms == pytest.approx(1, rel=1e-3)
 
 
 def test_quant_error_is_zero_when_float_equals_dequantised(run):
     _, cfg, sd, windows, lut = run
     r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=dict(sd), extra_loops=0)
-    assert [q["rel_error"] for q in r["quant_error"]] == [0.0] * (cfg.num_flat_layers + 3 + 2)
+    assert [q.rel_error for q in r.quant_error] == [0.0] * (cfg.num_flat_layers + 3 + 2)
     noisy = {k: v + 0.01 * torch.randn_like(v) for k, v in sd.items()}
     r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=noisy, extra_loops=0)
-    assert all(q["rel_error"] > 0 for q in r["quant_error"])
+    assert all(q.rel_error > 0 for q in r.quant_error)
 
 
 def test_cli_writes_json_and_plots(run):
@@ -206,6 +207,9 @@ def test_cli_writes_json_and_plots(run):
     assert res.exit_code == 0, res.output
     report = json.loads((out / "loops.json").read_text())
     assert report["slice"]["tokens"] == 64 and report["slice"]["seed"] == 0 and report["quant_error"]
+    assert LoopsReport.from_dict(report).to_dict() == report  # the file reads back as the report it was written from
+    with pytest.raises(ValueError, match=r"not a `pgolf loops` report \(early_exit\.0\.loops: "):
+        LoopsReport.from_dict({**report, "early_exit": [{"loops": "two"}]})
     for name in ("logit_lens", "early_exit", "repr_change", "similarity", "attention_distance", "activations",
                  "quant_error"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import sessionmaker
 
+from evaluator.loops.report import LoopsReport
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
 from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
@@ -22,7 +23,8 @@ def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
         stored, name = stored_loops(sessions, job_id)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    return loops_view(stored["report"], list(stored["plots"]), f"Loop-wise view of {name}", f"/evaluations/{job_id}",
+    return loops_view(LoopsReport.from_dict(stored["report"]), list(stored["plots"]), f"Loop-wise view of {name}",
+                      f"/evaluations/{job_id}",
                       f"/evaluations/{job_id}/loops", f"evaluation #{job_id}")
 
 

@@ -16,10 +16,11 @@ from sqlalchemy.orm import sessionmaker
 from crawler.errors import PgolfError
 from evaluator.loops.analysis import analyse_artifact
 from evaluator.loops.plots import write_plots
+from evaluator.loops.report import LoopsReport
 from evaluator.records import safe_json
 from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
 from webapp.catalog import CatalogEntry
-from webapp.schemas import EarlyExitOut, LoopStepOut, LoopsView, StageRowOut
+from webapp.schemas import LoopStepOut, LoopsView, StageRowOut
 from webapp.tables import Evaluation, StoredFile
 
 # write_plots' file names (without .png), in the order the page shows them, with what each one shows
@@ -77,7 +78,7 @@ def record_plot(entry: CatalogEntry, name: str) -> bytes | None:
 
 
 def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
-                 device) -> tuple[dict, dict[str, bytes]]:
+                 device) -> tuple[LoopsReport, dict[str, bytes]]:
     """The report of `pgolf loops` on the job's artifact and data, and its plots as PNG bytes by name."""
     report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"), seed=SEED,
                               loops=options.get("loops"), device=device)
@@ -108,39 +109,40 @@ def stored_plot(sessions: sessionmaker, job_id: int, name: str) -> bytes:
 
 def record_loops_view(entry: CatalogEntry) -> LoopsView:
     """The loop-wise view of a record; RecordLoopsError when its loops.json is not a report this page can show."""
-    report = record_loops_report(entry)
     try:
-        return loops_view(report, record_plots(entry), f"Loop-wise view of {entry.title}", f"/records/{entry.id}",
-                          f"/records/{entry.id}/loops", f"record {entry.id}")
-    # a hand-edited or foreign loops.json: the fields the view reads are missing or of the wrong type
-    except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is not a `pgolf loops` report "
-                               f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        return loops_view(LoopsReport.from_dict(record_loops_report(entry)), record_plots(entry),
+                          f"Loop-wise view of {entry.title}", f"/records/{entry.id}", f"/records/{entry.id}/loops",
+                          f"record {entry.id}")
+    except ValueError as exc:
+        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None
 
 
-def loops_view(report: dict, plots: list[str], title: str, back_url: str, plot_url: str, source: str) -> LoopsView:
-    """The page's model of one loops.json; plot_url is the prefix each plot's `NAME.png` is appended to."""
-    attention = {a["stage"]: a for a in report["attention"]}
-    quant = {q["stage"]: q["rel_error"] for q in report["quant_error"] or ()}
-    rows = []
-    for stage, lens, act in zip(report["stages"], report["logit_lens"], report["activations"]):
-        a = attention.get(stage["label"])
-        rows.append(StageRowOut(
-            stage=stage["label"], block=stage["block"], loop=stage["loop"], lens_bpb=lens["bpb"],
-            mean_rank=lens["mean_rank"], rms=act["rms"],
-            attention_distance=sum(a["distance"]) / len(a["distance"]) if a else None,
-            mass_last8=sum(a["mass_last8"]) / len(a["mass_last8"]) if a else None,
-            quant_error=quant.get(stage["label"])))
-    change = report["repr_change"]
+def loops_view(report: LoopsReport, plots: list[str], title: str, back_url: str, plot_url: str,
+               source: str) -> LoopsView:
+    """The page's model of one report; plot_url is the prefix each plot's `NAME.png` is appended to. ValueError
+    when the report, well-typed, still cannot be shown (a config without the crawler's shape, a stage of no heads)."""
+    attention = {a.stage: a for a in report.attention}
+    quant = {q.stage: q.rel_error for q in report.quant_error or ()}
+    if any(not (a.distance and a.mass_last8) for a in report.attention):
+        raise ValueError("an attention row with no heads")
+    rows = [StageRowOut(stage=stage.label, block=stage.block, loop=stage.loop, lens_bpb=lens.bpb,
+                        mean_rank=lens.mean_rank, rms=act.rms,
+                        attention_distance=a.mean_distance if (a := attention.get(stage.label)) else None,
+                        mass_last8=a.mean_mass_last8 if a else None, quant_error=quant.get(stage.label))
+            for stage, lens, act in zip(report.stages, report.logit_lens, report.activations)]
+    change = report.repr_change
     steps = [] if change is None else [
         # update_cosine starts at loop 1: loop 0 has no earlier update to compare with
-        LoopStepOut(loop=k, rel_step=step, update_cosine=change["update_cosine"][k - 1] if k else None)
-        for k, step in enumerate(change["rel_step"])]
-    cfg = report["config"]
+        LoopStepOut(loop=k, rel_step=step, update_cosine=change.update_cosine[k - 1] if k else None)
+        for k, step in enumerate(change.rel_step)]
+    shape = {key: report.config.get(key) for key in ("crawler_loops", "num_flat_layers", "num_crawler_layers")}
+    if not all(isinstance(value, int) for value in shape.values()):
+        raise ValueError("its config does not give the crawler's shape")
+    sliced = report.slice
     return LoopsView(
-        title=title, back_url=back_url, source=source, model_bpb=report["model_bpb"],
-        crawler_loops=cfg["crawler_loops"], num_flat_layers=cfg["num_flat_layers"],
-        num_crawler_layers=cfg["num_crawler_layers"], slice=report["slice"],
-        assumptions=report.get("assumptions", []), stages=rows,
-        early_exit=[EarlyExitOut(**e) for e in report["early_exit"]], loop_steps=steps,
+        title=title, back_url=back_url, source=source, model_bpb=report.model_bpb, **shape,
+        # the slice without the paths of the data it was cut from (on a server, the server's own)
+        slice={"seqs": sliced.seqs, "seq_len": sliced.seq_len, "tokens": sliced.tokens, "bytes": sliced.bytes,
+               "seed": sliced.seed},
+        assumptions=report.assumptions or [], stages=rows, early_exit=report.early_exit, loop_steps=steps,
         plots={name: f"{plot_url}/{name}.png" for name in PLOTS if name in plots})

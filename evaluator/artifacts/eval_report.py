@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pydantic import TypeAdapter, ValidationError
-
 from crawler.bpb import build_byte_lut, decode_audit
 from crawler.config import CrawlerConfig
 from crawler.distributed import Dist, single_process
@@ -25,6 +23,7 @@ from crawler.shipped import SIZE_CAP_BYTES
 from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts.loading import open_artifact
 from evaluator.records.metric_kinds import MetricKind
+from evaluator.typed_json import from_json_data
 
 CPU_DEFAULT_MAX_TOKENS = 65_536
 
@@ -103,17 +102,12 @@ class EvalReport:
     def from_dict(cls, data: dict) -> EvalReport:
         """A report read back from its JSON; ValueError says which field is missing or of the wrong type.
         Reports written before the passes took their metric kinds' names (sliding, prequant) read as well."""
-        data = {_LEGACY_NAMES.get(key, key): value for key, value in data.items()}
-        try:
-            return _REPORT.validate_python(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"])
-            raise ValueError(f"not an evaluation report ({where}: {error['msg'].lower()})") from None
+        if isinstance(data, dict):
+            data = {_LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+        return from_json_data(cls, data, "an evaluation report")
 
 
 _LEGACY_NAMES = {"sliding": "sliding_window", "prequant": "pre_quant"}
-_REPORT = TypeAdapter(EvalReport)
 
 
 def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:

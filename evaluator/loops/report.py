@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pydantic import TypeAdapter, ValidationError
+from evaluator.typed_json import from_json_data
 
 
 @dataclass
@@ -102,12 +102,4 @@ class LoopsReport:
     @classmethod
     def from_dict(cls, data: object) -> LoopsReport:
         """A report read back from JSON (a record's loops.json is untrusted); ValueError names the first bad field."""
-        try:
-            return _REPORT.validate_python(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(part) for part in error["loc"]) or "the report"
-            raise ValueError(f"not a `pgolf loops` report ({where}: {error['msg'].lower()})") from None
-
-
-_REPORT = TypeAdapter(LoopsReport)
+        return from_json_data(cls, data, "a `pgolf loops` report")

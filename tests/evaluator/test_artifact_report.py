@@ -74,6 +74,18 @@ def test_prequant_from_the_float_checkpoint(run, tmp_path):
     assert missing.exit_code == 1
 
 
+def test_a_report_reads_back_as_written_and_a_bad_one_names_its_field(run):
+    tmp, *_ = run
+    report = evaluate_artifact(tmp / "model.ptz", max_tokens=100)
+    data = json.loads(json.dumps(report.to_dict()))
+    assert EvalReport.from_dict(data).to_dict() == data
+    # a report written before the passes took their metric kinds' names
+    legacy = {{"sliding_window": "sliding"}.get(k, k): v for k, v in data.items()}
+    assert EvalReport.from_dict(legacy).sliding_window == report.sliding_window
+    with pytest.raises(ValueError, match=r"^not an evaluation report \(roundtrip\.val_bpb: "):
+        EvalReport.from_dict({**data, "roundtrip": {**data["roundtrip"], "val_bpb": "low"}})
+
+
 def test_prefix_is_said_and_estimated(run):
     tmp, *_ = run
     report = evaluate_artifact(tmp / "model.ptz", max_tokens=100)

@@ -87,11 +87,16 @@ class LoadedArtifact:
         return self.config
 
     def build_model(self, device, state_dict: dict[str, Tensor] | None = None) -> torch.nn.Module:
-        """The family's model with these weights (or `state_dict`, e.g. the float checkpoint), float32, eval mode."""
-        model = (BaselineGPT if isinstance(self.config, BaselineConfig) else CrawlerGPT)(self.config).to(device)
-        weights = self.state_dict if state_dict is None else state_dict
-        model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in weights.items()})
-        return model.eval()
+        """This artifact's model with its weights (or `state_dict`, e.g. the float checkpoint)."""
+        return build_model(self.config, self.state_dict if state_dict is None else state_dict, device)
+
+
+def build_model(config: CrawlerConfig | BaselineConfig, state_dict: dict[str, Tensor], device) -> torch.nn.Module:
+    """The family's model (the one its config describes) with these weights, float32, in eval mode; RuntimeError
+    when the weights do not fit the config."""
+    model = (BaselineGPT if isinstance(config, BaselineConfig) else CrawlerGPT)(config).to(device)
+    model.load_state_dict({k: v.to(device=device, dtype=torch.float32) for k, v in state_dict.items()})
+    return model.eval()
 
 
 def _decompress(blob: bytes, cap: int, where: str) -> bytes:

@@ -31,13 +31,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from crawler.errors import first_line
 from crawler.bpb import ByteLUT, load_byte_lut
 from crawler.config import CrawlerConfig
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
 from evaluator.artifacts.eval_report import eval_inputs
+from evaluator.artifacts.loading import build_model as family_model
 from evaluator.artifacts.loading import open_artifact
 from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRow, LoopsReport, QuantRow, ReprChange,
                                     SliceInfo, Stage)
@@ -74,12 +74,10 @@ def val_slice(val: np.ndarray, tokens: int, seq_len: int, seed: int) -> np.ndarr
 
 
 def build_model(config: CrawlerConfig, state_dict: dict[str, Tensor], device) -> CrawlerGPT:
-    model = CrawlerGPT(config)
     try:
-        model.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
+        return family_model(config, state_dict, device)
     except RuntimeError as e:
         raise LoopsError(f"weights do not fit the config: {first_line(e, 160)}") from None
-    return model.to(device).eval()
 
 
 def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> tuple[CrawlerConfig, dict] | str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from crawler.errors import PgolfError
+from crawler.shipped import ENTRY_SCRIPT
 from evaluator.check import Status, compliance_report
 from evaluator.records.record import Record, RecordError, load_record
 from evaluator.records.seeds import SeedTable, seed_table
@@ -71,7 +72,7 @@ def record_command(
     github_id: str = typer.Option(..., "--github-id"),
     blurb: str = typer.Option(..., "--blurb", help="One paragraph on what the record does."),
     code: list[Path] = typer.Option(..., "--code", help="A code file to ship (repeat; in the order the run counted "
-                                    "them). Relative paths keep their place in the record; one must be train_gpt.py."),
+                                    f"them). Relative paths keep their place in the record; one must be {ENTRY_SCRIPT}."),
     out: Path = typer.Option(Path("records/track_10min_16mb"), "--out", help="The track folder to write into."),
     record_date: str = typer.Option(date.today().isoformat(), "--date", help="Record date (YYYY-MM-DD)."),
     architecture: str = typer.Option("", "--architecture", help="Architecture paragraph for the README."),

@@ -32,9 +32,9 @@ import torch
 import zstandard
 from safetensors.torch import load_file
 
-from crawler.ptz import CODECS, _canonical, expected_shapes, export_model, load_artifact
 from crawler.config import CrawlerConfig, config_from_dict, load_config
 from crawler.model import CrawlerGPT
+from crawler.ptz import CODECS, _canonical, expected_shapes, export_model, load_artifact
 from crawler.quant import QTensor, block_matrix_bits, quantize_state_dict
 
 

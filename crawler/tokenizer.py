@@ -8,8 +8,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from crawler.errors import first_line
-from crawler.errors import PgolfError
+from crawler.errors import PgolfError, first_line
 
 # The settings of the challenge's data exporter; ids 0..3 are pad/bos/eos/unk.
 TRAINER_SETTINGS = dict(

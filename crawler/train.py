@@ -34,17 +34,18 @@ from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler.ptz import export_model, load_artifact
 from crawler.bpb import load_byte_lut
 from crawler.config import ConfigError, CrawlerConfig
 from crawler.distributed import Dist, setup_dist
-from crawler.scoring import BPBResult, evaluate_bpb
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
+from crawler.ptz import export_model, load_artifact
 from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
-from crawler.shipped import code_files
+from crawler.scoring import BPBResult, evaluate_bpb
 from crawler.shards import load_split
+from crawler.shipped import code_files
+
 
 @dataclass
 class TrainResult:

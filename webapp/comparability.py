@@ -11,9 +11,9 @@ import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
 from evaluator.ablation.compare import ArmSeeds
 from evaluator.ablation.plan import AblationPlan
+from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
 from webapp.catalog import CatalogEntry, RecordCatalog
 
 FINEWEB = "FineWeb"

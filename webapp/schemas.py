@@ -19,7 +19,6 @@ from evaluator.records.compare import RecordComparison
 from evaluator.records.seeds import SeedTable
 
 
-
 class RecordRow(BaseModel):
     id: str
     folder: str

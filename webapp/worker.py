@@ -18,8 +18,8 @@ from huey.consumer import Consumer
 
 from webapp import jobs
 from webapp.db import init_db, make_engine
-from webapp.queue import EvalQueue
 from webapp.job_runner import JobRunner
+from webapp.queue import EvalQueue
 from webapp.settings import Settings
 
 log = logging.getLogger("pgolf.worker")

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crawler.ptz import ArtifactError
 from crawler.config import ConfigError, CrawlerConfig
+from crawler.ptz import ArtifactError
 
 # the defaults of the baseline's Hyperparameters that its weights do not record
 ASSUMPTIONS = ("rope_base=10000, logit_softcap=30 and train_seq_len=1024 are not in the weights: "
@@ -62,13 +61,9 @@ class BaselineConfig:
     data_path: str = CrawlerConfig.data_path
     tokenizer_path: str = ""
 
-    @property
-    def tokenizer_file(self) -> Path:
-        return Path(self.tokenizer_path) if self.tokenizer_path else Path(self.data_path) / "tokenizer.model"
-
-    @property
-    def head_dim(self) -> int:
-        return self.model_dim // self.num_heads
+    # the same rules as the crawler's: the tokenizer beside the data unless named, heads that split the width
+    tokenizer_file = CrawlerConfig.tokenizer_file
+    head_dim = CrawlerConfig.head_dim
 
     def validate(self) -> "BaselineConfig":
         checks = [

@@ -14,8 +14,9 @@ from crawler.files import atomic_write_text
 from crawler.run_files import evaluation_report
 from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact
 from evaluator.artifacts.loading import load_float_checkpoint
-from evaluator.cli_inputs import at_least, input_dir, input_file, output_file
+from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
+from evaluator.cli_inputs import input_dir, input_file, output_file
 from evaluator.units import duration
 
 

@@ -29,14 +29,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from crawler.errors import first_line
-from crawler.ptz import DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, read_artifact, \
-    zstd_decompress_capped
 from crawler.config import CrawlerConfig
+from crawler.errors import first_line
 from crawler.model import CrawlerGPT, flip_rotary_direction
+from crawler.ptz import (DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, read_artifact,
+                         zstd_decompress_capped)
 from crawler.quant import dequantize_state_dict
-from evaluator.artifacts.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS, BaselineConfig, BaselineGPT, \
-    infer_config as infer_baseline_config
+from evaluator.artifacts.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS
+from evaluator.artifacts.baseline_gpt import BaselineConfig, BaselineGPT
+from evaluator.artifacts.baseline_gpt import infer_config as infer_baseline_config
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RECORD_DEFAULT_LOOPS = 3  # leg3's CRAWLER_LOOPS

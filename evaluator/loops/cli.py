@@ -12,8 +12,9 @@ from crawler.config import env_overrides
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
 from evaluator.artifacts.loading import load_float_checkpoint
-from evaluator.cli_inputs import at_least, input_dir, input_file, output_dir
+from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
+from evaluator.cli_inputs import input_dir, input_file, output_dir
 from evaluator.loops.analysis import analyse_artifact
 from evaluator.loops.plots import write_plots
 from evaluator.loops.report import LoopsReport

@@ -8,13 +8,13 @@ import pytest
 import torch
 import zstandard
 
+from crawler import model as model_module
 from crawler import ptz
-from crawler.ptz import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
-                              load_artifact, rans_decode, rans_encode, read_artifact, zstd_compress)
 from crawler.config import CrawlerConfig, load_config
 from crawler.files import WriteError
-from crawler import model as model_module
 from crawler.model import CrawlerGPT
+from crawler.ptz import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
+                         load_artifact, rans_decode, rans_encode, read_artifact, zstd_compress)
 from crawler.quant import block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
 # Small enough to be quick, big enough that tok_emb is int8 and the crawler MLP int6 (> 65,536 elements each).

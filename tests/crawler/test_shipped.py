@@ -2,8 +2,8 @@
 import subprocess
 import sys
 
-from tests.conftest import REPO
 from crawler.shipped import ENTRY_SCRIPT, SHIPPED_MODULES, code_files
+from tests.conftest import REPO
 
 # what `torchrun train_gpt.py` and `python -m crawler.train_cli` load of ours, in a fresh interpreter
 PROBE = """

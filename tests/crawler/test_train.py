@@ -7,14 +7,12 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from tests.conftest import WALK_VOCAB as VOCAB
 from crawler.config import ConfigError, load_config
 from crawler.loader import DistributedTokenLoader, TokenStream
 from crawler.model import CrawlerGPT
 from crawler.train import lr_scale, train
 from crawler.train_cli import parse_sets
-
-
+from tests.conftest import WALK_VOCAB as VOCAB
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

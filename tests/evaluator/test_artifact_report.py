@@ -4,13 +4,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from crawler.ptz import export_model
 from crawler.bpb import build_byte_lut
 from crawler.config import load_config
-from crawler.scoring import evaluate_bpb
 from crawler.model import CrawlerGPT
 from crawler.prep.prepare import prepare_data
+from crawler.ptz import export_model
 from crawler.quant import dequantize_state_dict, quantize_state_dict
+from crawler.scoring import evaluate_bpb
 from crawler.shards import load_split
 from crawler.tokenizer import load_tokenizer
 from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact

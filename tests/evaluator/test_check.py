@@ -9,6 +9,7 @@ from evaluator.records.record import load_record
 from evaluator.records.writer import CodeFileSpec, RecordWriteError, write_record
 from tests.evaluator.builders import CODE, META, code_file, fake_evaluation, hand_record, make_run, written_record
 
+
 def rows(folder: Path, against: Path | None = None) -> dict:
     report = compliance_report(load_record(folder), load_record(against) if against else None)
     return {row.rule: row for row in report.rows} | {"overall": report.status}

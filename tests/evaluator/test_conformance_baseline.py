@@ -23,17 +23,17 @@ from torch import nn
 from typer.testing import CliRunner
 
 from crawler.bpb import build_byte_lut
-from crawler.scoring import evaluate_bpb
 from crawler.prep.prepare import prepare_data
+from crawler.scoring import evaluate_bpb
 from crawler.shards import load_split
-from evaluator.artifacts.loading import open_artifact
 from evaluator.artifacts.baseline_gpt import BaselineGPT, infer_config, rotary_tables
+from evaluator.artifacts.loading import open_artifact
 from evaluator.loops.analysis import LoopsError, analyse_artifact
 from pgolf import app
-from tests.conftest import PARAGRAPHS, sample_docs, reference_module
-from webapp.views.evaluations import check_files, read_upload
+from tests.conftest import PARAGRAPHS, reference_module, sample_docs
 from webapp.settings import Settings
 from webapp.upload import ReceivedFile, ReceivedForm
+from webapp.views.evaluations import check_files, read_upload
 
 VOCAB = 400
 SEQ = 1024  # the baseline's TRAIN_SEQ_LEN, which is also what the evaluator assumes for its artifacts

@@ -10,13 +10,13 @@ import pytest
 import torch
 import zstandard
 
-from tests.conftest import reference_module
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT
 from crawler.quant import quantize_state_dict
 from crawler.shards import write_shard
 from crawler.tokenizer import load_tokenizer
 from evaluator.artifacts.eval_report import evaluate_artifact
+from tests.conftest import reference_module
 
 # The run script's settings (crawler_leg3_run.sh) at a CPU-sized width; shapes chosen so that the artifact
 # has int6 (crawler MLP), int8 (bigram table) and fp16 tensors, as leg3 does.

@@ -11,11 +11,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.ptz import ArtifactError, export_model, load_artifact
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT
-from evaluator.artifacts.loading import open_artifact
+from crawler.ptz import ArtifactError, export_model, load_artifact
 from evaluator.artifacts.baseline_gpt import BaselineConfig, BaselineGPT
+from evaluator.artifacts.loading import open_artifact
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 sys.path.insert(0, str(CORPUS))

@@ -18,6 +18,7 @@ from tests.evaluator.builders import SECRET, TRACK, build_corpus, hand_record
 from webapp.app import create_app
 from webapp.settings import Settings
 
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root, _ = build_corpus(tmp_path_factory.mktemp("hostile"))

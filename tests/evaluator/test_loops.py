@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from crawler.ptz import export_model
 from crawler.bpb import load_byte_lut
 from crawler.config import load_config
 from crawler.model import Attention, CrawlerGPT
 from crawler.prep.prepare import prepare_data
+from crawler.ptz import export_model
 from crawler.shards import load_split
 from evaluator.artifacts.loading import open_artifact
 from evaluator.loops import analysis as loops

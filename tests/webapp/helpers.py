@@ -24,7 +24,6 @@ from webapp.settings import Settings
 from webapp.tables import Evaluation, StoredFile
 
 
-
 def catalog_client(tmp: Path, records: list[Path], ablations: list[Path]) -> TestClient:
     """The app over record roots and ablation folders, with no runs and no jobs."""
     return TestClient(create_app(Settings(records=records, runs=[tmp / "runs"], ablations=ablations,

@@ -19,10 +19,11 @@ import zstandard
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from crawler.ptz import export_model
 from crawler.config import load_config
 from crawler.model import CrawlerGPT
-from tests.conftest import TINY_CODE as CODE, TINY_VOCAB as VOCAB
+from crawler.ptz import export_model
+from tests.conftest import TINY_CODE as CODE
+from tests.conftest import TINY_VOCAB as VOCAB
 from tests.webapp.helpers import Server, assert_refused, make_settings, processes, stored_files, stored_rows
 from webapp import jobs
 from webapp.app import create_app

@@ -7,9 +7,9 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
+from evaluator.ablation.report import build_report
 from tests.conftest import CRAWLER_RECORD, shared_path
 from tests.webapp.helpers import make_settings
-from evaluator.ablation.report import build_report
 from webapp.app import create_app
 
 BASELINE = "2026-03-22_11L_EMA_GPTQ-lite_warmdown3500_QAT015_1.1233"

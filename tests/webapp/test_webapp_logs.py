@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import CRAWLER_RECORD, shared_path
-from webapp.views import logs as logview
 from webapp.app import create_app
 from webapp.settings import Settings
+from webapp.views import logs as logview
 
 HTML = {"accept": "text/html"}
 

@@ -12,7 +12,6 @@ from webapp.db import init_db, make_engine
 from webapp.job_runner import JobRunner
 
 
-
 def _evaluated(tmp_path, eval_data, tiny_artifact, **overrides) -> tuple[TestClient, int]:
     """A client and the id of an upload of the tiny artifact, evaluated by the runner in this process."""
     settings = make_settings(tmp_path, eval_data, records=[REPO / "records"], **overrides)

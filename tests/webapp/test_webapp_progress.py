@@ -12,8 +12,8 @@ from tests.webapp.helpers import make_settings
 from webapp import jobs
 from webapp.app import create_app
 from webapp.db import init_db, make_engine
-from webapp.views.evaluations import overall_progress
 from webapp.tables import Base, Evaluation, JobState
+from webapp.views.evaluations import overall_progress
 
 STARTED = datetime(2026, 1, 1, 12, 0, 0)
 NOW = STARTED + timedelta(seconds=100)

@@ -7,13 +7,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links
 from webapp.arms import all_arms, load_ablations
-from webapp.comparability import arm_corpus, corpus_warning
 from webapp.charts import Panel, ablation_figure
+from webapp.comparability import arm_corpus, corpus_warning
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.schemas import Ablation
 from webapp.templating import templates
+from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ablation"])

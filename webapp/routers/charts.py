@@ -3,6 +3,7 @@ each record's training curves as Plotly figures for the record page's interactiv
 from __future__ import annotations
 
 from functools import lru_cache
+
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from webapp.deps import CatalogDep
-from webapp.views.leaderboard import Leaderboard, LeaderSort, leaderboard
 from webapp.templating import templates
+from webapp.views.leaderboard import Leaderboard, LeaderSort, leaderboard
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["records"])

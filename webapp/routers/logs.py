@@ -5,8 +5,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from webapp.deps import EntryDep
-from webapp.views.logs import LogView, LogViewError, log_view
 from webapp.templating import templates
+from webapp.views.logs import LogView, LogViewError, log_view
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["records"])

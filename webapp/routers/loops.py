@@ -9,10 +9,10 @@ from sqlalchemy.orm import sessionmaker
 from evaluator.loops.report import LoopsReport
 from webapp.catalog import CatalogEntry
 from webapp.deps import EntryDep, JobId, SessionsDep
-from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
-                          record_plot, stored_loops, stored_plot)
 from webapp.schemas import LoopsView
 from webapp.templating import templates
+from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
+                                record_plot, stored_loops, stored_plot)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["loops"])

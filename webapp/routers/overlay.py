@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse
 
 from webapp.arms import all_arms, load_ablations
 from webapp.deps import CatalogDep, SettingsDep
-from webapp.views.overlay import MAX_ITEMS, Overlay, OverlayError, overlay
 from webapp.templating import templates
+from webapp.views.overlay import MAX_ITEMS, Overlay, OverlayError, overlay
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["overlay"])

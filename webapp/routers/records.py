@@ -8,10 +8,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from webapp.comparability import FINEWEB, record_corpus
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
-from webapp.views.loops import has_record_loops
-from webapp.views.records import SortKey, StatusFilter, index_csv, record_detail, record_index
 from webapp.schemas import RecordDetail, RecordIndex
 from webapp.templating import templates
+from webapp.views.loops import has_record_loops
+from webapp.views.records import SortKey, StatusFilter, index_csv, record_detail, record_index
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["records"])

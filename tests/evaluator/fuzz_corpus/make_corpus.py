@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 import zstandard
 
-from crawler.ptz import HEADER, expected_shapes, export_model, framed_manifest, zstd_compress
 from crawler.config import CrawlerConfig
+from crawler.ptz import HEADER, expected_shapes, export_model, framed_manifest, zstd_compress
 from crawler.quant import quantize_tensor
 
 HERE = Path(__file__).resolve().parent

@@ -21,6 +21,14 @@ class ConfigError(PgolfError, ValueError):
     pass
 
 
+def require(config, checks: list[tuple[bool, str]]):
+    """The config when every check holds, else ConfigError with the first failing check's message."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    return config
+
+
 @dataclass
 class CrawlerConfig:
     # data (official layout: DATA_PATH/fineweb_{train,val}_*.bin); an empty
@@ -131,10 +139,7 @@ class CrawlerConfig:
             (self.eval_stride > 0 and self.eval_stride <= self.eval_seq_len, "eval_stride must be in 1..eval_seq_len"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
+        return require(self, checks)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -160,7 +160,7 @@ class OverallProgressOut(BaseModel):
 class EvaluationOut(BaseModel):
     id: int
     state: str = Field(description="queued, running, done or failed")
-    stage: str = Field(description="while running: loading, roundtrip, sliding, prequant, loops")
+    stage: str = Field(description="while running: loading, roundtrip, sliding_window, pre_quant, loops")
     scored: int = Field(description="targets scored so far in the current stage")
     to_score: int
     attempts: int

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crawler.config import ConfigError, CrawlerConfig
+from crawler.config import ConfigError, CrawlerConfig, require
 from crawler.ptz import ArtifactError
 
 # the defaults of the baseline's Hyperparameters that its weights do not record
@@ -76,13 +76,9 @@ class BaselineConfig:
             (self.train_seq_len > 0, "train_seq_len must be positive"),
             (0 < self.eval_stride <= self.eval_seq_len, "eval_stride must be in 1..eval_seq_len"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
+        return require(self, checks)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    to_dict = CrawlerConfig.to_dict
 
     def replace(self, **overrides) -> "BaselineConfig":
         return dataclasses.replace(self, **overrides).validate()

@@ -23,6 +23,13 @@ def _depth_axis(ax, labels: list[str]) -> None:
     ax.grid(alpha=0.3)
 
 
+def _finish(fig, ax, title: str, path: Path) -> Path:
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -55,10 +62,7 @@ def early_exit(report: LoopsReport, path: Path) -> Path:
     ax.set_xlabel("crawler loops run")
     ax.set_ylabel("BPB")
     ax.set_xticks([r.loops for r in report.early_exit])
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Early exit / extra loops")
-    return _save(fig, path)
+    return _finish(fig, ax, "Early exit / extra loops", path)
 
 
 def repr_change(report: LoopsReport, path: Path) -> Path:
@@ -69,10 +73,7 @@ def repr_change(report: LoopsReport, path: Path) -> Path:
     ax.plot(loops[1:], rc.update_cosine, "s--", label="cos(update k, update k-1)")
     ax.set_xlabel("crawler loop k")
     ax.set_xticks(loops)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Representation change per loop")
-    return _save(fig, path)
+    return _finish(fig, ax, "Representation change per loop", path)
 
 
 def similarity(report: LoopsReport, path: Path) -> Path:
@@ -108,27 +109,32 @@ def attention_distance(report: LoopsReport, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _per_stage(path: Path, labels: list[str], series: list[tuple[list[float], str, dict]], title: str,
+               ylabel: str | None = None, log_y: bool = False) -> Path:
+    """One figure of values per stage along the depth axis: series are (values, line style, plot keywords)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for values, style, keywords in series:
+        (ax.semilogy if log_y else ax.plot)(labels, values, style, **keywords)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    _depth_axis(ax, labels)
+    if any("label" in keywords for _, _, keywords in series):
+        ax.legend()
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def activations(report: LoopsReport, path: Path) -> Path:
     rows = report.activations
-    labels = [r.stage for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.semilogy(labels, [r.rms for r in rows], "o-", label="rms")
-    ax.semilogy(labels, [r.absmax for r in rows], "s--", label="absmax")
-    _depth_axis(ax, labels)
-    ax.legend()
-    ax.set_title("Residual stream activations")
-    return _save(fig, path)
+    return _per_stage(path, [r.stage for r in rows], [([r.rms for r in rows], "o-", {"label": "rms"}),
+                                                      ([r.absmax for r in rows], "s--", {"label": "absmax"})],
+                      "Residual stream activations", log_y=True)
 
 
 def quant_error(report: LoopsReport, path: Path) -> Path:
     rows = report.quant_error
-    labels = [r.stage for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(labels, [r.rel_error for r in rows], "o-", color="tab:purple")
-    ax.set_ylabel("||h_deq - h_float|| / ||h_float||")
-    _depth_axis(ax, labels)
-    ax.set_title("Quantisation error per stage")
-    return _save(fig, path)
+    return _per_stage(path, [r.stage for r in rows], [([r.rel_error for r in rows], "o-", {"color": "tab:purple"})],
+                      "Quantisation error per stage", ylabel="||h_deq - h_float|| / ||h_float||")
 
 
 def write_plots(report: LoopsReport, out_dir: Path) -> list[Path]:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from evaluator.check.context import Context, seed_name
-from evaluator.check.findings import Rule, RuleResult, Status
-from evaluator.check.rules.train_time import cap_status
+from evaluator.check.findings import Findings, Rule, RuleResult, Status
+from evaluator.check.rules.train_time import cap_status, timed_check
 from evaluator.records.headline import headline_metric
 from evaluator.records.logs import TrainLog
 from evaluator.records.metric_kinds import MetricKind
+from evaluator.records.record import Record
 
 EVAL_CAP_S = 600.0
 
@@ -25,31 +26,28 @@ def _eval_phases(log: TrainLog) -> list[tuple[str, float, int]]:
     return list(phases.values())
 
 
+def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
+    name = seed_name(log)
+    metric = headline_metric(log, record.headline_kind)
+    if log.total_eval_time_ms:
+        seconds, line, source = log.total_eval_time_ms.value / 1000.0, log.total_eval_time_ms.line, "total_eval_time"
+    elif metric and metric.eval_time_ms is not None:
+        seconds, line, source = metric.eval_time_ms / 1000.0, metric.line, metric.label
+    else:
+        found.add(Status.WARN, f"{name}: no evaluation time for the scored metric", log.file_name)
+        return None
+    phases = _eval_phases(log)
+    listed = ", ".join(f"{label} {ms / 1000.0:.1f} s" for label, ms, _ in phases)
+    # a reported 0 ms is no time at all: the evaluation cannot be confirmed within the cap
+    status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_S)
+    found.add(status, f"{name}: scored evaluation {seconds:.1f} s ({source})"
+              + (" - reported as 0 ms" if seconds == 0.0 else "") + (f"; phases: {listed}" if listed else ""),
+              log.file_name, line)
+    total = sum(ms for _, ms, _ in phases) / 1000.0
+    if total > EVAL_CAP_S >= seconds:
+        found.add(Status.WARN, f"{name}: all evaluation phases together take {total:.1f} s", log.file_name)
+    return seconds
+
+
 def check(ctx: Context) -> RuleResult:
-    record, found = ctx.record, RULE.findings()
-    if not record.logs:
-        return found.result("no train log", Status.WARN)
-    longest = 0.0
-    for log in record.logs:
-        name = seed_name(log)
-        metric = headline_metric(log, record.headline_kind)
-        if log.total_eval_time_ms:
-            seconds, line, source = log.total_eval_time_ms.value / 1000.0, log.total_eval_time_ms.line, "total_eval_time"
-        elif metric and metric.eval_time_ms is not None:
-            seconds, line, source = metric.eval_time_ms / 1000.0, metric.line, metric.label
-        else:
-            found.add(Status.WARN, f"{name}: no evaluation time for the scored metric", log.file_name)
-            continue
-        longest = max(longest, seconds)
-        phases = _eval_phases(log)
-        listed = ", ".join(f"{label} {ms / 1000.0:.1f} s" for label, ms, _ in phases)
-        # a reported 0 ms is no time at all: the evaluation cannot be confirmed within the cap
-        status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_S)
-        found.add(status, f"{name}: scored evaluation {seconds:.1f} s ({source})"
-                  + (" - reported as 0 ms" if seconds == 0.0 else "") + (f"; phases: {listed}" if listed else ""),
-                  log.file_name, line)
-        total = sum(ms for _, ms, _ in phases) / 1000.0
-        if total > EVAL_CAP_S >= seconds:
-            found.add(Status.WARN, f"{name}: all evaluation phases together take {total:.1f} s", log.file_name)
-    return found.result(f"longest scored evaluation {longest:.1f} s"
-                        + ("" if record.is_timed_track else " (non-record track: cap not required)"))
+    return timed_check(ctx, RULE, "scored evaluation", _run)

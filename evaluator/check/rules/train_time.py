@@ -1,8 +1,11 @@
 """The training loop within 600 s on 8 GPUs."""
 from __future__ import annotations
 
+from typing import Callable
+
 from evaluator.check.context import Context, seed_name
-from evaluator.check.findings import Rule, RuleResult, Status
+from evaluator.check.findings import Findings, Rule, RuleResult, Status
+from evaluator.records.logs import TrainLog
 from evaluator.records.record import Record
 
 TRAIN_CAP_S = 600.0
@@ -24,44 +27,53 @@ def cap_status(record: Record, over: bool) -> Status:
     return Status.FAIL if record.is_timed_track else Status.WARN
 
 
-def check(ctx: Context) -> RuleResult:
-    record, found = ctx.record, RULE.findings()
+def timed_check(ctx: Context, rule: Rule, what: str, per_run: Callable[[Record, TrainLog, Findings], float | None]
+                ) -> RuleResult:
+    """A time cap over every submitted run: per_run reports on one run and returns its time in seconds (None when
+    the log has none); the summary names the longest."""
+    record, found = ctx.record, rule.findings()
     if not record.logs:
         return found.result("no train log", Status.WARN)
-    longest = 0.0
-    for log in record.logs:
-        name, time = seed_name(log), log.train_time_ms
-        if time is None:
-            found.add(Status.WARN, f"{name}: no training time in the log", log.file_name)
-            continue
-        seconds = time.value / 1000.0
-        longest = max(longest, seconds)
-        stop = log.stop
-        capped = stop is not None and "wallclock" in stop.reason
-        within = seconds <= TRAIN_CAP_S or (capped and seconds < TRAIN_CAP_S + WALLCLOCK_GRACE_S)
-        world = int(log.world_size.value) if log.world_size else None
-        text = f"{name}: {seconds:.3f} s"
-        text += (f" at stopping_early {stop.reason}, step {stop.step}/{stop.total_steps}" if stop
-                 else f" at the last step line (step {log.final_step})")
-        if seconds > TRAIN_CAP_S and within:
-            text += f"; overshoot {seconds - TRAIN_CAP_S:.3f} s by the step in flight"
-        if world is not None and world != EXPECTED_WORLD_SIZE:
-            equivalent = seconds * world / EXPECTED_WORLD_SIZE
-            text += f"; world_size {world}: 8-GPU equivalent {equivalent:.1f} s"
-            status = Status.WARN if equivalent < TRAIN_CAP_S + WALLCLOCK_GRACE_S else cap_status(record, True)
-        else:
-            status = cap_status(record, not within)
-        found.add(status, text, log.file_name, time.line)
-        if log.gptq_reserve_ms:
-            found.note(f"{name}: reserves {log.gptq_reserve_ms.value / 1000.0:.1f} s of the budget for GPTQ",
-                       log.file_name, log.gptq_reserve_ms.line)
-        wallclock = log.max_wallclock_seconds
-        if wallclock and (wallclock.value <= 0 or wallclock.value > TRAIN_CAP_S):
-            found.add(Status.WARN, f"{name}: max_wallclock_seconds={wallclock.value:g}: the 600 s cap is disabled or raised",
-                      log.file_name, wallclock.line)
-        final = log.final_step
-        if stop is None and final is not None and log.iterations and final >= log.iterations.value:
-            found.add(Status.WARN, f"{name}: ran all {int(log.iterations.value)} ITERATIONS with no wallclock stop: "
-                                   "a forced step count", log.file_name, log.iterations.line)
-    return found.result(f"longest training loop {longest:.1f} s"
+    times = [seconds for log in record.logs if (seconds := per_run(record, log, found)) is not None]
+    return found.result(f"longest {what} {max(times, default=0.0):.1f} s"
                         + ("" if record.is_timed_track else " (non-record track: cap not required)"))
+
+
+def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
+    name, time = seed_name(log), log.train_time_ms
+    if time is None:
+        found.add(Status.WARN, f"{name}: no training time in the log", log.file_name)
+        return None
+    seconds = time.value / 1000.0
+    stop = log.stop
+    capped = stop is not None and "wallclock" in stop.reason
+    within = seconds <= TRAIN_CAP_S or (capped and seconds < TRAIN_CAP_S + WALLCLOCK_GRACE_S)
+    world = int(log.world_size.value) if log.world_size else None
+    text = f"{name}: {seconds:.3f} s"
+    text += (f" at stopping_early {stop.reason}, step {stop.step}/{stop.total_steps}" if stop
+             else f" at the last step line (step {log.final_step})")
+    if seconds > TRAIN_CAP_S and within:
+        text += f"; overshoot {seconds - TRAIN_CAP_S:.3f} s by the step in flight"
+    if world is not None and world != EXPECTED_WORLD_SIZE:
+        equivalent = seconds * world / EXPECTED_WORLD_SIZE
+        text += f"; world_size {world}: 8-GPU equivalent {equivalent:.1f} s"
+        status = Status.WARN if equivalent < TRAIN_CAP_S + WALLCLOCK_GRACE_S else cap_status(record, True)
+    else:
+        status = cap_status(record, not within)
+    found.add(status, text, log.file_name, time.line)
+    if log.gptq_reserve_ms:
+        found.note(f"{name}: reserves {log.gptq_reserve_ms.value / 1000.0:.1f} s of the budget for GPTQ",
+                   log.file_name, log.gptq_reserve_ms.line)
+    wallclock = log.max_wallclock_seconds
+    if wallclock and (wallclock.value <= 0 or wallclock.value > TRAIN_CAP_S):
+        found.add(Status.WARN, f"{name}: max_wallclock_seconds={wallclock.value:g}: the 600 s cap is disabled or raised",
+                  log.file_name, wallclock.line)
+    final = log.final_step
+    if stop is None and final is not None and log.iterations and final >= log.iterations.value:
+        found.add(Status.WARN, f"{name}: ran all {int(log.iterations.value)} ITERATIONS with no wallclock stop: "
+                               "a forced step count", log.file_name, log.iterations.line)
+    return seconds
+
+
+def check(ctx: Context) -> RuleResult:
+    return timed_check(ctx, RULE, "training loop", _run)

@@ -20,7 +20,9 @@ import numpy as np
 import sentencepiece as spm
 from tqdm import tqdm
 
+from crawler.config import load_config
 from crawler.errors import PgolfError
+from crawler.prep.corpus import default_corpus, read_text_folder
 from crawler.shards import write_shard
 from crawler.tokenizer import TRAINER_SETTINGS, train_tokenizer
 
@@ -119,9 +121,6 @@ def prepare_corpus(input: Path | None = None, out: Path | None = None, vocab_siz
                    val_docs: int = 500, force: bool = False, cache_dir: Path | None = None) -> tuple[Path, str]:
     """`pgolf prepare-data` as a library call: prepare a folder of text (or the default corpus) unless OUT already
     holds it; returns the data folder and what was done, in words."""
-    from crawler.config import load_config
-    from crawler.prep.corpus import default_corpus, read_text_folder
-
     cfg = load_config("leg3", data_path=str(out) if out else None, vocab_size=vocab_size)
     out_dir = Path(cfg.data_path)
     docs = read_text_folder(input) if input else default_corpus(cache_dir)

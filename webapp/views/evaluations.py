@@ -181,8 +181,9 @@ def _result_out(result: dict) -> EvalResultOut:
     report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error")})
     # the loop-wise report is large and has its own endpoint: the result only says whether there is one; what
     # the page leaves out of the report (the server's paths to the artifact, data and tokenizer) is not shown
-    return EvalResultOut.model_validate({**report.to_dict(), "has_loops": "loops" in result,
-                                         "loops_error": result.get("loops_error", "")})
+    # the report is validated already: its parts go in as they are, not through a dict to be validated again
+    shown = {name: getattr(report, name) for name in EvalResultOut.model_fields if hasattr(report, name)}
+    return EvalResultOut(**shown, has_loops="loops" in result, loops_error=result.get("loops_error", ""))
 
 
 def overall_progress(job: Evaluation, now: datetime) -> OverallProgressOut | None:

@@ -24,6 +24,7 @@ class Evidence:
     text: str
     file: str | None = None
     line: int | None = None
+    status: Status | None = None  # the finding's own status; None on a note
 
     @property
     def where(self) -> str:
@@ -67,7 +68,7 @@ class Findings:
 
     def add(self, status: Status, text: str, file: str | None = None, line: int | None = None) -> None:
         self.statuses.append(status)
-        self.evidence.append(Evidence(text, file, line))
+        self.evidence.append(Evidence(text, file, line, status))
 
     def note(self, text: str, file: str | None = None, line: int | None = None) -> None:
         self.evidence.append(Evidence(text, file, line))

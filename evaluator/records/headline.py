@@ -3,14 +3,15 @@
 For each kind present in the logs, count the claims it reproduces (each seed's val_bpb against
 that seed's log; the top-level val_bpb against the mean over logs or any one log's value). The kind
 reproducing the most claims wins; ties and the no-claim case go to the scoring order
-TTT > sliding window > roundtrip > pre-quant, the order in which records report their score.
+TTT > sliding window > roundtrip > pre-quant, the order in which records report their score, and last to the
+unclassified lines (metric_kinds.CANDIDATE_KINDS).
 """
 from __future__ import annotations
 
 import math
 
 from evaluator.records.logs import Metric, TrainLog
-from evaluator.records.metric_kinds import SCORE_PRIORITY, MetricKind
+from evaluator.records.metric_kinds import CANDIDATE_KINDS, MetricKind
 from evaluator.records.submission import Submission
 
 
@@ -19,7 +20,7 @@ def _mean(values: list[float]) -> float:
 
 
 def choose_headline_kind(logs: list[TrainLog], submission: Submission | None) -> tuple[MetricKind | None, str]:
-    present = [kind for kind in SCORE_PRIORITY if any(log.final(kind) for log in logs)]
+    present = [kind for kind in CANDIDATE_KINDS if any(log.final(kind) for log in logs)]
     if not present:
         return None, "no final evaluation line in any log"
     scores: dict[MetricKind, int] = {}
@@ -38,10 +39,11 @@ def choose_headline_kind(logs: list[TrainLog], submission: Submission | None) ->
             if top and values and (top.matches(_mean(values)) or any(top.matches(v) for v in values)):
                 score += 1
         scores[kind] = score
-    best = max(present, key=lambda kind: (scores[kind], -SCORE_PRIORITY.index(kind)))
+    best = max(present, key=lambda kind: (scores[kind], -CANDIDATE_KINDS.index(kind)))
     if scores[best] == 0:
-        complete = [kind for kind in present if all(log.final(kind) for log in logs)]
-        fallback = complete[0] if complete else present[0]
+        known = [kind for kind in present if kind is not MetricKind.UNKNOWN] or present
+        complete = [kind for kind in known if all(log.final(kind) for log in logs)]
+        fallback = complete[0] if complete else known[0]
         return fallback, f"no submission claim matches a log metric; {fallback} by scoring order"
     return best, f"{best} reproduces {scores[best]} submission claim(s)"
 
@@ -50,4 +52,4 @@ def headline_metric(log: TrainLog, kind: MetricKind | None) -> Metric | None:
     """The log's reading of the record's headline kind, else its best-ranked kind."""
     if kind is not None and (metric := log.final(kind)):
         return metric
-    return next((m for k in SCORE_PRIORITY if (m := log.final(k))), None)
+    return next((m for k in CANDIDATE_KINDS if (m := log.final(k))), None)

@@ -2,7 +2,9 @@
 
 Lines are recognised by what they report, not by one script's wording: step lines with or without
 the `step:` prefix and with `key:value` or `key: value`; train_time in ms or minutes; final
-evaluation lines classified by metric kind (see metric_kinds); sizes from `Code size`,
+evaluation lines classified by metric kind (see metric_kinds); free-form score lines after the last step
+(`Quantized BPB: 1.0276`, `🏁 Final BPB: 1.1070`) as loose metrics, taken only where no `val_bpb` line of their kind
+is printed; sizes from `Code size`,
 `Serialized model <format>`, `Total submission size <format>` or a ternary-style `budget:` line.
 Anything inside the embedded source is ignored. Shapes we do not know produce warnings.
 """
@@ -16,8 +18,8 @@ from pathlib import Path
 
 from evaluator.records.embedded_source import EmbeddedSource, find_embedded_source
 from evaluator.records.files import LOG_LIMIT, read_capped, truncation_note
-from evaluator.records.metric_kinds import (LEGACY_REPEAT, KindDecision, MetricKind, SeenMetric, base_label,
-                                            decide_kind)
+from evaluator.records.metric_kinds import (LEGACY_REPEAT, STRIDE_ON_LINE, KindDecision, MetricKind, SeenMetric,
+                                            base_label, decide_kind, kind_from_label)
 from evaluator.records.safe_json import NumberError, finite_float as _float, parse_int as _int
 
 # the longest line in the real records is 1,505 characters; past this a line is not interpreted, which also
@@ -31,6 +33,10 @@ _KEY_VALUE = re.compile(r"([A-Za-z_][\w/]*)[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d
 _FINAL_METRIC = re.compile(
     r"^(?P<label>[A-Za-z][^\n]*?)\s+(?:val_loss[:=]\s*(?P<loss>-?\d+(?:\.\d+)?)\s+)?"
     r"val_bpb[:=]\s*(?P<bpb>-?\d+(?:\.\d+)?)(?P<rest>.*)$")
+# a free-form score: a label naming BPB as a word (not val_bpb, not running_bpb), one number, at most a stride after it
+_LOOSE_SCORE = re.compile(r"^[^\w]*(?P<label>[A-Za-z][\w \-./()]*?\bBPB\b[\w \-./()]*?)\s*[:=]\s*(?P<bpb>\d+\.\d+)"
+                          r"(?P<rest>[^\d]*(?:\bstride[=:]\s*\d+[^\d]*)?)$", re.IGNORECASE)
+_BPB_WORD = re.compile(r"\bbpb\b", re.IGNORECASE)
 _LABEL_NOISE = re.compile(r"\s+\w+[:=]\S*")
 _STOP = re.compile(r"^stopping_early:\s*(\S+)\s+train_time:\s*(\d+(?:\.\d+)?)ms\s+step:\s*(\d+)/(\d+)")
 _CODE_SIZE = re.compile(r"^Code size(?: \((uncompressed|compressed)\))?:\s*(\d+) bytes")
@@ -94,6 +100,7 @@ class Metric:
     stride: int | None
     line: int
     reason: str  # why this kind (see metric_kinds)
+    loose: bool = False  # read from a free-form line (`Final BPB: 1.1070`), not a `val_bpb` one
 
 
 @dataclass(frozen=True)
@@ -161,11 +168,12 @@ class TrainLog:
 
     def final(self, kind: MetricKind) -> Metric | None:
         """The most precise reading of a kind; among equally precise prints the last one that is
-        not a legacy-label repeat (the repeat carries the same numbers under a misleading name)."""
+        not a legacy-label repeat (the repeat carries the same numbers under a misleading name). A loose
+        reading only where the kind has no `val_bpb` line."""
         readings = [m for m in self.metrics if m.kind is kind]
         if not readings:
             return None
-        return max(readings, key=lambda m: (m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
+        return max(readings, key=lambda m: (not m.loose, m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
 
     def kinds(self) -> list[MetricKind]:
         return [kind for kind in MetricKind if kind is not MetricKind.UNKNOWN and self.final(kind)]
@@ -261,6 +269,7 @@ class _LogParser:
         self.context: list[str] = []
         self.seen: list[SeenMetric] = []
         self.unknown_labels: set[str] = set()
+        self.loose: list[Metric] = []
 
     def parse(self) -> TrainLog:
         found = find_embedded_source(self.lines, self.offset)
@@ -294,6 +303,10 @@ class _LogParser:
     def _line(self, text: str, number: int) -> None:
         log = self.log
         if not text.strip():
+            return
+        if ("pb" in text or "PB" in text) and (loose := _LOOSE_SCORE.match(text)):
+            self._loose_line(loose, text, number)
+            self.context.append(text)
             return
         # step lines start with a digit or "step:", the end of training with "stopping_early" or "peak memory";
         # any other line that names no fact is context (progress lines: ttt chunks, warmup steps, nvidia-smi)
@@ -446,8 +459,19 @@ class _LogParser:
             self.unknown_labels.add(label)
             self.log.warnings.append(f"line {number}: metric label {label!r} is of no known kind")
 
+    def _loose_line(self, match: re.Match[str], text: str, number: int) -> None:
+        label = match.group("label").strip()
+        kind = MetricKind.SLIDING_WINDOW if STRIDE_ON_LINE.search(text) else kind_from_label(
+            _BPB_WORD.sub("", label).strip() or label)
+        self.loose.append(Metric(kind, label, None, _float(match.group("bpb")), _decimals(match.group("bpb")), None,
+                                 None, number, f"read loosely from the free-form line {text.strip()!r}", loose=True))
+
     def _finish(self) -> None:
         log = self.log
+        # a free-form score counts near the end of a run, after its last step: not a progress print during it
+        last_step = max((p.line for p in [*log.train_curve, *log.val_curve]), default=0)
+        log.metrics += [m for m in self.loose if m.line > last_step]
+        log.metrics.sort(key=lambda m: m.line)
         log.train_curve = list({p.step: p for p in log.train_curve}.values())
         log.val_curve = list({p.step: p for p in log.val_curve}.values())
         if log.seed is None and (from_name := _FILE_SEED.search(log.file_name)):

@@ -21,7 +21,9 @@ The rule, in order (first match wins):
      c. likewise a `ttt:` announcement since the previous metric line makes it ttt.
   4. An `_exact` line takes the kind of the line just before it when the labels are the same apart from
      the `_exact` suffix (the rounded and exact prints of one evaluation).
-Anything else is `unknown` and produces a parser warning.
+Anything else is `unknown` and produces a parser warning. An unknown line can still be a record's headline
+(CANDIDATE_KINDS): an eval-time method the rule does not name (SLOT, n-gram or PPM mixing) is what some folders
+submit, and their claims say so.
 """
 from __future__ import annotations
 
@@ -43,17 +45,21 @@ KIND_DESCRIPTIONS = {
     MetricKind.ROUNDTRIP: "the compressed artifact reloaded and scored in non-overlapping windows",
     MetricKind.SLIDING_WINDOW: "the compressed artifact reloaded and scored in overlapping (sliding) windows",
     MetricKind.TTT: "the compressed artifact reloaded and scored with test-time training",
+    MetricKind.UNKNOWN: "an evaluation the reader does not classify (an eval-time method such as SLOT or n-gram mixing)",
 }
 
 # The order tables and pages show the kinds in (the order a run produces them), and their short names.
 KIND_ORDER = (MetricKind.PRE_QUANT, MetricKind.ROUNDTRIP, MetricKind.SLIDING_WINDOW, MetricKind.TTT)
 KIND_WORDS = {MetricKind.PRE_QUANT: "pre-quant", MetricKind.ROUNDTRIP: "roundtrip",
-              MetricKind.SLIDING_WINDOW: "sliding window", MetricKind.TTT: "TTT"}
+              MetricKind.SLIDING_WINDOW: "sliding window", MetricKind.TTT: "TTT", MetricKind.UNKNOWN: "unclassified"}
 
 # The scored kinds, best-claimed first: what a record most likely reports when nothing says otherwise.
 SCORE_PRIORITY = (MetricKind.TTT, MetricKind.SLIDING_WINDOW, MetricKind.ROUNDTRIP, MetricKind.PRE_QUANT)
+# What a headline may be: the scored kinds, then the unclassified lines, taken only where the claims single them out
+# or where a log has nothing else.
+CANDIDATE_KINDS = (*SCORE_PRIORITY, MetricKind.UNKNOWN)
 
-_STRIDE_ON_LINE = re.compile(r"\bstride[:=]\s*\d+")
+STRIDE_ON_LINE = re.compile(r"\bstride[:=]\s*\d+")
 _TTT_MODE_ON_LINE = re.compile(r"\beval_mode:\S*ttt", re.IGNORECASE)
 _SLIDING_ANNOUNCEMENT = re.compile(r"sliding[ _]window eval|sliding_eval|\bstride[=:]\s*\d+", re.IGNORECASE)
 _TTT_ANNOUNCEMENT = re.compile(r"^ttt[:_]", re.IGNORECASE)
@@ -96,7 +102,7 @@ def decide_kind(label: str, line_text: str, context_since_last_metric: list[str]
     """Apply the module docstring's rule to one final-metric line."""
     if _TTT_MODE_ON_LINE.search(line_text):
         return KindDecision(MetricKind.TTT, "eval_mode on the line names TTT")
-    if _STRIDE_ON_LINE.search(line_text) and "ttt" not in label.lower():
+    if STRIDE_ON_LINE.search(line_text) and "ttt" not in label.lower():
         return KindDecision(MetricKind.SLIDING_WINDOW, "eval stride on the line")
     from_label = kind_from_label(label)
     if from_label is MetricKind.ROUNDTRIP:

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import SCORE_PRIORITY
+from evaluator.records.metric_kinds import CANDIDATE_KINDS
 from evaluator.records.submission import Claim, Submission
 
 
@@ -76,12 +76,12 @@ def _groups(runs: list[TrainLog]) -> list[list[TrainLog]]:
 
 
 def _bpbs(run: TrainLog) -> list[float]:
-    return [m.val_bpb for kind in SCORE_PRIORITY if (m := run.final(kind))]
+    return [m.val_bpb for kind in CANDIDATE_KINDS if (m := run.final(kind))]
 
 
 def _reproduces(claim: Claim, runs: list[TrainLog]) -> bool:
     """Some metric kind's mean over the runs, or a single run's value, rounds to the claim."""
-    for kind in SCORE_PRIORITY:
+    for kind in CANDIDATE_KINDS:
         values = [m.val_bpb for run in runs if (m := run.final(kind))]
         if values and (claim.matches(math.fsum(values) / len(values)) or any(claim.matches(v) for v in values)):
             return True

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from evaluator.records.headline import headline_metric
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS, SCORE_PRIORITY, MetricKind
+from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS, MetricKind
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, summarize
 
@@ -48,8 +48,10 @@ class SeedTable(JsonMixin):
     notes: list[str] = field(default_factory=list)
 
     def kinds(self) -> list[MetricKind]:
-        """The scored kinds any row has, in the order a run produces them."""
-        return [kind for kind in KIND_ORDER if any(row.bpb_by_kind.get(kind) is not None for row in self.rows)]
+        """The scored kinds any row has, in the order a run produces them; the unclassified lines when they are
+        the headline."""
+        shown = KIND_ORDER + ((MetricKind.UNKNOWN,) if self.headline_kind is MetricKind.UNKNOWN else ())
+        return [kind for kind in shown if any(row.bpb_by_kind.get(kind) is not None for row in self.rows)]
 
     def grid(self) -> tuple[list[str], list[list[Cell]]]:
         return seed_grid(self.rows, self.kinds(), with_log=True)
@@ -112,7 +114,7 @@ def seed_row(log: TrainLog, kind: MetricKind | None) -> SeedRow:
     model_bytes = model.bytes if model else (total.bytes - code.bytes if total and code else None)
     return SeedRow(
         seed=log.seed, log=log.file_name,
-        bpb_by_kind={k.value: (m.val_bpb if (m := log.final(k)) else None) for k in SCORE_PRIORITY},
+        bpb_by_kind={k.value: (m.val_bpb if (m := log.final(k)) else None) for k in CANDIDATE_KINDS},
         headline_kind=metric.kind if metric else None,
         headline_bpb=metric.val_bpb if metric else None,
         val_loss=metric.val_loss if metric else None,

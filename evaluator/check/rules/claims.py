@@ -5,7 +5,7 @@ from evaluator.check.context import Context, mean
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.headline import headline_metric
 from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import SCORE_PRIORITY, MetricKind
+from evaluator.records.metric_kinds import CANDIDATE_KINDS, MetricKind
 from evaluator.records.stats import population_std, summarize
 from evaluator.records.submission import Claim
 
@@ -59,7 +59,7 @@ class _ClaimChecker:
 
 
 def _kind_values(log: TrainLog) -> dict[str, float | None]:
-    return {f"the {k} BPB": (m.val_bpb if (m := log.final(k)) else None) for k in SCORE_PRIORITY}
+    return {f"the {k} BPB": (m.val_bpb if (m := log.final(k)) else None) for k in CANDIDATE_KINDS}
 
 
 def _pre_quant(log: TrainLog) -> float | None:

@@ -1,0 +1,46 @@
+"""How well the checker reads pull requests as reviewers got them: every record folder under a root (default
+../shared/prs) checked in one process, tallied by how its val_bpb claim fares (agrees / flagged / silent /
+claimed only / no claim), with the folders no headline was found for, the folders the scan refused as no record,
+and the ERROR rows (a crash). Run it after each change to the reader to see the figures move:
+
+    python benchmarks/prs_reading.py [ROOT] [--list silent] [--list flagged]
+"""
+import argparse
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from evaluator.check.triage import ERROR, ClaimVerdict, Triage, iter_triage
+from evaluator.records.record import find_record_folders
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "shared" / "prs")
+parser.add_argument("--list", action="append", default=[], help="print the folders with this claim verdict "
+                    "(agrees, flagged, silent, 'claimed only', 'no claim', no-headline, error)")
+args = parser.parse_args()
+
+start = time.perf_counter()
+scan = find_record_folders(args.root)
+result = Triage(str(args.root.resolve()))
+result.rows = list(tqdm(iter_triage(args.root, scan.folders), total=len(scan.folders), desc="folders", unit="folder"))
+seconds = time.perf_counter() - start
+
+rows = result.rows
+errors = [row for row in rows if row.status == ERROR]
+with_logs = [row for row in rows if row.claimed_bpb is not None and row.has_logs]
+tally = {verdict: [row for row in rows if row.claim is verdict] for verdict in ClaimVerdict}
+no_headline = [row for row in with_logs if row.headline_bpb is None]
+agree = len(tally[ClaimVerdict.AGREES])
+print(f"{len(rows)} record folders under {args.root} in {seconds:.1f} s; {len(scan.not_records)} refused as no record; "
+      f"{len(errors)} crashed")
+print(f"claim a val_bpb and have logs: {len(with_logs)}; agree {agree} ({100 * agree / max(len(with_logs), 1):.1f}%), "
+      f"flagged {len(tally[ClaimVerdict.FLAGGED])}, silent {len(tally[ClaimVerdict.SILENT])}, "
+      f"no headline {len(no_headline)}")
+print(f"claimed only (no log): {len(tally[ClaimVerdict.CLAIMED_ONLY])}; no claim: {len(tally[ClaimVerdict.NO_CLAIM])}")
+lists = {**{verdict.value: found for verdict, found in tally.items()}, "no-headline": no_headline, "error": errors}
+for name in args.list:
+    for row in lists.get(name, []):
+        print(f"  {name}: {row.folder}  headline {row.headline_bpb}  claimed {row.claimed_bpb}  {row.error or ''}")
+for folder in scan.not_records:
+    print(f"  refused: {folder}")

@@ -17,7 +17,7 @@ from evaluator.records.record import find_record_folders
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "shared" / "prs")
 parser.add_argument("--list", action="append", default=[], help="print the folders with this claim verdict "
-                    "(agrees, flagged, silent, 'claimed only', 'no claim', no-headline, error)")
+                    "(agrees, 'one unit off', flagged, silent, 'claimed only', 'no claim', no-headline, error)")
 args = parser.parse_args()
 
 start = time.perf_counter()
@@ -32,10 +32,12 @@ with_logs = [row for row in rows if row.claimed_bpb is not None and row.has_logs
 tally = {verdict: [row for row in rows if row.claim is verdict] for verdict in ClaimVerdict}
 no_headline = [row for row in with_logs if row.headline_bpb is None]
 agree = len(tally[ClaimVerdict.AGREES])
+near = agree + len(tally[ClaimVerdict.ROUNDING])
 print(f"{len(rows)} record folders under {args.root} in {seconds:.1f} s; {len(scan.not_records)} refused as no record; "
       f"{len(errors)} crashed")
 print(f"claim a val_bpb and have logs: {len(with_logs)}; agree {agree} ({100 * agree / max(len(with_logs), 1):.1f}%), "
-      f"flagged {len(tally[ClaimVerdict.FLAGGED])}, silent {len(tally[ClaimVerdict.SILENT])}, "
+      f"one unit off (WARN) {len(tally[ClaimVerdict.ROUNDING])}, so within rounding {near} "
+      f"({100 * near / max(len(with_logs), 1):.1f}%); flagged {len(tally[ClaimVerdict.FLAGGED])}, silent {len(tally[ClaimVerdict.SILENT])}, "
       f"no headline {len(no_headline)}")
 print(f"claimed only (no log): {len(tally[ClaimVerdict.CLAIMED_ONLY])}; no claim: {len(tally[ClaimVerdict.NO_CLAIM])}")
 lists = {**{verdict.value: found for verdict, found in tally.items()}, "no-headline": no_headline, "error": errors}

@@ -17,6 +17,7 @@ from typing import Iterator
 from crawler.errors import first_line
 from evaluator.check.findings import RuleResult, Status
 from evaluator.check.report import ComplianceReport, compliance_report
+from evaluator.check.rules.claims import ROUNDING_LEEWAY_DECIMALS
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.record import Record, find_record_folders, load_record
 
@@ -26,6 +27,7 @@ ERROR = "ERROR"  # the folder's reading or checking raised: a defect of the chec
 class ClaimVerdict(StrEnum):
     """How the folder's top-level val_bpb claim fares against the headline the reader took."""
     AGREES = "agrees"  # the headline rounds to the claim
+    ROUNDING = "one unit off"  # a claim of 4+ decimals one unit off in its last decimal (a mean of rounded values)
     FLAGGED = "flagged"  # it does not, and the claims rule says so (WARN or FAIL on a val_bpb line)
     SILENT = "silent"  # it does not, and the claims rule passes: a reader defect
     CLAIMED_ONLY = "claimed only"  # a claim and no log to check it against
@@ -76,6 +78,8 @@ def claim_verdict(record: Record, headline: float | None, claims: RuleResult | N
         return ClaimVerdict.CLAIMED_ONLY
     if claim.matches(headline):
         return ClaimVerdict.AGREES
+    if headline is not None and claim.decimals >= ROUNDING_LEEWAY_DECIMALS and abs(claim.value - headline) <= 2 * claim.tolerance:
+        return ClaimVerdict.ROUNDING
     flagged = claims is not None and any(
         e.status in (Status.WARN, Status.FAIL) and _mentions_val_bpb(e.text) for e in claims.evidence)
     return ClaimVerdict.FLAGGED if flagged else ClaimVerdict.SILENT

@@ -51,12 +51,21 @@ def check_command(
     data: Optional[Path] = typer.Option(None, "--data", help="With --artifact: folder of fineweb_val_*.bin (default: the artifact's config)."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="With --artifact: SentencePiece model (default: the artifact's config)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="With --artifact: score the first N validation targets; 0 = all (default: all on GPU, a prefix on CPU)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (with --all: JSON lines)."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown summary for a pull request."),
+    every: bool = typer.Option(False, "--all", help="Check every record folder under RECORD_DIR in one run: one row "
+                               "per folder (status, headline, kind, seeds, worst bytes, claim, failing rules)."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="With --all: also write the rows as CSV to this file."),
+    jsonl_out: Optional[Path] = typer.Option(None, "--jsonl", help="With --all: also write the rows as JSON lines to this file."),
 ) -> None:
-    """Check a record folder against the challenge's rules; exits 1 when any rule FAILs."""
+    """Check a record folder against the challenge's rules; exits 1 when any rule FAILs (with --all: any folder)."""
     if as_json and markdown:
         raise fail("choose one of --json and --markdown")
+    if every:
+        return _check_all(record_dir, csv_out, jsonl_out, as_json,
+                          conflicting=bool(against or artifact or markdown))
+    if csv_out or jsonl_out:
+        raise fail("--csv and --jsonl go with --all")
     if artifact is None and (data or tokenizer or max_tokens is not None):
         raise fail("--data, --tokenizer and --max-tokens go with --artifact")
     record = load_folder(record_dir)
@@ -70,6 +79,24 @@ def check_command(
     else:
         typer.echo(render_report(report))
     if report.status is Status.FAIL:
+        raise typer.Exit(1)
+
+
+def _check_all(root: Path, csv_out: Path | None, jsonl_out: Path | None, as_json: bool, conflicting: bool) -> None:
+    from evaluator.check.triage import TABLE_HEADER, ERROR, summary_line, triage, write_triage
+    if conflicting:
+        raise fail("--all goes with --json, --csv and --jsonl only")
+    try:
+        result = triage(root, progress=True)
+        write_triage(result, csv_out, jsonl_out)
+    except PgolfError as exc:
+        raise fail(first_line(exc)) from None
+    if as_json:
+        typer.echo(result.to_jsonl(), nl=False)
+    else:
+        typer.echo(text_table(TABLE_HEADER, [row.cells() for row in result.rows]) if result.rows else "(no record folders)")
+        typer.echo(summary_line(result))
+    if any(row.status in (Status.FAIL, ERROR) for row in result.rows):
         raise typer.Exit(1)
 
 

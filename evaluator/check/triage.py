@@ -14,7 +14,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Iterator
 
+from tqdm import tqdm
+
 from crawler.errors import first_line
+from crawler.files import atomic_write_text
 from evaluator.check.findings import RuleResult, Status
 from evaluator.check.report import ComplianceReport, compliance_report
 from evaluator.check.rules.claims import ROUNDING_LEEWAY_DECIMALS
@@ -146,7 +149,23 @@ def iter_triage(root: Path, folders: list[Path]) -> Iterator[TriageRow]:
         yield check_folder(base, folder)
 
 
-def triage(root: Path | str) -> Triage:
-    """Check every record folder under root, in path order."""
+def triage(root: Path | str, progress: bool = False) -> Triage:
+    """Check every record folder under root, in path order; `progress` shows a bar on stderr."""
     base = Path(root).expanduser().resolve()
-    return Triage(str(base), list(iter_triage(base, record_folders(base))))
+    folders = record_folders(base)
+    rows = tqdm(iter_triage(base, folders), total=len(folders), desc="folders", unit="folder", disable=not progress)
+    return Triage(str(base), list(rows))
+
+
+def write_triage(result: Triage, csv_path: Path | None, jsonl_path: Path | None) -> None:
+    """The rows as CSV and as JSON lines, each file written whole or not at all."""
+    if csv_path:
+        atomic_write_text(csv_path, result.to_csv())
+    if jsonl_path:
+        atomic_write_text(jsonl_path, result.to_jsonl())
+
+
+def summary_line(result: Triage) -> str:
+    statuses = ", ".join(f"{status} {n}" for status, n in result.counts("status").items())
+    claims = ", ".join(f"{verdict} {n}" for verdict, n in result.counts("claim").items() if verdict != "None")
+    return f"{len(result.rows)} record folder(s) under {result.root}: {statuses}; val_bpb claims: {claims}"

@@ -13,7 +13,7 @@ import typer
 from crawler.errors import PgolfError
 from crawler.shipped import ENTRY_SCRIPT
 from evaluator.check import Status, compliance_report
-from evaluator.records.record import Record, RecordError, load_record
+from evaluator.records.record import Record, RecordError, load_record, records_inside
 from evaluator.records.seeds import SeedTable, seed_table
 from evaluator.records.submission import parse_date
 from evaluator.records.writer import RecordMeta, RecordWriteError, code_spec, write_record
@@ -31,8 +31,9 @@ def load_folder(path: Path) -> Record:
         record = load_record(path)
     except (RecordError, PgolfError) as exc:  # PgolfError: a file refused while it was being read
         raise fail(str(exc)) from None
-    if not (record.readme_file or record.submission_file or record.logs or record.ignored_logs or record.refused):
-        raise fail(f"{path}: no README.md, submission*.json or train log: not a record folder")
+    if not (record.readme_file or record.submission_file or record.logs or record.ignored_logs or record.refused) \
+            and (inside := records_inside(path)):
+        raise fail(f"{path}: holds {len(inside)} record folder(s), not one: check them all with `pgolf check {path} --all`")
     return record
 
 

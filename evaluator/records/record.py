@@ -194,12 +194,13 @@ def is_record_folder(names: list[str]) -> bool:
 @dataclass
 class Scan:
     folders: list[Path]  # the record folders, in path order
-    not_records: list[Path]  # folders holding files but none that make a record
+    not_records: list[Path]  # folders outside a track folder holding files but none that make a record
     links: list[Path]  # symlinked folders, not followed: what they point at is outside the root's tree
 
 
 def find_record_folders(root: Path | str) -> Scan:
-    """Every record folder under root (root itself if it is one); symlinked folders are not entered."""
+    """Every record folder under root (root itself if it is one): a folder in a track_* folder, or one holding a
+    README, a submission*.json or a train log; symlinked folders are not entered."""
     base = Path(root).expanduser().resolve()
     if not base.is_dir():
         raise RecordError(f"{root}: not a directory")
@@ -210,7 +211,9 @@ def find_record_folders(root: Path | str) -> Scan:
         subdirs[:] = sorted(d for d in subdirs if not (current / d).is_symlink())
         # a track folder, or a root that holds track folders, is a container even with a README beside them
         container = current.name.startswith("track_") or any(d.startswith("track_") for d in subdirs)
-        if not container and is_record_folder(names):
+        # a folder in a track folder is a submission by its place, whatever it holds (code only, or nothing)
+        submitted = current.parent.name.startswith("track_") and (names or not subdirs)
+        if not container and (submitted or is_record_folder(names)):
             scan.folders.append(current)  # a symlink inside a record is the record's own refused file
             subdirs.clear()
             continue
@@ -219,6 +222,13 @@ def find_record_folders(root: Path | str) -> Scan:
             scan.not_records.append(current)
     scan.folders.sort()
     return scan
+
+
+def records_inside(path: Path | str) -> list[Path]:
+    """The record folders a folder holds below itself (a track folder, a root of pull requests): what a
+    single-folder check of it would miss."""
+    base = Path(path).expanduser().resolve()
+    return [folder for folder in find_record_folders(base).folders if folder != base]
 
 
 def scan_records(root: Path | str) -> list[Record]:

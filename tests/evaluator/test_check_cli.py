@@ -28,9 +28,17 @@ def test_bad_input_is_one_line_and_exit_2(args):
     assert result.output.strip().count("\n") == 0 and "not a directory" in result.output
 
 
-def test_an_empty_folder_is_not_a_record(tmp_path):
+def test_an_empty_folder_gets_a_report_that_fails_its_required_files(tmp_path):
     result = runner.invoke(app, ["check", str(tmp_path)])
-    assert result.exit_code == 2 and "not a record folder" in result.output
+    assert result.exit_code == 1 and "[FAIL] Required files" in result.output
+    assert "README.md: missing" in result.output and "train_gpt.py: missing" in result.output
+
+
+def test_a_folder_of_record_folders_is_refused_with_the_all_hint(tmp_path):
+    hand_record(tmp_path / "track_10min_16mb" / "a")
+    result = runner.invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "holds 1 record folder(s)" in result.output and "--all" in result.output
 
 
 def test_json_and_markdown_outputs(tmp_path):

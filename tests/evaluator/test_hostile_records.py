@@ -47,7 +47,6 @@ PROBLEMS = {
     "infinity_submission": "infinity_submission: submission.json: -Infinity is not a finite number",
     "loops_symlink": "loops_symlink: loops/loops.json: a symlink, not followed",
     "png_symlink": "png_symlink: loops/similarity.png: a symlink, not followed",
-    "not_a_record": f"{TRACK}/not_a_record: no README.md, submission*.json or train log: not a record",
     "linked_record": f"{TRACK}/linked_record: a symlinked folder, not followed",
 }
 WARNINGS = {
@@ -63,8 +62,8 @@ def test_every_fault_is_one_problems_row_and_the_index_still_lists_every_record(
     body = index.json()
     assert sorted(body["problems"]) == sorted(PROBLEMS.values())
     listed = {row["id"] for row in body["rows"]}
-    records = set(PROBLEMS) - {"not_a_record", "linked_record"} | set(WARNINGS) | {
-        "healthy", "loops_malformed", "loops_bigint", "loops_deep", "huge_readme", "only_log", "every_step"}
+    records = set(PROBLEMS) - {"linked_record"} | set(WARNINGS) | {
+        "not_a_record", "healthy", "loops_malformed", "loops_bigint", "loops_deep", "huge_readme", "only_log", "every_step"}
     assert listed == records
     healthy = next(row for row in body["rows"] if row["id"] == "healthy")
     assert healthy["n_seeds"] == 3 and healthy["mean_bpb"] == pytest.approx(1.18742567, abs=5e-9)
@@ -176,10 +175,10 @@ def test_seeds_reads_every_hostile_folder_without_a_traceback(corpus, record_id)
     assert "Worst seed size" in result.output
 
 
-def test_check_on_a_folder_that_is_no_record_is_one_line_and_exit_2(corpus):
+def test_a_folder_in_a_track_without_record_files_is_checked_and_fails_its_required_files(corpus):
     result = runner.invoke(pgolf_app, ["check", str(corpus / TRACK / "not_a_record")])
-    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
-    assert "not a record folder" in result.output
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "README.md: missing" in result.output and "train log: none with training lines" in result.output
 
 
 def test_a_log_over_the_limit_is_read_up_to_it_with_a_warning(tmp_path, monkeypatch):

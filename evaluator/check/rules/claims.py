@@ -5,6 +5,8 @@ from evaluator.check.context import Context, mean
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.headline import headline_metric
 from evaluator.records.logs import TrainLog
+from evaluator.records.printed import printed_claim
+from evaluator.records.record import Record
 from evaluator.records.metric_kinds import CANDIDATE_KINDS, MetricKind
 from evaluator.records.stats import population_std, summarize
 from evaluator.records.submission import Claim
@@ -19,7 +21,10 @@ RULE = Rule("claims", "Claims vs evidence", 80,
             "counts and other integers must be equal; a claim of 4 or more decimals off by at most one unit in its "
             "last decimal (a mean of already rounded values) WARNs. Top-level values are compared with the mean over the logs of "
             "the headline kind; matching only one seed's value, the population std, or another metric kind WARNs, "
-            "and so does a std that does not reproduce (a derived statistic). Byte counts are checked under "
+            "and so does a std that does not reproduce (a derived statistic). A headline read from a free-form line "
+            "(`Final BPB: 1.1070`) WARNs with its line. A val_bpb claim the headline does not reproduce is looked up "
+            "in every .log and .txt of the folder: each line printing it is shown with why it is not the headline "
+            "(one seed's value, another metric kind, a periodic validation, a run set aside). Byte counts are checked under "
             "'Size claims'.")
 
 
@@ -81,6 +86,12 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     for claim in (claim for name, claim in top if name == "val_bpb"):
         checker.compare(claim, mean(bpbs), f"the mean {kind} BPB over {n}", first,
                         {f"{_log_name(log)}'s value": m.val_bpb for log, m in metrics})
+        if not claim.matches(mean(bpbs)):
+            _where_printed(checker, record, claim)
+    for log, metric in metrics:
+        if metric.loose:
+            checker.found.add(Status.WARN, f"{_log_name(log)}: the {kind} BPB {metric.val_bpb} was read loosely "
+                                           f"(no val_bpb line): {metric.reason}", log.file_name, metric.line)
     for claim in (claim for name, claim in top if name == "val_loss"):
         checker.compare(claim, mean(losses) if len(losses) == len(metrics) else None, f"the mean {kind} val_loss over {n}",
                         first, {f"{_log_name(log)}'s value": m.val_loss for log, m in metrics})
@@ -103,6 +114,16 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     if (claim := sub.numbers.get("model_params")) is not None:
         params = {log.model_params.value for log in logs if log.model_params}
         checker.compare(claim, params.pop() if len(params) == 1 else None, "single model_params value", first)
+
+
+def _where_printed(checker: _ClaimChecker, record: Record, claim: Claim) -> None:
+    """Where the logs print the claimed number, and why that line is not the headline."""
+    printed = printed_claim(record, claim)
+    for hit in printed:
+        checker.found.note(f"{claim.key} = {_claim_text(claim)} is printed here ({hit.text!r}); not taken: "
+                           f"{hit.why_not}", hit.file, hit.line)
+    if not printed and record.logs:
+        checker.found.note(f"{claim.key} = {_claim_text(claim)} is printed in no log of the folder")
 
 
 def _seed(checker: _ClaimChecker, ctx: Context, seed: int, numbers: dict[str, Claim]) -> None:
@@ -140,7 +161,10 @@ def check(ctx: Context) -> RuleResult:
     if record.logs:
         _top_level(checker, ctx)
     else:
-        found.add(Status.WARN, "no train log: the claimed numbers cannot be checked", record.submission_file)
+        claimed = f" (val_bpb = {_claim_text(sub.numbers['val_bpb'])})" if "val_bpb" in sub.numbers else ""
+        found.add(Status.WARN, f"no train log: the claimed numbers{claimed} cannot be checked", record.submission_file)
+        if "val_bpb" in sub.numbers:
+            _where_printed(checker, record, sub.numbers["val_bpb"])
     for seed, seed_claim in sub.seed_claims.items():
         _seed(checker, ctx, seed, seed_claim.numbers)
     unclaimed = [log.seed for log in record.logs if log.seed is not None and sub.seeds and log.seed not in sub.seeds]

@@ -259,3 +259,33 @@ def test_label_keywords():
 def test_any_mix_of_known_lines_parses(lines):
     log = _parse("\n".join(lines))
     assert isinstance(log.warnings, list)
+
+
+FREE_FORM_TAIL = """step:1/200 train_loss:6.9313 train_time:124ms step_avg:124.26ms
+step:200/200 val_loss:2.0230 val_bpb:1.1982 train_time:600008ms step_avg:74.19ms
+Quantized BPB: 1.027614
+"""
+
+
+def test_a_free_form_score_after_the_last_step_is_read_loosely_with_its_line():
+    log = _parse("seed:7\n" + FREE_FORM_TAIL)
+    metric = log.final(MetricKind.ROUNDTRIP)
+    assert metric.loose and metric.val_bpb == 1.027614 and metric.line == 4 and "Quantized BPB" in metric.reason
+
+
+def test_a_val_bpb_line_of_the_same_kind_wins_over_a_loose_one():
+    log = _parse("seed:7\n" + FREE_FORM_TAIL + "final_int6_roundtrip val_loss:2.0446 val_bpb:1.0277 eval_time:3ms\n")
+    assert log.final(MetricKind.ROUNDTRIP).val_bpb == 1.0277 and not log.final(MetricKind.ROUNDTRIP).loose
+
+
+def test_free_form_lines_during_training_and_running_bpb_are_not_scores():
+    log = _parse("seed:7\nFinal BPB: 1.5\n" + FREE_FORM_TAIL.replace("Quantized BPB: 1.027614\n", "")
+                 + "sliding_eval [ 50%] 8/16 windows running_bpb=1.2\n")
+    assert not any(m.loose for m in log.metrics)
+
+
+def test_post_ttt_and_stride_free_form_lines_take_their_kind():
+    ttt = _parse("seed:7\n" + FREE_FORM_TAIL.replace("Quantized BPB", "🏁 Post-TTT BPB"))
+    sliding = _parse("seed:7\n" + FREE_FORM_TAIL.replace("Quantized BPB: 1.027614", "FineWeb BPB:   0.9461  (stride=64)"))
+    assert ttt.final(MetricKind.TTT).val_bpb == 1.027614
+    assert sliding.final(MetricKind.SLIDING_WINDOW).val_bpb == 0.9461

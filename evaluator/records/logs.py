@@ -28,7 +28,7 @@ MAX_LINE = 8192
 # a unix-time or ISO timestamp some launchers put before every line; the line is read without it
 _TIME_PREFIX = re.compile(r"^(?:\[?\d{9,10}(?:\.\d+)?\]?|\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?\]?)\s+")
 
-_STEP_LINE = re.compile(r"^(?:step:)?(\d+)/(\d+)\s+(\S.*)$")
+_STEP_LINE = re.compile(r"^(?:step:|Step |step )?(\d+)/(\d+):?\s+(\S.*)$")
 _KEY_VALUE = re.compile(r"([A-Za-z_][\w/]*)[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(ms|m|s)?(?![\w.])")
 _FINAL_METRIC = re.compile(
     r"^(?P<label>[A-Za-z][^\n]*?)\s+(?:val_loss[:=]\s*(?P<loss>-?\d+(?:\.\d+)?)\s+)?"
@@ -37,7 +37,7 @@ _FINAL_METRIC = re.compile(
 _LOOSE_SCORE = re.compile(r"^[^\w]*(?P<label>[A-Za-z][\w \-./()]*?\bBPB\b[\w \-./()]*?)\s*[:=]\s*(?P<bpb>\d+\.\d+)"
                           r"(?P<rest>[^\d]*(?:\bstride[=:]\s*\d+[^\d]*)?)$", re.IGNORECASE)
 _BPB_WORD = re.compile(r"\bbpb\b", re.IGNORECASE)
-_LABEL_NOISE = re.compile(r"\s+\w+[:=]\S*")
+_LABEL_NOISE = re.compile(r"\s+\w+[:=]\S+")
 _STOP = re.compile(r"^stopping_early:\s*(\S+)\s+train_time:\s*(\d+(?:\.\d+)?)ms\s+step:\s*(\d+)/(\d+)")
 _CODE_SIZE = re.compile(r"^Code size(?: \((uncompressed|compressed)\))?:\s*(\d+) bytes")
 _LAUNCHER_CODE = re.compile(r"^(?:Uploading \S+ \((\d+) bytes\)|\[modal\] Script size: (\d+) bytes)")
@@ -310,7 +310,7 @@ class _LogParser:
             return
         # step lines start with a digit or "step:", the end of training with "stopping_early" or "peak memory";
         # any other line that names no fact is context (progress lines: ttt chunks, warmup steps, nvidia-smi)
-        if not (text[0].isdigit() or text[0] in "sp") and not _MAYBE_FACT.search(text):
+        if not (text[0].isdigit() or text[0] in "spS") and not _MAYBE_FACT.search(text):
             self.context.append(text)
             return
         if step := _STEP_LINE.match(text):

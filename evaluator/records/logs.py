@@ -101,6 +101,7 @@ class Metric:
     line: int
     reason: str  # why this kind (see metric_kinds)
     loose: bool = False  # read from a free-form line (`Final BPB: 1.1070`), not a `val_bpb` one
+    file: str | None = None  # the evaluation log printing it, when not the run's own (records.evaluations)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,15 @@ class TrainLog:
     @property
     def is_training_log(self) -> bool:
         return bool(self.train_curve or self.val_curve or self.metrics or self.stop)
+
+    @property
+    def evaluation_only(self) -> bool:
+        """Final scores and no training: an evaluation run on its own (a TTT rerun of a trained model)."""
+        return bool(self.metrics) and not (self.train_curve or self.val_curve or self.stop)
+
+    def where(self, metric: Metric) -> tuple[str, int]:
+        """The file and line printing one of this run's metrics."""
+        return metric.file or self.file_name, metric.line
 
     def final(self, kind: MetricKind) -> Metric | None:
         """The most precise reading of a kind; among equally precise prints the last one that is

@@ -11,7 +11,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from evaluator.records.logs import MAX_LINE, TrainLog
+from evaluator.records.logs import MAX_LINE, Metric, TrainLog
 from evaluator.records.metric_kinds import KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.runs import run_label
@@ -39,23 +39,26 @@ def _in_run(log: TrainLog, file: str, line: int) -> bool:
     return log.file_name == file and log.first_line <= line <= log.n_lines
 
 
-def _why_submitted(record: Record, log: TrainLog, line: int) -> str:
-    who = f"seed {log.seed}" if log.seed is not None else log.file_name
+def _who(log: TrainLog) -> str:
+    return f"seed {log.seed}" if log.seed is not None else log.file_name
+
+
+def _why_metric(record: Record, log: TrainLog, metric: Metric) -> str:
     kind = record.headline_kind
-    if metric := next((m for m in log.metrics if m.line == line), None):
-        if metric.kind is kind:
-            return (f"{who}'s {KIND_WORDS[kind]} BPB alone: the headline is the mean over {len(record.logs)} "
-                    "submitted runs")
-        return (f"{who}'s {KIND_WORDS[metric.kind]} BPB, another metric kind than the headline's "
-                f"({KIND_WORDS.get(kind, 'none') if kind else 'none'}: {record.headline_reason})")
-    if point := next((p for p in log.val_curve if p.line == line), None):
-        return f"a periodic validation of {who} at step {point.step}/{point.total_steps}, not a final evaluation"
-    return f"a line of {who}'s log the reader does not read as a final score"
+    if metric.kind is kind:
+        return f"{_who(log)}'s {KIND_WORDS[kind]} BPB alone: the headline is the mean over {len(record.logs)} submitted runs"
+    return (f"{_who(log)}'s {KIND_WORDS[metric.kind]} BPB, another metric kind than the headline's "
+            f"({KIND_WORDS[kind] if kind else 'none'}: {record.headline_reason})")
 
 
 def _why(record: Record, file: str, line: int) -> str:
+    for log in record.logs:
+        if metric := next((m for m in log.metrics if log.where(m) == (file, line)), None):
+            return _why_metric(record, log, metric)
     if log := next((log for log in record.logs if _in_run(log, file, line)), None):
-        return _why_submitted(record, log, line)
+        if point := next((p for p in log.val_curve if p.line == line), None):
+            return f"a periodic validation of {_who(log)} at step {point.step}/{point.total_steps}, not a final evaluation"
+        return f"a line of {_who(log)}'s log the reader does not read as a final score"
     aside = next((a for a in record.set_aside if a.run == file or a.run.startswith(f"{file} lines ")), None)
     if aside:
         return f"in {aside.run}, a run set aside: {aside.reason}"

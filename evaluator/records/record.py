@@ -17,6 +17,7 @@ from pathlib import Path
 from crawler.errors import PgolfError
 from evaluator.records.code_files import CodeInventory, inventory_code
 from evaluator.records.files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
+from evaluator.records.evaluations import Joined, join_evaluations
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import TrainLog, parse_runs
@@ -54,6 +55,7 @@ class Record(JsonMixin):
     refused: dict[str, str] = field(default_factory=dict)  # files not read, and why
     set_aside: list[SetAside] = field(default_factory=list)  # runs in the logs that are not the submission
     ambiguities: list[str] = field(default_factory=list)  # choices of runs the claims did not decide
+    joined: list[Joined] = field(default_factory=list)  # evaluation logs joined to the training runs they score
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -149,6 +151,7 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
         if not any(run.is_training_log for run in file_runs):
             ignored.append(relative)
     readme = read_capped(record_dir / README_NAME, README_LIMIT).text() if README_NAME in listing.files else ""
+    runs, joined = join_evaluations(runs)
     chosen = submitted_runs(runs, submission, readme)
     logs = _order_logs(chosen.runs, submission)
     kind, reason = choose_headline_kind(logs, submission)
@@ -163,7 +166,7 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
                   logs=logs, duplicate_logs=duplicates, ignored_logs=ignored,
                   code=inventory_code(record_dir, listing.files, manifest.left_out if manifest else {}),
                   headline_kind=kind, headline_reason=reason, refused=dict(listing.refused),
-                  set_aside=chosen.set_aside, ambiguities=chosen.ambiguities, warnings=warnings)
+                  set_aside=chosen.set_aside, ambiguities=chosen.ambiguities, joined=joined, warnings=warnings)
 
 
 @dataclass(frozen=True)

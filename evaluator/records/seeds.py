@@ -131,6 +131,7 @@ def seed_table(record: Record) -> SeedTable:
     rows = [seed_row(log, record.headline_kind) for log in record.logs]
     notes = [f"seed {row.seed} ({row.log}) has no {record.headline_kind} line; using {row.headline_kind}"
              for row in rows if record.headline_kind and row.headline_kind != record.headline_kind]
+    notes += [join.describe() for join in record.joined]
     notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]
     notes += [f"ambiguous: {text}" for text in record.ambiguities]
     sized = [row for row in rows if row.total_bytes is not None]

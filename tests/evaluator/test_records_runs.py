@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from evaluator.check import Status, compliance_report
+from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.record import load_record, scan_records
 from pgolf import app
 from tests.conftest import shared_path
@@ -204,3 +205,30 @@ def test_the_configuration_reproducing_the_per_seed_claims_wins_when_both_ran_th
     record = load_record(folder)
     assert sorted(log.file_name for log in record.logs) == sorted(f"train_seed{seed}.log" for seed in SEEDS)
     assert record.ambiguities == [] and len(record.set_aside) == 3
+
+
+def test_evaluation_logs_in_a_subfolder_join_their_training_runs_by_seed(tmp_path):
+    folder = hand_record(tmp_path / "ttt_later")
+    (folder / "ttt").mkdir()
+    for seed, bpb in SEEDS.items():
+        (folder / "ttt" / f"eval_seed{seed}.log").write_text(
+            f"seed:{seed}\nquantized_ttt val_loss:1.9 val_bpb:{bpb - 0.01:.8f} eval_time:300000ms\n", encoding="utf-8")
+    _submission(folder, val_bpb=round(sum(SEEDS.values()) / 3 - 0.01, 8), val_loss=1.9)
+    rows = _rows(folder)
+    table = rows["table"]
+    assert table.headline_kind == "ttt" and [row.log for row in table.rows] == [f"train_seed{s}.log" for s in SEEDS]
+    assert all(row.steps == 8087 and row.total_bytes for row in table.rows)
+    assert rows["claims"].status is Status.PASS
+    assert "evaluation ttt/eval_seed42.log joined to train_seed42.log by seed 42" in table.notes
+    claim_row = next(e for e in rows["claims"].evidence if e.text.startswith("val_bpb"))
+    assert claim_row.file == "ttt/eval_seed1337.log" and claim_row.line == 2
+
+
+def test_an_evaluation_log_without_a_seed_joins_the_training_log_of_its_name(tmp_path):
+    folder = hand_record(tmp_path / "named", seeds={7: 1.2})
+    (folder / "train_seed7.log").rename(folder / "v3_train.log")
+    (folder / "v3_lora_ttt.log").write_text("lora_ttt_rerun val_loss:1.9 val_bpb:1.10000000\n", encoding="utf-8")
+    record = load_record(folder)
+    assert [log.file_name for log in record.logs] == ["v3_train.log"] and record.logs[0].seed == 7
+    assert [join.by for join in record.joined] == ["file name"]
+    assert record.logs[0].final(MetricKind.TTT).val_bpb == 1.1 and record.logs[0].final(MetricKind.TTT).file == "v3_lora_ttt.log"

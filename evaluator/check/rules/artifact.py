@@ -40,7 +40,7 @@ def check(ctx: Context) -> RuleResult:
         recomputed = result.val_bpb
         if log is not None:
             metric = log.final(kind)
-            logged, where = (metric.val_bpb, (log.file_name, metric.line)) if metric else (None, (None, None))
+            logged, where = (metric.val_bpb, log.where(metric)) if metric else (None, (None, None))
         else:
             logged, where = mean([m.val_bpb for lg in record.logs if (m := lg.final(kind))]), (None, None)
         if logged is None:

@@ -78,7 +78,7 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     record = ctx.record
     sub, kind, logs = record.submission, record.headline_kind, record.logs
     metrics = [(log, m) for log in logs if (m := headline_metric(log, kind))]
-    first = (metrics[0][0].file_name, metrics[0][1].line) if metrics else (None, None)
+    first = metrics[0][0].where(metrics[0][1]) if metrics else (None, None)
     bpbs = [m.val_bpb for _, m in metrics]
     losses = [m.val_loss for _, m in metrics if m.val_loss is not None]
     n = f"{len(metrics)} log(s)"
@@ -91,7 +91,7 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     for log, metric in metrics:
         if metric.loose:
             checker.found.add(Status.WARN, f"{_log_name(log)}: the {kind} BPB {metric.val_bpb} was read loosely "
-                                           f"(no val_bpb line): {metric.reason}", log.file_name, metric.line)
+                                           f"(no val_bpb line): {metric.reason}", *log.where(metric))
     for claim in (claim for name, claim in top if name == "val_loss"):
         checker.compare(claim, mean(losses) if len(losses) == len(metrics) else None, f"the mean {kind} val_loss over {n}",
                         first, {f"{_log_name(log)}'s value": m.val_loss for log, m in metrics})
@@ -134,7 +134,7 @@ def _seed(checker: _ClaimChecker, ctx: Context, seed: int, numbers: dict[str, Cl
         return
     kind = record.headline_kind
     metric = headline_metric(log, kind)
-    where = (log.file_name, metric.line if metric else None)
+    where = log.where(metric) if metric else (log.file_name, None)
     if "val_bpb" in numbers:
         checker.compare(numbers["val_bpb"], metric.val_bpb if metric else None, f"the {kind} BPB", where, _kind_values(log))
     if "val_loss" in numbers:

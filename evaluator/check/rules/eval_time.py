@@ -30,9 +30,10 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
     name = seed_name(log)
     metric = headline_metric(log, record.headline_kind)
     if log.total_eval_time_ms:
-        seconds, line, source = log.total_eval_time_ms.value / 1000.0, log.total_eval_time_ms.line, "total_eval_time"
+        seconds, (file, line), source = log.total_eval_time_ms.value / 1000.0, (log.file_name, log.total_eval_time_ms.line), \
+            "total_eval_time"
     elif metric and metric.eval_time_ms is not None:
-        seconds, line, source = metric.eval_time_ms / 1000.0, metric.line, metric.label
+        seconds, (file, line), source = metric.eval_time_ms / 1000.0, log.where(metric), metric.label
     else:
         found.add(Status.WARN, f"{name}: no evaluation time for the scored metric", log.file_name)
         return None
@@ -42,7 +43,7 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
     status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_S)
     found.add(status, f"{name}: scored evaluation {seconds:.1f} s ({source})"
               + (" - reported as 0 ms" if seconds == 0.0 else "") + (f"; phases: {listed}" if listed else ""),
-              log.file_name, line)
+              file, line)
     total = sum(ms for _, ms, _ in phases) / 1000.0
     if total > EVAL_CAP_S >= seconds:
         found.add(Status.WARN, f"{name}: all evaluation phases together take {total:.1f} s", log.file_name)

@@ -20,6 +20,8 @@ def check(ctx: Context) -> RuleResult:
     for log in record.logs:
         found.note(f"{seed_name(log)}: {log.file_name}" + (f" (seed from {log.seed_evidence})" if log.seed_evidence else ""),
                    log.file_name)
+    for join in record.joined:
+        found.note(join.describe(), join.evaluation.split(" lines ")[0])
     for aside in record.set_aside:
         found.note(f"not counted: {aside.run}: {aside.reason}", aside.run.split(" lines ")[0])
     for text in record.ambiguities:

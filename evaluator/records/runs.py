@@ -8,7 +8,9 @@ be a study whose logs train different configurations. The rule, in order:
    whose runs reproduce more of submission.json's val_bpb claims is taken, else the one the README names
    (`folder/`), else the top level, and the choice is an ambiguity.
 1. Runs are grouped by configuration: the model's parameter count, vocabulary, tokenizer, training sequence
-   length, step budget and wallclock cap each run prints (a value a run does not print matches any).
+   length, step budget and wallclock cap each run prints (a value a run does not print matches any), and the
+   class of its step count and training time (100,000 steps beside 6,090, or a 10-step trial beside 10-minute
+   runs, are different experiments even where no setting is printed).
 2. submission.json decides when it can: the configuration (as the folder, in step 0) whose runs reproduce the
    most val_bpb claims (each seed's claim by that seed's run in any metric kind, the top-level claim by the mean
    or by one run) is the submission; within it each seed's run that reproduces its claim.
@@ -47,20 +49,37 @@ def run_label(log: TrainLog) -> str:
     return f"{log.file_name} lines {log.first_line}-{log.n_lines}"
 
 
+# Seeds of one submission train about as long: steps within a factor of 2 (hardware and data loading vary), training
+# time within 1.5 (a 10-minute cap and an hour-long run are different experiments; 588 s and 600 s are one class).
+STEP_RATIO = 2.0
+TIME_RATIO = 1.5
+_NAMES = ("params", "vocab", "tokenizer", "seq_len", "iterations", "wallclock", "steps", "train s")
+
+
 def _configuration(log: TrainLog) -> tuple:
+    time = log.train_time_ms
     return (log.model_params.value if log.model_params else None, log.vocab_size, log.tokenizer, log.train_seq_len,
             log.iterations.value if log.iterations else None,
-            log.max_wallclock_seconds.value if log.max_wallclock_seconds else None)
+            log.max_wallclock_seconds.value if log.max_wallclock_seconds else None,
+            log.final_step, round(time.value / 1000.0) if time else None)
+
+
+def _near(x: float, y: float, ratio: float) -> bool:
+    low, high = sorted((abs(x), abs(y)))
+    return high <= ratio * low if low else high == low
 
 
 def _same_configuration(a: tuple, b: tuple) -> bool:
-    return all(x is None or y is None or x == y for x, y in zip(a, b))
+    """Settings equal where both runs print them; step count and training time of one class (STEP_RATIO,
+    TIME_RATIO)."""
+    settings = all(x is None or y is None or x == y for x, y in zip(a[:6], b[:6]))
+    return settings and all(x is None or y is None or _near(x, y, ratio) for x, y, ratio in
+                            ((a[6], b[6], STEP_RATIO), (a[7], b[7], TIME_RATIO)))
 
 
 def _describe(configuration: tuple) -> str:
-    names = ("params", "vocab", "tokenizer", "seq_len", "iterations", "wallclock")
     return ", ".join(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
-                     for name, value in zip(names, configuration) if value is not None) or "no settings printed"
+                     for name, value in zip(_NAMES, configuration) if value is not None) or "no settings printed"
 
 
 def _groups(runs: list[TrainLog]) -> list[list[TrainLog]]:

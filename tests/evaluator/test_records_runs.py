@@ -61,9 +61,10 @@ def test_without_claims_that_decide_the_last_run_of_a_seed_is_taken_and_the_choi
 
 SMALLER_MODEL = ("model_params:14462508", "model_params:9000000")
 SHORTER_SEQUENCES = ("train_seq_len:2048", "train_seq_len:1024")
-SUBMITTED = "params 14462508, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600"
-OTHER = {SMALLER_MODEL: "params 9000000, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600",
-         SHORTER_SEQUENCES: "params 14462508, tokenizer tokenizer.model, seq_len 1024, iterations 20000, wallclock 600"}
+RUN = "steps 8087, train s 598"
+SUBMITTED = f"params 14462508, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600, {RUN}"
+OTHER = {SMALLER_MODEL: f"params 9000000, tokenizer tokenizer.model, seq_len 2048, iterations 20000, wallclock 600, {RUN}",
+         SHORTER_SEQUENCES: f"params 14462508, tokenizer tokenizer.model, seq_len 1024, iterations 20000, wallclock 600, {RUN}"}
 
 
 def _study(folder: Path, change: tuple[str, str]) -> Path:
@@ -232,3 +233,22 @@ def test_an_evaluation_log_without_a_seed_joins_the_training_log_of_its_name(tmp
     assert [log.file_name for log in record.logs] == ["v3_train.log"] and record.logs[0].seed == 7
     assert [join.by for join in record.joined] == ["file name"]
     assert record.logs[0].final(MetricKind.TTT).val_bpb == 1.1 and record.logs[0].final(MetricKind.TTT).file == "v3_lora_ttt.log"
+
+
+def _bare(log: str) -> str:
+    """A log without the settings lines: only steps, times and scores tell its runs apart."""
+    return "\n".join(line for line in log.splitlines() if not line.startswith(("model_params", "train_batch", "tokenizer")))
+
+
+@pytest.mark.parametrize("steps, train_ms", [(10, 1_500), (100_000, 598_000 * 12)])
+def test_runs_of_another_step_count_or_training_time_class_are_not_seeds_of_the_submission(tmp_path, steps, train_ms):
+    folder = hand_record(tmp_path / "trials")
+    for seed, bpb in SEEDS.items():
+        path = folder / f"train_seed{seed}.log"
+        path.write_text(_bare(path.read_text()), encoding="utf-8")
+    trial = trainer_log(7, 2.5, len(CODE), 9_000_000, train_ms=train_ms).replace("8087/20000", f"{steps}/20000")
+    (folder / "trial_seed7.log").write_text(_bare(trial), encoding="utf-8")
+    rows = _rows(folder)
+    assert rows["table"].bpb.n == 3 and rows["claims"].status is Status.PASS
+    assert any(e.text.startswith(f"not counted: trial_seed7.log: another configuration (") and f"steps {steps}" in e.text
+               for e in rows["seeds"].evidence)

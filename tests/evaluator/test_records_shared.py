@@ -74,7 +74,7 @@ def test_known_problems_in_real_records_are_found():
     assert [row.log for row in versions.seed_table.rows] == ["train_v3.txt"]
     assert "1 distinct seed(s) with logs: [1337]; 3 other run(s) not counted" == seeds.summary
     assert any(e.text.startswith("not counted: train_v1.txt: another configuration (params 17059912, tokenizer "
-                                 "fineweb_1024_bpe.model, seq_len 1024, iterations 20000, wallclock 2400)") for e in seeds.evidence)
+                                 "fineweb_1024_bpe.model, seq_len 1024, iterations 20000, wallclock 2400, steps ") for e in seeds.evidence)
     steps = compliance_report(_record("track_10min_16mb/2026-03-19_SlidingWindow_FP16Emb_10L_MuonWD_OvertoneInit"))
     claims = next(row for row in steps.rows if row.rule == "claims")
     assert claims.status is Status.FAIL and any("10710" in e.text and "10695" in e.text for e in claims.evidence)

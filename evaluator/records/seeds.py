@@ -128,9 +128,12 @@ def seed_row(log: TrainLog, kind: MetricKind | None) -> SeedRow:
 
 
 def seed_table(record: Record) -> SeedTable:
-    rows = [seed_row(log, record.headline_kind) for log in record.logs]
-    notes = [f"seed {row.seed} ({row.log}) has no {record.headline_kind} line; using {row.headline_kind}"
-             for row in rows if record.headline_kind and row.headline_kind != record.headline_kind]
+    kind = record.headline_kind
+    rows = [seed_row(log, kind) for log in record.logs]
+    # a mean is over one metric kind: a run without a line of the headline's kind shows its best, outside the mean
+    counted = [row for row in rows if row.headline_bpb is not None and (kind is None or row.headline_kind == kind)]
+    notes = [f"seed {row.seed} ({row.log}) has no {kind} line; its {row.headline_kind} value is shown, not counted in "
+             "the mean" for row in rows if kind and row.headline_kind and row.headline_kind != kind]
     notes += [join.describe() for join in record.joined]
     notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]
     notes += [f"ambiguous: {text}" for text in record.ambiguities]
@@ -138,7 +141,7 @@ def seed_table(record: Record) -> SeedTable:
     worst_row = max(sized, key=lambda row: row.total_bytes) if sized else None
     worst = WorstSize(worst_row.seed, worst_row.log, worst_row.total_bytes) if worst_row else None
     return SeedTable(
-        record=record.name, headline_kind=record.headline_kind, headline_reason=record.headline_reason, rows=rows,
-        bpb=summarize([r.headline_bpb for r in rows if r.headline_bpb is not None]),
-        val_loss=summarize([r.val_loss for r in rows if r.val_loss is not None]),
+        record=record.name, headline_kind=kind, headline_reason=record.headline_reason, rows=rows,
+        bpb=summarize([r.headline_bpb for r in counted]),
+        val_loss=summarize([r.val_loss for r in counted if r.val_loss is not None]),
         worst_size=worst, notes=notes)

@@ -77,7 +77,8 @@ def _pre_quant(log: TrainLog) -> float | None:
 def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     record = ctx.record
     sub, kind, logs = record.submission, record.headline_kind, record.logs
-    metrics = [(log, m) for log in logs if (m := headline_metric(log, kind))]
+    # the mean is over one metric kind: a log without a line of the headline's kind is not in it
+    metrics = [(log, m) for log in logs if (m := log.final(kind) if kind else headline_metric(log, kind))]
     first = metrics[0][0].where(metrics[0][1]) if metrics else (None, None)
     bpbs = [m.val_bpb for _, m in metrics]
     losses = [m.val_loss for _, m in metrics if m.val_loss is not None]

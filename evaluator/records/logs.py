@@ -514,6 +514,12 @@ class _LogParser:
                                 + ", ".join(f"{t.label}={t.bytes}" for t in log.total_bytes_by_format))
 
 
+def seed_in_file_name(name: str) -> int | None:
+    """The seed a log's file name carries (train_seed42.log, log_7.txt), if any."""
+    found = _FILE_SEED.search(name.rsplit("/", 1)[-1])
+    return int(found.group(1)) if found else None
+
+
 def parse_log_text(text: str, path: Path) -> TrainLog:
     return _LogParser(path, text.split("\n")).parse()
 

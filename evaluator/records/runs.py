@@ -195,5 +195,29 @@ def submitted_runs(runs: list[TrainLog], sub: Submission | None, readme: str = "
                                               f"({_describe(_configuration(run))}) than the submitted one, which {why}")
                                      for run in group]
         groups = [chosen]
-    result.runs = _one_per_seed(groups[0], sub, result) if groups else []
+    group = groups[0] if groups else []
+    picked = SubmittedRuns([])
+    picked.runs = _one_per_seed(group, sub, picked) if group else []
+    if _repeats_are_the_claim(group, picked.runs, sub):
+        result.runs = group
+        result.ambiguities.append(f"{len(group)} runs of {len({run.seed for run in group})} seed(s): submission.json's "
+                                  "val_bpb is the mean over all of them, so each is counted, though a repeated seed is "
+                                  "no independent seed")
+    else:
+        result.runs = picked.runs
+        result.set_aside += picked.set_aside
+        result.ambiguities += picked.ambiguities
     return result
+
+
+def _repeats_are_the_claim(group: list[TrainLog], picked: list[TrainLog], sub: Submission | None) -> bool:
+    """The top-level claim is the mean over every run of the configuration, seeds repeated included, and neither
+    the mean nor any run of one-run-per-seed gives it (a folder reporting repeats of one seed as its runs)."""
+    claim = sub.numbers.get("val_bpb") if sub else None
+    if claim is None or len(picked) == len(group):
+        return False
+    for kind in CANDIDATE_KINDS:
+        every = [m.val_bpb for run in group if (m := run.final(kind))]
+        if len(every) == len(group) and claim.matches(math.fsum(every) / len(every)):
+            return not _reproduces(claim, picked)
+    return False

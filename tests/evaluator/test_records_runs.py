@@ -252,3 +252,28 @@ def test_runs_of_another_step_count_or_training_time_class_are_not_seeds_of_the_
     assert rows["table"].bpb.n == 3 and rows["claims"].status is Status.PASS
     assert any(e.text.startswith(f"not counted: trial_seed7.log: another configuration (") and f"steps {steps}" in e.text
                for e in rows["seeds"].evidence)
+
+
+def test_logs_named_for_three_seeds_that_all_print_one_warn(tmp_path):
+    folder = hand_record(tmp_path / "one_seed", seeds={1: 1.2, 2: 1.21, 3: 1.22})
+    for seed in (1, 2, 3):
+        path = folder / f"train_seed{seed}.log"
+        path.write_text(path.read_text().replace(f"seed:{seed}\n", "seed:1337\n"), encoding="utf-8")
+    seeds = _rows(folder)["seeds"]
+    assert seeds.status is Status.WARN
+    assert ("logs named for seeds [1, 2, 3] (train_seed1.log, train_seed2.log, train_seed3.log) print seed(s) [1337]: "
+            "the runs are not the seeds their names say") in [e.text for e in seeds.evidence]
+
+
+def test_repeats_of_one_seed_whose_mean_is_the_claim_are_all_counted_and_the_choice_warns(tmp_path):
+    folder = hand_record(tmp_path / "repeats", seeds={1337: 1.2})
+    (folder / "train_seed1337.log").rename(folder / "run_001.txt")
+    for n, bpb in ((2, 1.21), (3, 1.23)):
+        (folder / f"run_00{n}.txt").write_text(trainer_log(1337, bpb, len(CODE), 9_000_000), encoding="utf-8")
+    losses = [round(bpb * 1.6884, 8) for bpb in (1.2, 1.21, 1.23)]
+    _submission(folder, val_bpb=1.21333333, val_loss=round(sum(losses) / 3, 8))
+    rows = _rows(folder)
+    assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.21333333, abs=5e-9)
+    assert rows["claims"].status is Status.PASS and rows["seeds"].status is Status.WARN
+    assert ("ambiguous: 3 runs of 1 seed(s): submission.json's val_bpb is the mean over all of them, so each is "
+            "counted, though a repeated seed is no independent seed") in [e.text for e in rows["seeds"].evidence]

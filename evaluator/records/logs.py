@@ -461,8 +461,13 @@ class _LogParser:
             if original:
                 eval_time = eval_time if eval_time is not None else original.eval_time_ms
                 stride = stride if stride is not None else original.stride
-        metric = Metric(decision.kind, label, loss, bpb, _decimals(match.group("bpb")), eval_time, stride,
-                        number, decision.reason)
+        decimals = _decimals(match.group("bpb"))
+        exact = next((value for key, value, _ in _KEY_VALUE.findall(match.group("rest"))
+                      if key in ("exact", "val_bpb_exact", "bpb_exact")), None)
+        if exact is not None and _decimals(exact) > decimals and abs(_float(exact) - bpb) <= 0.5 * 10.0 ** -decimals:
+            # `val_bpb:0.1154 exact:0.11544435`: the same score printed again to more decimals on the line
+            bpb, decimals = _float(exact), _decimals(exact)
+        metric = Metric(decision.kind, label, loss, bpb, decimals, eval_time, stride, number, decision.reason)
         self.log.metrics.append(metric)
         self.seen.append(SeenMetric(label, decision.kind, loss, bpb))
         if decision.kind is MetricKind.UNKNOWN and label not in self.unknown_labels:

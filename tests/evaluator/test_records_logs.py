@@ -289,3 +289,10 @@ def test_post_ttt_and_stride_free_form_lines_take_their_kind():
     sliding = _parse("seed:7\n" + FREE_FORM_TAIL.replace("Quantized BPB: 1.027614", "FineWeb BPB:   0.9461  (stride=64)"))
     assert ttt.final(MetricKind.TTT).val_bpb == 1.027614
     assert sliding.final(MetricKind.SLIDING_WINDOW).val_bpb == 0.9461
+
+
+def test_an_exact_value_on_the_metric_line_is_the_precise_reading():
+    log = _parse("seed:7\n" + FREE_FORM_TAIL.replace("Quantized BPB: 1.027614", "final_int6_sliding_window "
+                 "val_loss:0.1949 val_bpb:0.1154 exact:0.11544435 stride:64 eval_time:458754ms"))
+    metric = log.final(MetricKind.SLIDING_WINDOW)
+    assert (metric.val_bpb, metric.decimals, metric.eval_time_ms) == (0.11544435, 8, 458754.0)

@@ -12,7 +12,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from evaluator.check.triage import ERROR, ClaimVerdict, Triage, iter_triage
-from evaluator.records.record import find_record_folders
+from evaluator.records.printed import printed_claim
+from evaluator.records.record import find_record_folders, load_record
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("root", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "shared" / "prs")
@@ -40,6 +41,18 @@ print(f"claim a val_bpb and have logs: {len(with_logs)}; agree {agree} ({100 * a
       f"({100 * near / max(len(with_logs), 1):.1f}%); flagged {len(tally[ClaimVerdict.FLAGGED])}, silent {len(tally[ClaimVerdict.SILENT])}, "
       f"no headline {len(no_headline)}")
 print(f"claimed only (no log): {len(tally[ClaimVerdict.CLAIMED_ONLY])}; no claim: {len(tally[ClaimVerdict.NO_CLAIM])}")
+# why each flagged claim is not the headline, by what the logs print (records.printed): the first line printing it
+reasons = {"one run's value beside the mean": "BPB alone", "another metric kind": "another metric kind",
+           "a periodic validation": "periodic validation", "a run set aside": "a run set aside"}
+why_flagged: dict[str, int] = {}
+for row in tally[ClaimVerdict.FLAGGED]:
+    record = load_record(Path(result.root) / row.folder)
+    hits = printed_claim(record, record.submission.numbers["val_bpb"])
+    label = next((name for name, words in reasons.items() if hits and words in hits[0].why_not),
+                 "printed elsewhere (no run's score line)" if hits else "printed in no log")
+    why_flagged[label] = why_flagged.get(label, 0) + 1
+print("flagged, by where the claimed number is printed: "
+      + "; ".join(f"{name} {n}" for name, n in sorted(why_flagged.items(), key=lambda item: -item[1])))
 lists = {**{verdict.value: found for verdict, found in tally.items()}, "no-headline": no_headline, "error": errors}
 for name in args.list:
     for row in lists.get(name, []):

@@ -58,7 +58,7 @@ def check(ctx: Context) -> RuleResult:
     if margin_p is None:
         return found.result("too few seeds for a Welch test (need 2 per side)", Status.WARN)
     if better_p is not None and better_p < PRACTICE_P_BAR:
-        return found.result(f"not met: the {RECORD_MARGIN_NATS}-{unit} margin has p={_p(margin_p)} >= {README_P_BAR} "
+        return found.result(f"not met: the {RECORD_MARGIN_NATS} {unit} margin has p={_p(margin_p)} >= {README_P_BAR} "
                             f"(the leaderboard's bar p < {PRACTICE_P_BAR} is met)", Status.WARN)
-    return found.result(f"not met: the {RECORD_MARGIN_NATS}-{unit} margin has p={_p(margin_p)}, and not better at all "
+    return found.result(f"not met: the {RECORD_MARGIN_NATS} {unit} margin has p={_p(margin_p)}, and not better at all "
                         f"at p < {PRACTICE_P_BAR} (p={_p(better_p)})", Status.FAIL)

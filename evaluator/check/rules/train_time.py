@@ -76,10 +76,12 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
                   log.file_name, wallclock.line)
     final = log.final_step
     if stop is None and final is not None and log.iterations and final >= log.iterations.value:
-        forced_over = seconds > TRAIN_CAP_S
+        # on fewer GPUs the cap applies to the 8-GPU equivalent, which the line above already judged
+        eight_gpu = seconds * (world or EXPECTED_WORLD_SIZE) / EXPECTED_WORLD_SIZE
+        forced_over = eight_gpu > TRAIN_CAP_S
         found.add(cap_status(record, True) if forced_over else Status.WARN,
                   f"{name}: ran all {int(log.iterations.value)} ITERATIONS with no wallclock stop: a forced step count"
-                  + (f" that ends {seconds - TRAIN_CAP_S:.3f} s past the cap (#1956: a forced stop at 601,153 ms)"
+                  + (f" that ends {eight_gpu - TRAIN_CAP_S:.3f} s past the cap (#1956: a forced stop at 601,153 ms)"
                      if forced_over else ""), log.file_name, log.iterations.line)
     _after_loop(record, log, found, seconds, within and not (world and world != EXPECTED_WORLD_SIZE))
     if final:

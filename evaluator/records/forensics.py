@@ -25,10 +25,13 @@ _LOSS = re.compile(r"\bval_loss[:=]\s*" + _NUMBER)
 _BPB = re.compile(r"\bval_bpb[:=]\s*" + _NUMBER)
 _VAL_TOKENS = re.compile(r"^\s*(?:val_tokens[:=]\s*(\d+)|val_loader:.*\btokens:(\d+))")
 _TRAIN_SHARDS = re.compile(r"\btrain_shards[:=]\s*(\d+)")
-_LOADER_DATASET = re.compile(r"^train_loader:dataset:(\S+)")
-_DATASET_DIR = re.compile(r"^\s*(?:datasets_dir|data_path|DATA_PATH)[:=]\s*(\S+)")
-_VAL_PATTERN = re.compile(r"^\s*(?:val_loader:shards pattern=|val_files[:=]\s*)(\S+)/fineweb_val_[^/\s]*")
-_TOKENIZER = re.compile(r"\btokenizer_path[:=]\s*(\S+)")
+# a value is a path or a name as printed: a source line that slipped past the embedded-source finder prints
+# `{args.tokenizer_path}` or a quote there instead, and is no fact
+_VALUE = r"([^\s{}\"'()]+)(?=\s|$)"
+_LOADER_DATASET = re.compile(r"^train_loader:dataset:" + _VALUE)
+_DATASET_DIR = re.compile(r"^\s*(?:datasets_dir|data_path|DATA_PATH)[:=]\s*" + _VALUE)
+_VAL_PATTERN = re.compile(r"^\s*(?:val_loader:shards pattern=|val_files[:=]\s*)([^\s{}\"'()]+)/fineweb_val_[^/\s]*")
+_TOKENIZER = re.compile(r"\btokenizer_path[:=]\s*" + _VALUE)
 _VOCAB = re.compile(r"^\s*(?:.*\s)?vocab_size[:=]\s*(\d+)\b")
 # timed phases after the loop: (kind, pattern with the seconds or ms in group 1 and the unit in group 2)
 _PHASES = [

@@ -44,7 +44,6 @@ _PHASES = [
 _CALIBRATION_SOURCE = re.compile(r"^(?:gptq|GPTQ)[: ].*?(training data|autoregressive|generat\w* calibration|"
                                  r"calibration data|self-gen)", re.IGNORECASE)
 _EVAL_TIMER = re.compile(r"^beginning \w+ eval timer")
-_PHASE_TIMINGS = re.compile(r"^phase_timings:")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ script's own f-strings look like the lines they print.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -44,6 +45,9 @@ _PHASES = [
 _CALIBRATION_SOURCE = re.compile(r"^(?:gptq|GPTQ)[: ].*?(training data|autoregressive|generat\w* calibration|"
                                  r"calibration data|self-gen)", re.IGNORECASE)
 _EVAL_TIMER = re.compile(r"^beginning \w+ eval timer")
+# some scripts print their phases as one JSON object: `phase_timings:{"quantize_ms": ..., "serialize_ms": ...}`
+_PHASE_TIMINGS = "phase_timings:"
+_TIMED_KEYS = (("quantize_ms", "quantisation"), ("serialize_ms", "serialisation"))
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class ScoredLine:
 
 @dataclass(frozen=True)
 class Phase:
-    kind: str  # calibration, serialisation, precomputation
+    kind: str  # calibration, quantisation, serialisation, precomputation
     seconds: float
     line: int
     text: str
@@ -153,6 +157,21 @@ def _read(facts: LogFacts, text: str, number: int, metric_lines: set[int]) -> No
             facts.calibration_source = Fact(kind, number, text.strip())
     if _EVAL_TIMER.match(text):
         _set(facts, "eval_timer", "starts", number, text)
+    if text.startswith(_PHASE_TIMINGS):
+        _phase_timings(facts, text, number)
+
+
+def _phase_timings(facts: LogFacts, text: str, number: int) -> None:
+    try:
+        timings = json.loads(text[len(_PHASE_TIMINGS):])
+    except ValueError:
+        return
+    if not isinstance(timings, dict):
+        return
+    for key, kind in _TIMED_KEYS:
+        value = timings.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
+            facts.phases.append(Phase(kind, value / 1000.0, number, f"{key}: {value:.0f}"))
 
 
 @lru_cache(maxsize=64)

@@ -181,3 +181,28 @@ def test_the_pull_requests_fail_only_where_the_readme_says_why():
         "bpb_denominator": ["2026-04-03_TanHop", "2026-04-23_SP4096_PPM_AdaptiveMix",
                             "2026-03-22_AutoPrecisionBudget_10L_1xH100"],
         "train_time": ["2026-03-23_11L_LeakyReLU_GPTQ_QATalign"]}
+
+
+def test_the_facts_of_one_log_each_with_its_line(tmp_path):
+    from evaluator.records.forensics import log_facts
+    from evaluator.records.logs import parse_runs
+    lines = ['    log0(f"val_bpb:enabled tokenizer_path={args.tokenizer_path}")',  # a source line: no fact
+             "train_loader:dataset:fineweb10B_sp1024 train_shards:80",
+             "val_loader:shards pattern=./data/datasets/fineweb10B_sp1024/fineweb_val_*.bin tokens:62021632",
+             "val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=./data/tokenizers/fineweb_1024_bpe.model",
+             "step:100/100 val_loss:2.0724 val_bpb:1.2274 train_time:590000ms step_avg:5900.00ms",
+             "stopping_early: wallclock_cap train_time:590000ms step:100/100",
+             "gptq:calibrating with 64 batches (training data)...", "gptq:calibrated 66 layers in 6.7s",
+             'phase_timings:{"quantize_ms": 19500, "serialize_ms": 46250, "skipped": {}}',
+             "ttt_lora:compile warmup done (156.2s)", "beginning TTT eval timer",
+             "final_int8_zlib_roundtrip_exact val_loss:2.07240908 val_bpb:1.22739739 eval_time:1400ms"]
+    path = tmp_path / "train_seed1.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    facts = log_facts(parse_runs(path)[0])
+    assert (facts.tokenizer_file.value, facts.tokenizer_file.line) == ("fineweb_1024_bpe.model", 4)
+    assert (facts.dataset.value, facts.train_shards.value, facts.val_tokens.value) == ("fineweb10B_sp1024", 80, 62021632)
+    assert [(p.kind, p.seconds, p.line) for p in facts.phases] == [
+        ("calibration", 6.7, 8), ("quantisation", 19.5, 9), ("serialisation", 46.25, 9), ("precomputation", 156.2, 10)]
+    assert facts.calibration_source.value == "training data" and facts.eval_timer.line == 11
+    assert [(s.label, s.loss_decimals, s.bpb_decimals, s.line) for s in facts.scored] == [
+        ("final_int8_zlib_roundtrip_exact", 8, 8, 12)]

@@ -132,8 +132,9 @@ def _set(facts: LogFacts, name: str, value: str | int, line: int, text: str) -> 
 def _read(facts: LogFacts, text: str, number: int, metric_lines: set[int]) -> None:
     if number in metric_lines and (loss := _LOSS.search(text)) and (bpb := _BPB.search(text)):
         label = text[:loss.start()].strip() or text[:bpb.start()].strip()
-        if float(bpb.group(1)) > 0:
-            facts.scored.append(ScoredLine(label, float(loss.group(1)), _decimals(loss.group(1)), float(bpb.group(1)),
+        loss_value, bpb_value = float(loss.group(1)), float(bpb.group(1))
+        if math.isfinite(loss_value) and math.isfinite(bpb_value) and bpb_value > 0:
+            facts.scored.append(ScoredLine(label, loss_value, _decimals(loss.group(1)), bpb_value,
                                            _decimals(bpb.group(1)), number))
         return
     if tokens := _VAL_TOKENS.match(text):

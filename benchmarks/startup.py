@@ -90,13 +90,15 @@ class Server:
 
 
 def page_bytes(port: int, page: str) -> dict[str, int]:
-    """Bytes sent for a page and everything it loads: stylesheet, scripts and the charts' JSON."""
+    """Bytes sent for a page and everything it loads: stylesheets, scripts, images and the charts' JSON."""
     body, encoding, _ = get(port, page)
     html = (gzip.decompress(body) if encoding == "gzip" else body).decode()
     sent = {page: len(body)}
-    for asset in re.findall(r'(?:src|href|data-src)="(/[^"]+)"', html):
-        if asset.endswith((".js", ".css")) or asset.startswith("/api/"):
-            sent[asset] = len(get(port, asset)[0])
+    loads = re.findall(r'<(?:script|img)\b[^>]*\bsrc="([^"]+)"', html) + re.findall(r'\bdata-src="([^"]+)"', html) \
+        + re.findall(r'<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"', html)
+    for url in dict.fromkeys(loads):
+        path = re.sub(r"^https?://[^/]+", "", url)
+        sent[path] = len(get(port, path)[0])
     return sent
 
 

@@ -14,6 +14,8 @@ import typer
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.records.cli import fail, load_folder, render_seed_table, text_table
+from evaluator.records.leader import leader_before, record_date
+from evaluator.records.record import Record, RecordError, scan_records
 
 _WRAP = 110
 
@@ -44,9 +46,22 @@ def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tok
         raise fail(f"{artifact}: cannot evaluate ({first_line(exc)})") from None
 
 
+def _leader(record: Record, root: Path) -> Record:
+    try:
+        candidates = scan_records(root)
+    except (RecordError, PgolfError) as exc:
+        raise fail(f"--against-leader: {first_line(exc)}") from None
+    leader = leader_before(record, candidates)
+    if leader is None:
+        raise fail(f"--against-leader: no scored record of track {record.track} dated before "
+                   f"{record_date(record) or '(no date)'} under {root}")
+    return leader
+
+
 def check_command(
     record_dir: Path = typer.Argument(..., help="The record folder (records/<track>/<date>_<name>)."),
-    against: Optional[Path] = typer.Option(None, "--against", help="A baseline record folder for the significance rule."),
+    against: Optional[Path] = typer.Option(None, "--against", help="A baseline record folder for the significance rules."),
+    against_leader: Optional[Path] = typer.Option(None, "--against-leader", help="A folder of records (e.g. records/): the baseline is the best one of the same track dated before this record."),
     artifact: Optional[Path] = typer.Option(None, "--artifact", help="A .ptz to re-evaluate against the logged BPB and bytes."),
     data: Optional[Path] = typer.Option(None, "--data", help="With --artifact: folder of fineweb_val_*.bin (default: the artifact's config)."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="With --artifact: SentencePiece model (default: the artifact's config)."),
@@ -57,10 +72,12 @@ def check_command(
     """Check a record folder against the challenge's rules; exits 1 when any rule FAILs."""
     if as_json and markdown:
         raise fail("choose one of --json and --markdown")
+    if against and against_leader:
+        raise fail("choose one of --against and --against-leader")
     if artifact is None and (data or tokenizer or max_tokens is not None):
         raise fail("--data, --tokenizer and --max-tokens go with --artifact")
     record = load_folder(record_dir)
-    baseline = load_folder(against) if against else None
+    baseline = load_folder(against) if against else _leader(record, against_leader) if against_leader else None
     evaluation = _evaluate(artifact, data, tokenizer, max_tokens) if artifact else None
     report = compliance_report(record, baseline, evaluation)
     if as_json:

@@ -72,6 +72,8 @@ class CrawlerConfig:
     train_batch_tokens: int = 786_432
     grad_accum_steps: int = 0  # 0 = 8 // world_size, as the challenge's trainer (1 on 8 GPUs)
     max_wallclock_seconds: float = 600.0
+    # a step's time on 2 idle CPU cores, for presets made for CPU (0: none): the trainer warns far above it
+    cpu_step_ms: float = 0.0
     val_loss_every: int = 4000
     train_log_every: int = 500
     val_batch_size: int = 524_288
@@ -171,7 +173,7 @@ PRESETS: dict[str, dict] = {
         bigram_vocab_size=512, bigram_dim=64, train_batch_tokens=4096,
         val_batch_size=65_536, iterations=100_000, warmdown_iters=200, max_wallclock_seconds=270.0,
         val_loss_every=200, train_log_every=25, muon_momentum_warmup_steps=150, compile=False,
-        warmup_steps=0, grad_accum_steps=1, run_id="tiny",
+        warmup_steps=0, grad_accum_steps=1, run_id="tiny", cpu_step_ms=600.0,
     ),
 }
 

@@ -24,6 +24,7 @@ import contextlib
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,21 @@ def save_checkpoint(gpt: CrawlerGPT, cfg: CrawlerConfig, run_dir: Path) -> Path:
     return path
 
 
+SLOW_STEP_FACTOR = 4.0  # a fair share of 2 cores among a few jobs costs 2-3x; past this, the run is starved
+
+
+def slow_step_warning(cfg: CrawlerConfig, step_ms: float) -> str | None:
+    """One line when CPU steps take far longer than the preset's, saying why if the load says so, and what it costs."""
+    if cfg.cpu_step_ms <= 0 or step_ms <= SLOW_STEP_FACTOR * cfg.cpu_step_ms:
+        return None
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    busy = f"the load average is {load:.1f} on {cores} cores" if load > cores else "the machine is slower than expected"
+    cap = (f": the {cfg.max_wallclock_seconds:g} s cap allows about {1000 * cfg.max_wallclock_seconds / step_ms:,.0f} "
+           "steps, so the model will be undertrained") if cfg.max_wallclock_seconds > 0 else ""
+    return (f"warning: slow steps: {step_ms:,.0f} ms each, {step_ms / cfg.cpu_step_ms:.0f}x the {cfg.cpu_step_ms:g} ms "
+            f"this preset takes on 2 idle CPU cores; {busy}{cap}")
+
+
 def train(cfg: CrawlerConfig, progress: bool = True) -> TrainResult:
     cfg.validate()
     d = setup_dist()
@@ -306,6 +322,10 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
         if average.update(step, scale):
             log(f"swa:start step:{step}")
         elapsed = train_ms + 1000.0 * (time.perf_counter() - t0)
+        if step == 1:
+            first_step_ms = elapsed  # the first step also allocates everything: timed apart
+        elif step == 6 and d.device.type == "cpu" and (warning := slow_step_warning(cfg, (elapsed - first_step_ms) / 5)):
+            log(warning)
         if cfg.train_log_every > 0 and (step <= 10 or step % cfg.train_log_every == 0 or stop_after is not None):
             log(f"step:{step}/{cfg.iterations} train_loss:{train_loss.item():.4f} train_time:{elapsed:.0f}ms "
                 f"step_avg:{elapsed / step:.2f}ms")

@@ -12,8 +12,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-import torch
-
 from crawler.errors import PgolfError
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -95,6 +93,8 @@ def device(spec: str | None) -> str | None:
     """cpu, cuda or cuda:N, refused when it names no device this machine has (None: the default)."""
     if spec is None:
         return None
+    import torch  # only commands that run a model name a device; the text-only ones must start without torch
+
     try:
         parsed = torch.device(spec)
     except RuntimeError:

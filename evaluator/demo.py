@@ -18,10 +18,9 @@ import typer
 from crawler.config import load_config
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from crawler.prep.prepare import prepare_corpus
 from crawler.run_files import RUN_ARTIFACT, RUN_LOG, evaluation_report
+from crawler.shipped import code_files
 from evaluator.artifacts.cli import format_report
-from evaluator.artifacts.eval_report import evaluate_artifact
 from evaluator.check import compliance_report
 from evaluator.records import load_record
 from evaluator.records.writer import RecordMeta, code_spec, write_record
@@ -37,15 +36,17 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1337,
 ) -> None:
     """Prepare the default corpus, train the tiny crawler on CPU, evaluate it, write and check a record."""
+    # numpy, sentencepiece and torch load here: `pgolf --help` and the text-only commands import this module
+    from crawler.prep.prepare import prepare_corpus
+    from crawler.train import train
+    from evaluator.artifacts.eval_report import evaluate_artifact
+
     with exit_on_error():
         t0 = time.perf_counter()
         typer.echo("== 1/4 prepare the default corpus")
         typer.echo(prepare_corpus()[1])
 
         typer.echo("== 2/4 train the tiny crawler (CPU)")
-        from crawler.shipped import code_files
-        from crawler.train import train  # torch-heavy imports only when needed
-
         cfg = load_config("tiny", out_dir=str(out), run_id="demo", seed=seed, max_wallclock_seconds=max_seconds)
         result = train(cfg, progress=True)
 

@@ -1,11 +1,15 @@
 """The FastAPI application: pages for people, the same data as JSON under /api, errors as one line."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
 
+import anyio
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,10 +39,24 @@ def _validation_reason(exc: RequestValidationError) -> str:
     return f"{first['loc'][0]} parameter {where!r}: {first['msg']}" if where else first["msg"]
 
 
+def _warm(app: FastAPI) -> None:
+    """Read every record and compile every page template, so that the first visitor does not wait for either."""
+    app.state.catalog.snapshot()
+    for name in templates.env.list_templates(filter_func=lambda name: name.endswith(".html")):
+        templates.get_template(name)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    # uvicorn runs this before it accepts the first connection
+    await anyio.to_thread.run_sync(_warm, app)
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # docs_url and redoc_url off: their pages load scripts from a CDN; /api lists the endpoints instead
-    app = FastAPI(title="pgolf", version="0.1.0", docs_url=None, redoc_url=None,
+    app = FastAPI(title="pgolf", version="0.1.0", docs_url=None, redoc_url=None, lifespan=_lifespan,
                   description="Micro Crawler toolkit for the OpenAI Parameter Golf challenge: records, artifact "
                               "evaluations and ablations. Every page has its JSON here.")
     app.state.settings = settings
@@ -65,4 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(area.api)
     app.include_router(api_index.pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # pages, JSON and scripts go out compressed to clients that accept it (the plotly bundle is compressed
+    # once by its route, which sets Content-Encoding, and this middleware then leaves it alone)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from evaluator.ablation.compare import ArmSeeds
 from evaluator.ablation.plan import AblationPlan
 from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from webapp.catalog import CatalogEntry, RecordCatalog
+from webapp.catalog import CatalogEntry
 
 FINEWEB = "FineWeb"
 CHALLENGE_TRACKS = {"10min_16mb", "non_record_16mb"}
@@ -55,11 +55,12 @@ def record_corpus(entry: CatalogEntry) -> str:
 
 
 
-def arm_corpus(arm: ArmSeeds, catalog: RecordCatalog, plans: dict[str, tuple[AblationPlan, object]]) -> str:
-    """The corpus of a record, a training run or an ablation arm (plans: each ablation's plan by name, first)."""
+def arm_corpus(arm: ArmSeeds, records: dict[str, CatalogEntry], plans: dict[str, tuple[AblationPlan, object]]) -> str:
+    """The corpus of a record, a training run or an ablation arm (records: one catalog snapshot's entries by id;
+    plans: each ablation's plan by name, first)."""
     source, _, name = arm.id.partition(":")
     if source == "record":
-        entry = catalog.get(name)
+        entry = records.get(name)
         return record_corpus(entry) if entry else UNKNOWN
     if source == "ablation":
         plan_name, _, arm_name = name.partition("/")

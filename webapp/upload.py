@@ -25,7 +25,6 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from crawler.errors import first_line
-from crawler.ptz import CODECS, HEADERS, MANIFEST_CAP
 from webapp.blobs import BlobStore
 
 TEXT_FIELD_MAX_BYTES = 4096
@@ -267,6 +266,8 @@ def check_container(path: Path, cap: int, name: str) -> None:
     """Refuse an uploaded artifact whose compressed frames decompress, together, to more than cap bytes,
     or a foreign one whose frame does not hold a torch.save archive, measuring without keeping the output.
     Anything else wrong with the file is left to the artifact reader, which then stays within cap."""
+    from crawler.ptz import CODECS, HEADERS, MANIFEST_CAP  # torch loads on the first upload, not at start-up
+
     with path.open("rb") as handle:
         first = handle.read(4)
         handle.seek(0)

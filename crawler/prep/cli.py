@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from crawler.errors import exit_on_error
-from crawler.prep.prepare import prepare_corpus
 
 
 def prepare_data_command(
@@ -19,6 +18,8 @@ def prepare_data_command(
     cache_dir: Annotated[Optional[Path], typer.Option(help="Where the default corpus is cached (default ~/.cache/pgolf).")] = None,
 ) -> None:
     """Train the SP-1024 tokenizer and write train/val shards in the challenge's layout."""
+    from crawler.prep.prepare import prepare_corpus  # numpy and sentencepiece: only when preparing
+
     with exit_on_error():
         typer.echo(prepare_corpus(input, out, vocab_size, val_docs, force, cache_dir)[1])
 

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from crawler.config import env_overrides
-from crawler.distributed import setup_dist
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
 from crawler.run_files import evaluation_report
-from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact
-from evaluator.artifacts.loading import load_float_checkpoint
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file, output_file
 from evaluator.units import duration
+
+if TYPE_CHECKING:
+    from evaluator.artifacts.eval_report import EvalReport
 
 
 def format_report(r: EvalReport) -> str:
@@ -83,6 +83,12 @@ def eval_command(
                                      (seq_len, 1, "--seq-len"), (batch_seqs, 1, "--batch-seqs")):
             at_least(value, minimum, flag)
         out = output_file(out or evaluation_report(artifact), "--out")
+        # torch and the model load here, after the inputs are checked: `pgolf --help` and the text-only
+        # commands import this module and must start without them
+        from crawler.distributed import setup_dist
+        from evaluator.artifacts.eval_report import evaluate_artifact
+        from evaluator.artifacts.loading import load_float_checkpoint
+
         d = setup_dist(checked_device(device))
         report = evaluate_artifact(
             artifact, data_path=data, tokenizer_path=tokenizer,

@@ -12,18 +12,16 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from crawler.bpb import build_byte_lut, decode_audit
 from crawler.config import CrawlerConfig
-from crawler.distributed import Dist, single_process
-from crawler.scoring import BPBResult, evaluate_bpb, forwarded_tokens
-from crawler.shards import load_split
 from crawler.shipped import SIZE_CAP_BYTES
-from crawler.tokenizer import check_vocab, load_tokenizer
-from evaluator.artifacts.loading import open_artifact
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.typed_json import from_json_data
+
+if TYPE_CHECKING:
+    from crawler.distributed import Dist
+    from crawler.scoring import BPBResult
 
 CPU_DEFAULT_MAX_TOKENS = 65_536
 
@@ -132,6 +130,15 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     kind: roundtrip, sliding_window, pre_quant), for callers that show live progress instead of a terminal bar;
     on_plan(stages) says, once before the first pass, which passes will run and the tokens each feeds the model
     (its share of the work)."""
+    # torch, numpy and sentencepiece load here: the web app and the text-only commands read reports
+    # through this module and must start without them
+    from crawler.bpb import build_byte_lut, decode_audit
+    from crawler.distributed import single_process
+    from crawler.scoring import evaluate_bpb, forwarded_tokens
+    from crawler.shards import load_split
+    from crawler.tokenizer import check_vocab, load_tokenizer
+    from evaluator.artifacts.loading import open_artifact
+
     t0 = time.perf_counter()
     path = Path(path)
     d = dist_info or single_process()

@@ -13,7 +13,10 @@ import typer
 
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
+from evaluator.check.triage import ERROR, TABLE_HEADER, summary_line, triage, write_triage
 from evaluator.records.cli import fail, load_folder, render_seed_table, text_table
+from evaluator.records.leader import leader_before, record_date
+from evaluator.records.record import Record, RecordError, scan_records
 
 _WRAP = 110
 
@@ -44,9 +47,22 @@ def _evaluate(artifact: Path, data: Path | None, tokenizer: Path | None, max_tok
         raise fail(f"{artifact}: cannot evaluate ({first_line(exc)})") from None
 
 
+def _leader(record: Record, root: Path) -> Record:
+    try:
+        candidates = scan_records(root)
+    except (RecordError, PgolfError) as exc:
+        raise fail(f"--against-leader: {first_line(exc)}") from None
+    leader = leader_before(record, candidates)
+    if leader is None:
+        raise fail(f"--against-leader: no scored record of track {record.track} dated before "
+                   f"{record_date(record) or '(no date)'} under {root}")
+    return leader
+
+
 def check_command(
     record_dir: Path = typer.Argument(..., help="The record folder (records/<track>/<date>_<name>)."),
-    against: Optional[Path] = typer.Option(None, "--against", help="A baseline record folder for the significance rule."),
+    against: Optional[Path] = typer.Option(None, "--against", help="A baseline record folder for the significance rules."),
+    against_leader: Optional[Path] = typer.Option(None, "--against-leader", help="A folder of records (e.g. records/): the baseline is the best one of the same track dated before this record."),
     artifact: Optional[Path] = typer.Option(None, "--artifact", help="A .ptz to re-evaluate against the logged BPB and bytes."),
     data: Optional[Path] = typer.Option(None, "--data", help="With --artifact: folder of fineweb_val_*.bin (default: the artifact's config)."),
     tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="With --artifact: SentencePiece model (default: the artifact's config)."),
@@ -63,13 +79,15 @@ def check_command(
         raise fail("choose one of --json and --markdown")
     if every:
         return _check_all(record_dir, csv_out, jsonl_out, as_json,
-                          conflicting=bool(against or artifact or markdown))
+                          conflicting=bool(against or against_leader or artifact or markdown))
     if csv_out or jsonl_out:
         raise fail("--csv and --jsonl go with --all")
+    if against and against_leader:
+        raise fail("choose one of --against and --against-leader")
     if artifact is None and (data or tokenizer or max_tokens is not None):
         raise fail("--data, --tokenizer and --max-tokens go with --artifact")
     record = load_folder(record_dir)
-    baseline = load_folder(against) if against else None
+    baseline = load_folder(against) if against else _leader(record, against_leader) if against_leader else None
     evaluation = _evaluate(artifact, data, tokenizer, max_tokens) if artifact else None
     report = compliance_report(record, baseline, evaluation)
     if as_json:
@@ -83,7 +101,6 @@ def check_command(
 
 
 def _check_all(root: Path, csv_out: Path | None, jsonl_out: Path | None, as_json: bool, conflicting: bool) -> None:
-    from evaluator.check.triage import TABLE_HEADER, ERROR, summary_line, triage, write_triage
     if conflicting:
         raise fail("--all goes with --json, --csv and --jsonl only")
     try:

@@ -5,18 +5,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from evaluator.artifacts.loading import load_float_checkpoint
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file, output_dir
-from evaluator.loops.analysis import analyse_artifact
-from evaluator.loops.plots import write_plots
 from evaluator.loops.report import LoopsReport
 
 
@@ -71,6 +67,14 @@ def loops_command(
             at_least(value, minimum, flag)
         out = output_dir(out or artifact.parent / "loops", "--out")
         device = checked_device(device)
+        # torch, the model and matplotlib load here, after the inputs are checked: `pgolf --help` and the
+        # text-only commands import this module and must start without them
+        import torch
+
+        from evaluator.artifacts.loading import load_float_checkpoint
+        from evaluator.loops.analysis import analyse_artifact
+        from evaluator.loops.plots import write_plots
+
         report = analyse_artifact(
             artifact, data, tokenizer, tokens=tokens,
             seq_len=seq_len, seed=seed, loops=loops,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from crawler.config import ConfigError, load_config
 from crawler.loader import DistributedTokenLoader, TokenStream
 from crawler.model import CrawlerGPT
-from crawler.train import lr_scale, train
+from crawler.train import lr_scale, slow_step_warning, train
 from crawler.train_cli import parse_sets
 from tests.conftest import WALK_VOCAB as VOCAB
 
@@ -167,3 +167,21 @@ def test_config_bounds_and_a_config_that_is_no_file(tmp_path):
 
     bad = CliRunner().invoke(app, ["train", "--preset", "tiny", "--config", str(fifo)])
     assert bad.exit_code == 1 and "config file is not a regular file" in bad.output
+
+
+def test_a_starved_cpu_run_says_so_in_one_line(walk_data, tmp_path):
+    # any real step takes far more than 4 x 0.001 ms: the warning is certain, and comes once
+    result = train(micro(walk_data, tmp_path, iterations=8, val_loss_every=0, cpu_step_ms=0.001), progress=False)
+    warnings = [line for line in read_log(result).splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: slow steps: ")
+    assert "x the 0.001 ms this preset takes on 2 idle CPU cores" in warnings[0]
+
+
+def test_slow_step_warning_only_far_above_the_presets_step():
+    tiny = load_config("tiny", environ={})
+    assert tiny.cpu_step_ms == 600.0 and load_config("leg3", environ={}).cpu_step_ms == 0.0
+    assert slow_step_warning(tiny, 4 * 600.0) is None  # a fair share of a busy machine
+    line = slow_step_warning(tiny, 27_000.0)
+    assert line.startswith("warning: slow steps: 27,000 ms each, 45x the 600 ms") and "\n" not in line
+    assert "the 270 s cap allows about 10 steps, so the model will be undertrained" in line
+    assert slow_step_warning(load_config("leg3", environ={}), 1e9) is None  # not a CPU preset

@@ -113,7 +113,7 @@ def test_cli_writes_json_and_refuses_bad_files(run):
 
 
 def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_model(run, monkeypatch):
-    import evaluator.artifacts.eval_report as artifact_eval
+    import crawler.scoring
 
     tmp, _, model, _ = run
     fed, events = [], []  # tokens fed to the model in each evaluate_bpb call, in order
@@ -131,7 +131,7 @@ def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_
         fed.append(0)
         return evaluate_bpb(Counting(model), *args, **kwargs)
 
-    monkeypatch.setattr(artifact_eval, "evaluate_bpb", counted)
+    monkeypatch.setattr(crawler.scoring, "evaluate_bpb", counted)  # evaluate_artifact imports it when it runs
     checkpoint = {k: v.detach().clone() for k, v in model.state_dict().items()}
     evaluate_artifact(tmp / "model.ptz", max_tokens=300, checkpoint_state=checkpoint,
                       on_plan=lambda stages: events.append(("plan", stages)),

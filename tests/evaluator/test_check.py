@@ -163,7 +163,8 @@ def test_artifact_rule(tmp_path):
 def test_the_rules_are_the_modules_of_the_rules_package_in_report_order():
     from evaluator.check import RULES
     assert [module.RULE.id for module in RULES] == ["files", "size", "size_claims", "train_time", "eval_time", "seeds",
-                                                     "significance", "claims", "source", "artifact"]
+                                                     "significance", "significance_practice", "claims", "source", "bpb_denominator",
+                                                     "data_fingerprint", "artifact"]
 
 
 def test_a_precise_claim_one_unit_off_in_its_last_decimal_warns_not_fails(tmp_path):

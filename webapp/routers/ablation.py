@@ -36,7 +36,8 @@ def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ab
     if result.control:
         # a CPU demo's BPB on Wikipedia text set against FineWeb records is a difference of corpora, not of models
         by_id, plans = {arm.id: arm for arm in choices}, {plan.name: (plan, runs) for plan, runs in ablations}
-        result.comparability = corpus_warning({row.label: arm_corpus(by_id[row.id], catalog, plans)
+        records = {entry.id: entry for entry in catalog.entries()}
+        result.comparability = corpus_warning({row.label: arm_corpus(by_id[row.id], records, plans)
                                                for row in [result.control, *result.arms]})
     return result
 

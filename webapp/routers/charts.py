@@ -2,10 +2,11 @@
 each record's training curves as Plotly figures for the record page's interactive charts."""
 from __future__ import annotations
 
+import gzip
 from functools import lru_cache
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from webapp.catalog import CatalogEntry
@@ -21,11 +22,20 @@ class RecordCharts(BaseModel):
     panels: list[Panel]
 
 
+@lru_cache(maxsize=1)
+def plotly_js_gzip() -> bytes:
+    """The 4.8 MB bundle compressed once per process (1.47 MB), not once per request."""
+    return gzip.compress(PLOTLY_JS.read_bytes(), compresslevel=9, mtime=0)
+
+
 @pages.get(PLOTLY_JS_URL)
-def plotly_js() -> FileResponse:
+def plotly_js(request: Request) -> Response:
     # the version is in the URL, so a browser may keep the file for good
-    return FileResponse(PLOTLY_JS, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(plotly_js_gzip(), media_type="text/javascript",
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=headers)
 
 
 @lru_cache(maxsize=128)

@@ -19,9 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
 from crawler.errors import PgolfError, first_line
-from crawler.tokenizer import check_vocab, load_tokenizer
 from evaluator.artifacts.eval_report import EvalReport
-from evaluator.artifacts.loading import open_artifact
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
 from webapp.schemas import EvalResultOut, EvaluationOut, OverallProgressOut, StoredFileOut
@@ -108,6 +106,10 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
 
 def check_files(upload: Upload) -> str:
     """The artifact's format, once it and the tokenizer have passed the safe readers."""
+    # torch and sentencepiece load on the first upload, not when the web process starts
+    from crawler.tokenizer import check_vocab, load_tokenizer
+    from evaluator.artifacts.loading import open_artifact
+
     artifact, options = upload.form.files["artifact"], upload.options
     check_container(artifact.path, upload.max_decompressed_bytes, artifact.display_name)
     try:

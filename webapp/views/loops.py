@@ -14,8 +14,6 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from crawler.errors import PgolfError
-from evaluator.loops.analysis import analyse_artifact
-from evaluator.loops.plots import write_plots
 from evaluator.loops.report import LoopsReport
 from evaluator.records import safe_json
 from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
@@ -80,6 +78,10 @@ def record_plot(entry: CatalogEntry, name: str) -> bytes | None:
 def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
                  device) -> tuple[LoopsReport, dict[str, bytes]]:
     """The report of `pgolf loops` on the job's artifact and data, and its plots as PNG bytes by name."""
+    # torch and matplotlib load in the job's process only: the web process imports this module for its pages
+    from evaluator.loops.analysis import analyse_artifact
+    from evaluator.loops.plots import write_plots
+
     report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"), seed=SEED,
                               loops=options.get("loops"), device=device)
     with tempfile.TemporaryDirectory(prefix="loops-") as out:

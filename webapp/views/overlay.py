@@ -128,7 +128,8 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
             run_roots: list[Path], ablations: list[tuple[AblationPlan, list[RunResult]]]) -> Overlay:
     by_id = {arm.id: arm for arm in arms}
     by_plan = {plan.name: (plan, results) for plan, results in ablations}
-    corpora = {arm.id: arm_corpus(arm, catalog, by_plan) for arm in arms}
+    records = {entry.id: entry for entry in catalog.entries()}  # one listing of the roots, not one per record
+    corpora = {arm.id: arm_corpus(arm, records, by_plan) for arm in arms}
     choices = [OverlayChoice(id=arm.id, label=_label(arm), source=arm.source, corpus=corpora[arm.id]) for arm in arms]
     ids = list(dict.fromkeys(item_ids))
     unknown = [i for i in ids if i not in by_id]

@@ -134,6 +134,8 @@ def seed_table(record: Record) -> SeedTable:
     counted = [row for row in rows if row.headline_bpb is not None and (kind is None or row.headline_kind == kind)]
     notes = [f"seed {row.seed} ({row.log}) has no {kind} line; its {row.headline_kind} value is shown, not counted in "
              "the mean" for row in rows if kind and row.headline_kind and row.headline_kind != kind]
+    notes += [f"seed {log.seed} ({log.file_name}): the score at {':'.join(map(str, log.where(metric)))} is "
+              f"{metric.reason}" for log in record.logs if (metric := headline_metric(log, kind)) and metric.loose]
     notes += [join.describe() for join in record.joined]
     notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]
     notes += [f"ambiguous: {text}" for text in record.ambiguities]

@@ -277,3 +277,19 @@ def test_repeats_of_one_seed_whose_mean_is_the_claim_are_all_counted_and_the_cho
     assert rows["claims"].status is Status.PASS and rows["seeds"].status is Status.WARN
     assert ("ambiguous: 3 runs of 1 seed(s): submission.json's val_bpb is the mean over all of them, so each is "
             "counted, though a repeated seed is no independent seed") in [e.text for e in rows["seeds"].evidence]
+
+
+def test_a_free_form_final_score_is_the_headline_with_a_warn_that_names_its_line(tmp_path):
+    folder = hand_record(tmp_path / "free_form", seeds={7: 1.2})
+    log = folder / "train_seed7.log"
+    lines = [line for line in log.read_text().splitlines() if "val_bpb" not in line or line.startswith("step:")]
+    log.write_text("\n".join(lines + ["🏁 Final BPB: 1.1070"]) + "\n", encoding="utf-8")
+    _submission(folder, val_bpb=1.107, val_loss=None)
+    rows = _rows(folder)
+    assert rows["table"].bpb.mean == 1.107 and rows["claims"].status is Status.WARN
+    line = len(lines) + 1
+    assert any(e.status is Status.PASS and e.text.startswith("val_bpb = 1.107 matches") for e in rows["claims"].evidence)
+    assert any(e.status is Status.WARN and "read loosely from the free-form line '🏁 Final BPB: 1.1070'" in e.text
+               and (e.file, e.line) == ("train_seed7.log", line) for e in rows["claims"].evidence)
+    assert f"seed 7 (train_seed7.log): the score at train_seed7.log:{line} is read loosely from the free-form line " \
+           "'🏁 Final BPB: 1.1070'" in rows["table"].notes

@@ -20,7 +20,7 @@ from crawler.errors import first_line
 from crawler.files import atomic_write_text
 from evaluator.check.findings import RuleResult, Status
 from evaluator.check.report import ComplianceReport, compliance_report
-from evaluator.check.rules.claims import ROUNDING_LEEWAY_DECIMALS
+from evaluator.check.rules.claims import one_unit_off
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.record import Record, find_record_folders, load_record
 
@@ -64,8 +64,10 @@ CSV_FIELDS = ["folder", "status", "headline_bpb", "kind", "seeds", "worst_bytes"
               "has_logs", "error"]
 
 
-def _mentions_val_bpb(text: str) -> bool:
-    return "val_bpb" in text and "std" not in text.split(" ")[0] and "pre_quant" not in text.split(" ")[0]
+def _about_val_bpb(text: str) -> bool:
+    """A claims finding about the val_bpb claim itself (not its std, not the pre-quant claim)."""
+    first = text.split(" ", 1)[0]
+    return "val_bpb" in text and "std" not in first and "pre_quant" not in first
 
 
 def has_logs(record: Record) -> bool:
@@ -81,10 +83,10 @@ def claim_verdict(record: Record, headline: float | None, claims: RuleResult | N
         return ClaimVerdict.CLAIMED_ONLY
     if claim.matches(headline):
         return ClaimVerdict.AGREES
-    if headline is not None and claim.decimals >= ROUNDING_LEEWAY_DECIMALS and abs(claim.value - headline) <= 2 * claim.tolerance:
+    if headline is not None and one_unit_off(claim, headline):
         return ClaimVerdict.ROUNDING
     flagged = claims is not None and any(
-        e.status in (Status.WARN, Status.FAIL) and _mentions_val_bpb(e.text) for e in claims.evidence)
+        e.status in (Status.WARN, Status.FAIL) and _about_val_bpb(e.text) for e in claims.evidence)
     return ClaimVerdict.FLAGGED if flagged else ClaimVerdict.SILENT
 
 
@@ -138,12 +140,8 @@ class Triage(JsonMixin):
         return "".join(json.dumps(row.to_dict()) + "\n" for row in self.rows)
 
 
-def record_folders(root: Path) -> list[Path]:
-    """Every record folder under root (records.record.find_record_folders)."""
-    return find_record_folders(root).folders
-
-
 def iter_triage(root: Path, folders: list[Path]) -> Iterator[TriageRow]:
+    """One row per folder, as each is checked (for a progress bar)."""
     base = Path(root).expanduser().resolve()
     for folder in folders:
         yield check_folder(base, folder)
@@ -152,7 +150,7 @@ def iter_triage(root: Path, folders: list[Path]) -> Iterator[TriageRow]:
 def triage(root: Path | str, progress: bool = False) -> Triage:
     """Check every record folder under root, in path order; `progress` shows a bar on stderr."""
     base = Path(root).expanduser().resolve()
-    folders = record_folders(base)
+    folders = find_record_folders(base).folders
     rows = tqdm(iter_triage(base, folders), total=len(folders), desc="folders", unit="folder", disable=not progress)
     return Triage(str(base), list(rows))
 

@@ -28,6 +28,11 @@ RULE = Rule("claims", "Claims vs evidence", 80,
             "'Size claims'.")
 
 
+def one_unit_off(claim: Claim, value: float) -> bool:
+    """A claim of ROUNDING_LEEWAY_DECIMALS or more decimals at most one unit off in its last one (a rounding)."""
+    return claim.decimals >= ROUNDING_LEEWAY_DECIMALS and abs(claim.value - value) <= 2 * claim.tolerance
+
+
 def _claim_text(claim: Claim) -> str:
     return f"{claim.value:.{claim.decimals}f}"
 
@@ -53,7 +58,7 @@ class _ClaimChecker:
         elif claim.matches(value):
             self.found.add(Status.PASS, f"{shown} matches {what} {_value_text(value)} (tolerance {claim.tolerance:.1g})",
                            *where)
-        elif claim.decimals >= ROUNDING_LEEWAY_DECIMALS and abs(claim.value - value) <= 2 * claim.tolerance:
+        elif one_unit_off(claim, value):
             self.found.add(Status.WARN, f"{shown} is {what} {_value_text(value)} to within one unit of its last "
                                         "decimal (a mean of rounded values, or rounded twice)", *where)
         else:

@@ -457,7 +457,8 @@ class _LogParser:
         if eval_time is None or stride is None:
             # the exact print or legacy repeat of an evaluation carries no timing; take the original's
             original = next((m for m in reversed(self.log.metrics) if m.kind is decision.kind and (
-                m.label == base_label(label) or (m.val_bpb == bpb and m.val_loss == loss))), None)
+                m.label == base_label(label)
+                or SeenMetric(m.label, m.kind, m.val_loss, m.val_bpb, m.decimals).same_numbers(loss, bpb))), None)
             if original:
                 eval_time = eval_time if eval_time is not None else original.eval_time_ms
                 stride = stride if stride is not None else original.stride
@@ -469,7 +470,7 @@ class _LogParser:
             bpb, decimals = _float(exact), _decimals(exact)
         metric = Metric(decision.kind, label, loss, bpb, decimals, eval_time, stride, number, decision.reason)
         self.log.metrics.append(metric)
-        self.seen.append(SeenMetric(label, decision.kind, loss, bpb))
+        self.seen.append(SeenMetric(label, decision.kind, loss, bpb, decimals))
         if decision.kind is MetricKind.UNKNOWN and label not in self.unknown_labels:
             self.unknown_labels.add(label)
             self.log.warnings.append(f"line {number}: metric label {label!r} is of no known kind")

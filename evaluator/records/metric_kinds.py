@@ -12,8 +12,9 @@ The rule, in order (first match wins):
      "post_ema"/"post-ema"/"post_average" (weights averaged, not yet quantised) -> pre_quant; "roundtrip" or a
      bare "quantized" / "diagnostic quantized" -> roundtrip.
   3. Legacy-label correction for labels that say roundtrip (e.g. `final_int8_zlib_roundtrip_exact`):
-     a. if its numbers equal those of a sliding_window (or ttt) line already seen in the same log, it is that
-        metric printed again under the baseline script's legacy name (the Micro Crawler, GPTQ-lite and
+     a. if its numbers equal those of a sliding_window (or ttt) line already seen in the same log (or round to
+        them, where that line printed fewer decimals), it is that metric printed again under the baseline script's
+        legacy name (the Micro Crawler, GPTQ-lite and
         Full-GPTQ logs end this way, right after `final_int6_roundtrip` and `final_int6_sliding_window`);
      b. if, since the previous final-metric line, the log announced a sliding-window evaluation
         (`sliding window eval`, `sliding_eval [...]` progress, `stride=`/`stride:`), it is that evaluation
@@ -95,6 +96,16 @@ class SeenMetric:
     kind: MetricKind
     val_loss: float | None
     val_bpb: float
+    decimals: int | None = None  # of val_bpb as printed; None: compared exactly
+
+    def same_numbers(self, val_loss: float | None, val_bpb: float) -> bool:
+        """The numbers of a later line are this line's, printed alike or to more decimals."""
+        if self.decimals is None:
+            return self.val_bpb == val_bpb and self.val_loss == val_loss
+        half = 0.5 * 10.0 ** -self.decimals + 1e-12
+        return abs(self.val_bpb - val_bpb) <= half and (
+            self.val_loss == val_loss or (self.val_loss is not None and val_loss is not None
+                                          and abs(self.val_loss - val_loss) <= half))
 
 
 def decide_kind(label: str, line_text: str, context_since_last_metric: list[str],
@@ -107,8 +118,7 @@ def decide_kind(label: str, line_text: str, context_since_last_metric: list[str]
     from_label = kind_from_label(label)
     if from_label is MetricKind.ROUNDTRIP:
         for earlier in reversed(seen):
-            if (earlier.kind in (MetricKind.SLIDING_WINDOW, MetricKind.TTT)
-                    and earlier.val_bpb == val_bpb and earlier.val_loss == val_loss):
+            if earlier.kind in (MetricKind.SLIDING_WINDOW, MetricKind.TTT) and earlier.same_numbers(val_loss, val_bpb):
                 return KindDecision(earlier.kind, f"{LEGACY_REPEAT} {earlier.label} (same numbers)")
         if seen and label.endswith("_exact") and seen[-1].label == base_label(label):
             return KindDecision(seen[-1].kind, f"exact print of {seen[-1].label}")

@@ -296,3 +296,12 @@ def test_an_exact_value_on_the_metric_line_is_the_precise_reading():
                  "val_loss:0.1949 val_bpb:0.1154 exact:0.11544435 stride:64 eval_time:458754ms"))
     metric = log.final(MetricKind.SLIDING_WINDOW)
     assert (metric.val_bpb, metric.decimals, metric.eval_time_ms) == (0.11544435, 8, 458754.0)
+
+
+def test_a_legacy_label_printing_a_rounded_ttt_score_to_more_decimals_is_that_ttt_score():
+    log = _parse("seed:7\n" + FREE_FORM_TAIL.replace("Quantized BPB: 1.027614", "\n".join([
+        "final_int6_roundtrip_exact val_loss:1.97739833 val_bpb:1.17112667",
+        "legal_ttt val_loss:1.7760 val_bpb:1.0519 eval_time:88649ms",
+        "final_int8_zlib_roundtrip_exact val_loss:1.77600088 val_bpb:1.05185315"])))
+    assert log.final(MetricKind.TTT).val_bpb == 1.05185315 and log.final(MetricKind.TTT).eval_time_ms == 88649.0
+    assert log.final(MetricKind.ROUNDTRIP).val_bpb == 1.17112667

@@ -34,8 +34,10 @@ _FINAL_METRIC = re.compile(
     r"^(?P<label>[A-Za-z][^\n]*?)\s+(?:val_loss[:=]\s*(?P<loss>-?\d+(?:\.\d+)?)\s+)?"
     r"val_bpb[:=]\s*(?P<bpb>-?\d+(?:\.\d+)?)(?P<rest>.*)$")
 # a free-form score: a label naming BPB as a word (not val_bpb, not running_bpb), one number, at most a stride after it
-_LOOSE_SCORE = re.compile(r"^[^\w]*(?P<label>[A-Za-z][\w \-./()]*?\bBPB\b[\w \-./()]*?)\s*[:=]\s*(?P<bpb>\d+\.\d+)"
-                          r"(?P<rest>[^\d]*(?:\bstride[=:]\s*\d+[^\d]*)?)$", re.IGNORECASE)
+# a free-form score: a label naming BPB as a word (not val_bpb, not running_bpb) up to the line's first `:` or `=`,
+# then one number, at most a stride after it; matched in two linear steps (one pattern backtracks quadratically)
+_LOOSE_LABEL = re.compile(r"^[^\w]*(?P<label>[A-Za-z][\w \-./()]*)$")
+_LOOSE_VALUE = re.compile(r"\s*(?P<bpb>\d+\.\d+)(?P<rest>[^\d]*(?:\bstride[=:]\s*\d+[^\d]*)?)$")
 _BPB_WORD = re.compile(r"\bbpb\b", re.IGNORECASE)
 _LABEL_NOISE = re.compile(r"\s+\w+[:=]\S+")
 _STOP = re.compile(r"^stopping_early:\s*(\S+)\s+train_time:\s*(\d+(?:\.\d+)?)ms\s+step:\s*(\d+)/(\d+)")
@@ -239,6 +241,15 @@ def _decimals(text: str) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
+def _loose_score(text: str) -> tuple[str, str] | None:
+    """(label, number) of a free-form score line (`🏁 Final BPB: 1.1070`), else None."""
+    cut = min((i for i in (text.find(":"), text.find("=")) if i >= 0), default=-1)
+    if cut < 0 or not (label := _LOOSE_LABEL.match(text[:cut].rstrip())) or not _BPB_WORD.search(label.group("label")):
+        return None
+    value = _LOOSE_VALUE.match(text, cut + 1)
+    return (label.group("label").strip(), value.group("bpb")) if value else None
+
+
 def _timeless(raw: str) -> str:
     if not raw[:1].isdigit() and raw[:1] != "[":
         return raw
@@ -314,8 +325,8 @@ class _LogParser:
         log = self.log
         if not text.strip():
             return
-        if ("pb" in text or "PB" in text) and (loose := _LOOSE_SCORE.match(text)):
-            self._loose_line(loose, text, number)
+        if ("pb" in text or "PB" in text) and (loose := _loose_score(text)):
+            self._loose_line(*loose, text, number)
             self.context.append(text)
             return
         # step lines start with a digit or "step:", the end of training with "stopping_early" or "peak memory";
@@ -475,12 +486,11 @@ class _LogParser:
             self.unknown_labels.add(label)
             self.log.warnings.append(f"line {number}: metric label {label!r} is of no known kind")
 
-    def _loose_line(self, match: re.Match[str], text: str, number: int) -> None:
-        label = match.group("label").strip()
+    def _loose_line(self, label: str, bpb: str, text: str, number: int) -> None:
         kind = MetricKind.SLIDING_WINDOW if STRIDE_ON_LINE.search(text) else kind_from_label(
             _BPB_WORD.sub("", label).strip() or label)
-        self.loose.append(Metric(kind, label, None, _float(match.group("bpb")), _decimals(match.group("bpb")), None,
-                                 None, number, f"read loosely from the free-form line {text.strip()!r}", loose=True))
+        self.loose.append(Metric(kind, label, None, _float(bpb), _decimals(bpb), None, None, number,
+                                 f"read loosely from the free-form line {text.strip()!r}", loose=True))
 
     def _finish(self) -> None:
         log = self.log

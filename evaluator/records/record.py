@@ -1,7 +1,9 @@
 """A record folder (`records/<track>/<date>_<name>/`) read into one typed object, and a scan for them.
 
 Candidate logs are the `*.log` and `*.txt` files (requirements*.txt aside) at the top and one folder
-down; those with training lines hold runs, and records.runs decides which runs are the submission. A
+down; those with training lines hold runs, evaluation-only logs join the training runs they score
+(records.evaluations), and records.runs decides which runs are the submission. A folder in a track_* folder is a
+record folder whatever it holds. A
 log whose bytes equal an earlier one (train.log kept next to train_seed1337.log) is listed as a
 duplicate, not a seed; a candidate without training lines is listed in `ignored_logs`.
 Nothing here raises on messy content: what cannot be read becomes a warning, and a file that is

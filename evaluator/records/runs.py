@@ -16,6 +16,8 @@ be a study whose logs train different configurations. The rule, in order:
    or by one run) is the submission; within it each seed's run that reproduces its claim.
 3. Otherwise the largest configuration is taken, and within it the last run of each seed (a rerun comes after
    the run it repeats, by file and line order).
+4. Where the top-level val_bpb is the mean over every run of the configuration, a seed's repeats included, and
+   one run per seed does not give it, every run is counted (the folder reports its repeats as its runs).
 Every choice the claims did not decide is reported as an ambiguity with the other reading, and every run left
 out is kept with the reason, so a reviewer sees both.
 """

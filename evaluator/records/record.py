@@ -3,9 +3,9 @@
 Candidate logs are the `*.log` and `*.txt` files (requirements*.txt aside) at the top and one folder
 down; those with training lines hold runs, evaluation-only logs join the training runs they score
 (records.evaluations), and records.runs decides which runs are the submission. A folder in a track_* folder is a
-record folder whatever it holds. A
-log whose bytes equal an earlier one (train.log kept next to train_seed1337.log) is listed as a
-duplicate, not a seed; a candidate without training lines is listed in `ignored_logs`.
+record folder whatever it holds. A log whose bytes equal an earlier one (train.log kept next to
+train_seed1337.log) is listed as a duplicate, not a seed; a candidate without training lines is listed in
+`ignored_logs`.
 Nothing here raises on messy content: what cannot be read becomes a warning, and a file that is
 not read at all (a symlink, a FIFO; see files.py) is listed in `refused`.
 """

@@ -55,6 +55,8 @@ def test_init():
     model = CrawlerGPT(load_config("leg3", environ={}))
     assert model.bigram.embed.weight.abs().sum() == 0
     assert model.flat_blocks[1].attn.proj.weight.abs().sum() == 0 and model.crawler_blocks[0].mlp.proj.weight.abs().sum() == 0
+    # sampling, not rounding: the std of 524,288 normal draws is within 0.005 / sqrt(2 x 524,288) = 4.9e-6 of its
+    # own (one sigma); 2e-4 is 40 sigma
     assert abs(model.tok_emb.weight.std().item() - 0.005) < 2e-4
     # Gram matrices in float64 (their own error, 512 x 2^-53, is negligible): what remains is how orthogonal the
     # float32 Householder QR of orthogonal_ leaves its Q, a small multiple of n x u (Higham, ch. 19), and the float32

@@ -156,7 +156,7 @@ iterations = 12
 warmdown_iters = 4
 val_loss_every = 0
 train_log_every = 4
-val_batch_size = 2048
+val_batch_size = 512  # the trainer's final scoring batches 512 / 32 = 16 windows, as `pgolf eval` does: the same bits
 muon_momentum_warmup_steps = 4
 matrix_lr = 0.05
 

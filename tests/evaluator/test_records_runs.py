@@ -44,7 +44,7 @@ def test_an_original_and_a_rerun_of_each_seed_are_one_run_per_seed_chosen_by_the
     _submission(folder, seed_results={str(seed): {"val_bpb": bpb} for seed, bpb in SEEDS.items()})
     rows = _rows(folder)
     assert [row.log for row in rows["table"].rows] == ["seed1337_rerun.log", "seed42_rerun.log", "seed300_rerun.log"]
-    assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)
+    assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)  # 8 decimals: half a unit
     assert rows["seeds"].status is Status.PASS and rows["claims"].status is Status.PASS
     assert "not counted: seed1337_original.log: seed 1337 has 2 runs; seed1337_rerun.log reproduces the claimed " \
            "val_bpb" in [e.text for e in rows["seeds"].evidence]
@@ -79,7 +79,7 @@ def _study(folder: Path, change: tuple[str, str]) -> Path:
 @pytest.mark.parametrize("change", [SMALLER_MODEL, SHORTER_SEQUENCES])
 def test_a_study_is_not_averaged_across_its_configurations(tmp_path, change):
     rows = _rows(_study(tmp_path / "study", change))
-    assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)
+    assert rows["table"].bpb.n == 3 and rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)  # 8 decimals: half a unit
     assert rows["claims"].status is Status.PASS
     assert (f"not counted: experiment_seed1.log: another configuration ({OTHER[change]}) than the submitted one, "
             "which reproduces submission.json's claims") in [e.text for e in rows["seeds"].evidence]
@@ -104,7 +104,7 @@ def test_a_log_holding_three_runs_is_hashed_from_the_run_whose_metrics_count(tmp
     record = load_record(folder)
     assert [(log.first_line, log.runs_in_file) for log in record.logs] == [(2 * len(runs[0].split("\n")) - 1, 3)]
     rows = _rows(folder)
-    assert rows["table"].rows[0].headline_bpb == pytest.approx(1.1872)
+    assert rows["table"].rows[0].headline_bpb == 1.1872  # read from the log's text
     assert rows["source"].status is Status.PASS and rows["claims"].status is Status.PASS
     assert rows["source"].evidence[0].line == record.logs[0].source.first_line == record.logs[0].first_line == 65
 
@@ -115,7 +115,7 @@ def test_log_lines_prefixed_by_a_unix_timestamp_are_read(tmp_path):
         log.write_text("".join(f"1776143349.{i:03d} {line}\n" for i, line in enumerate(log.read_text().splitlines())))
     rows = _rows(folder)
     assert rows["files"].status is Status.PASS and rows["size"].status is Status.PASS
-    assert rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)
+    assert rows["table"].bpb.mean == pytest.approx(1.18742567, abs=5e-9)  # 8 decimals: half a unit
     assert all(row.train_time_s == 598.0 for row in rows["table"].rows)
 
 
@@ -194,7 +194,7 @@ def test_against_compares_the_submitted_runs_only(tmp_path):
     baseline = load_record(hand_record(tmp_path / "base", seeds={1: 1.30, 2: 1.3004, 3: 1.2998}))
     comparison = compliance_report(candidate, baseline).comparison
     assert comparison.units["bpb"].candidate.n == 3
-    assert comparison.units["bpb"].candidate.mean == pytest.approx(1.18742567, abs=5e-9)
+    assert comparison.units["bpb"].candidate.mean == pytest.approx(1.18742567, abs=5e-9)  # 8 decimals: half a unit
 
 
 def test_the_configuration_reproducing_the_per_seed_claims_wins_when_both_ran_the_same_seeds(tmp_path):

@@ -44,12 +44,12 @@ def test_micro_crawler_seed_table():
     assert table.bpb.n == 3
     assert round(table.bpb.mean, 8) == 1.18742567
     assert table.bpb.min == 1.18720375 and table.bpb.max == 1.18761637
-    assert table.bpb.std == pytest.approx(0.00020807, abs=5e-9)
+    assert table.bpb.std == pytest.approx(0.00020807, abs=5e-9)  # printed to 8 decimals: half a unit
     assert (table.worst_size.seed, table.worst_size.total_bytes) == (42, 9_362_069)
     first = table.rows[0]
     assert first.bpb_by_kind["roundtrip"] == 1.21090041 and first.val_loss == 2.00453850
     assert (first.steps, first.model_bytes, first.code_bytes) == (8087, 8_663_292, 179_689)
-    assert first.eval_time_s == pytest.approx(59.454)
+    assert first.eval_time_s == 59.454  # 59454 ms / 1000, correctly rounded: the literal's double
     assert "1.18742567" in table.to_markdown() and "9,362,069" in table.to_markdown()
 
 
@@ -91,7 +91,8 @@ def test_compare_full_gptq_against_the_crawler():
     comparison = compare_records(candidate, _record(CRAWLER))
     assert comparison.tokenizers_match is True and comparison.decisive_unit == "nats_per_token"
     bpb = comparison.units["bpb"]
-    assert bpb.delta == pytest.approx(1.11222462 - 1.18742567, abs=1e-8)
+    assert bpb.delta == pytest.approx(1.11222462 - 1.18742567, abs=1e-8)  # two means printed to 8 decimals
+    # a float64 product against the same product rounded once more: a few ulps, inside approx's default 1e-6
     assert comparison.units["nats_per_byte"].delta == pytest.approx(bpb.delta * 0.6931471805599453)
     assert comparison.decisive.better_by_margin.p_value < 0.01
     report = compliance_report(candidate, _record(CRAWLER))

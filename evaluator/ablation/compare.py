@@ -13,7 +13,7 @@ from evaluator.records.stats import Summary, summarize, welch_two_sided_p
 
 # what changes from one seed or machine to the next without being a setting
 NOT_SETTINGS = {"seed", "run_id", "out_dir", "logfile", "local_rank", "rank", "is_main_process", "warmup_step",
-                "running"}
+                "running", "cpu_step_ms"}
 
 
 def config_settings(config: dict) -> dict[str, str]:

@@ -36,7 +36,8 @@ PLAN_COPY = "ablation.toml"
 RESULTS = "results"
 OUTPUT_LOG = "output.log"
 LOCK = ".lock"
-_IGNORED_CONFIG = {"run_id", "out_dir"}  # the same run under another folder is the same run
+# the same run under another folder is the same run; the step time a preset expects only decides a warning
+_IGNORED_CONFIG = {"run_id", "out_dir", "cpu_step_ms"}
 
 
 class RunFailed(Exception):

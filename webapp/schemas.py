@@ -34,7 +34,11 @@ class RecordRow(BaseModel):
     claimed_bpb: float | None = Field(description="val_bpb as submission.json states it")
     worst_total_bytes: int | None = Field(description="largest code + compressed model total over the seeds' logs")
     size_cap_bytes: int = SIZE_CAP_BYTES
-    status: str = Field(description="worst compliance status without a baseline: PASS, WARN or FAIL")
+    status: str = Field(description="worst compliance status over every rule, without a baseline: PASS, WARN or FAIL")
+    verdict: str = Field(description="worst status over the rules that keep a record off the leaderboard (size, "
+                                     "training and evaluation time, claims): what the badges show and filters use")
+    flagged_rules: list[str] = Field(default_factory=list, description="every rule that fails or warns, failures "
+                                                                       "first, as 'STATUS: title: summary'")
 
 
 class RecordIndex(BaseModel):

@@ -8,21 +8,27 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import DEMO_RECORD, REPO, shared_path
+from tests.evaluator.builders import hand_record
 from tests.webapp.helpers import NEEDS_CHROMIUM, serve
 
 pytestmark = NEEDS_CHROMIUM
 
 WIDTHS = (1440, 390)
 OVER_CAP = "2026-04-06_SP8192_HessianSDClip_ProgressiveRecurrence"
-NO_CODE = "2026-03-19_smeargate_orthoinit_muonwd"
+NO_CODE = "2026-05-01_NoCode"  # a record without train_gpt.py, on disk or in a manifest
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("board")
-    yield from serve(["--records", str(shared_path("records")), "--records", str(REPO / "records"), "--ablations",
+    (hand_record(tmp / "extra" / "track_10min_16mb" / NO_CODE) / "train_gpt.py").unlink()
+    yield from serve(["--records", str(shared_path("records")), "--records", str(REPO / "records"), "--records",
+                      str(tmp / "extra"), "--ablations",
                       str(REPO / "ablations"), "--runs", str(tmp / "runs"), "--data-dir", str(tmp / "web"),
                       "--no-worker"], {}, tmp / "serve.log", "/api/leaderboard")
 
@@ -69,9 +75,9 @@ def test_the_kind_filter_shows_one_kind_with_the_tracks_ranks(server, browser):
     browser.get(f"{server}/leaderboard")
     ranks = {row.get_attribute("data-id"): row.find_element(By.CSS_SELECTOR, "td.rank").text for row in
              browser.find_elements(By.CSS_SELECTOR, 'table.leaderboard[data-track="10min_16mb"][data-primary="yes"] tbody tr')}
-    browser.find_element(By.CSS_SELECTOR, '#kind-filter option[value="ttt"]').click()
+    Select(browser.find_element(By.ID, "kind-filter")).select_by_value("ttt")
     browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-    assert "kind=ttt" in browser.current_url
+    WebDriverWait(browser, 30).until(expected_conditions.url_contains("kind=ttt"))
     rows = browser.find_elements(By.CSS_SELECTOR,
                                  'table.leaderboard[data-track="10min_16mb"][data-primary="yes"] tbody tr')
     assert 0 < len(rows) < len(ranks)
@@ -91,12 +97,27 @@ def test_badges_say_the_fault_and_the_filters_return_rows(server, browser, width
             badge = row.find_element(By.CSS_SELECTOR, "td.compliance .badge")
             assert badge.text == status and _on_screen(browser, badge)
             assert _on_screen(browser, row.find_element(By.CSS_SELECTOR, "td.score"))
-    browser.get(f"{server}/records?q=smeargate_orthoinit")
+    browser.get(f"{server}/records?q={NO_CODE}")
     row = browser.find_element(By.CSS_SELECTOR, "#records tbody tr")
+    assert row.find_element(By.CSS_SELECTOR, "td.compliance .badge").text == "PASS"
     row.find_element(By.CSS_SELECTOR, "details.rules summary").click()
     findings = row.find_element(By.CSS_SELECTOR, "ul.rules").text
-    assert "FAIL: Required files" in findings and "WARN: Size" not in findings
+    assert "FAIL: Required files" in findings and "Size" not in findings
     browser.get(f"{server}/records/{NO_CODE}")
     size_row = browser.find_element(By.CSS_SELECTOR, '#compliance tr[data-rule="size"]')
-    assert "code size unknown: train_gpt.py absent" in size_row.text
+    assert "PASS" in size_row.text and "code size unknown: train_gpt.py absent" in size_row.text
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_small_items_seed_header_favicon_readme_images(server, browser):
+    browser.get(f"{server}/records/2026-03-17_LoRA_TTT")
+    headers = browser.find_elements(By.CSS_SELECTOR, "#seed-table thead th")
+    assert headers and "class=" not in "".join(th.text for th in headers)
+    assert [th.get_attribute("class") for th in headers] == ["" if th.text == "Log" else "num" for th in headers]
+    assert "num" in {th.get_attribute("class") for th in headers}
+    readme = browser.find_element(By.CSS_SELECTOR, "article.readme")
+    assert "[image not shown: ablations (ablations.png)]" in readme.text
+    loaded = browser.execute_script("return fetch('/favicon.ico').then(r => [r.status, r.headers.get('content-type')])")
+    assert loaded == [200, "image/svg+xml"]
+    icon = browser.find_element(By.CSS_SELECTOR, 'link[rel="icon"]').get_attribute("href")
+    assert icon.endswith("/static/favicon.svg")

@@ -165,7 +165,8 @@ def ablation_figure(arms: list, kind: str) -> Panel:
         digits = effect_decimals(stats.std if stats else None)
         significant = arm.p_value is not None and arm.p_value < SIGNIFICANT_P
         p = "" if arm.p_value is None else (f", p {arm.p_value:.2g}" if significant else f", p {arm.p_value:.2g} n.s.")
-        labels.append(f"{arm.label} ({arm.delta:+.{digits}f}{p})")
+        # the name and its numbers on two lines: a phone's chart keeps its width for the bars
+        labels.append(f"{arm.label}<br>({arm.delta:+.{digits}f}{p})")
         colours.append(COLOURS[0] if significant else "#a5b4c8")
     stds = [(arm.bpb[kind].std if kind in arm.bpb and arm.bpb[kind].std is not None else 0.0) for arm in shown]
     fig = go.Figure(go.Bar(
@@ -179,9 +180,10 @@ def ablation_figure(arms: list, kind: str) -> Panel:
                                  hovertemplate="seed Δ %{x:+.5f}<extra></extra>", meta="seeds"))
     fig.add_vline(x=0, line={"color": "#868e96", "width": 1})
     fig.update_layout(
-        template="plotly_white", height=110 + 42 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 30, "b": 45},
+        template="plotly_white", height=130 + 48 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 30, "b": 65},
         showlegend=False, font={"family": "system-ui, sans-serif", "size": 12},
-        xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control (negative is better)"}, "zeroline": False},
+        xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control<br>(negative is better)"}, "zeroline": False,
+               "nticks": 6},
         yaxis={"autorange": "reversed", "automargin": True})
     return Panel(id="ablation-deltas", title="Difference from the control", figure=json.loads(fig.to_json()),
                  controls=False)

@@ -222,6 +222,7 @@ class ArmRow(BaseModel):
     delta: float | None = Field(description="mean BPB of the chosen kind minus the control's; negative is better")
     seed_deltas: list[float]
     p_value: float | None = Field(description="two-sided Welch p that the arm's mean differs from the control's")
+    not_comparable: str = Field("", description="why no delta is given: scored on another corpus than the control")
     worst_total_bytes: int | None
     settings_diff: list[SettingDiff]
 

@@ -71,7 +71,9 @@ def log_series(log: TrainLog, name: str, group: str, curve: str, kind: MetricKin
                     [None if p.train_time_ms is None else p.train_time_ms / 1000.0 for p in points], values,
                     colour=colour, dash=dash)
     row = seed_row(log, kind)
-    if curve == "val" and row.headline_bpb is not None and row.headline_kind is not None:
+    # a star only in the kind asked for: a log without that score has none (never another kind's in its place)
+    if curve == "val" and row.headline_bpb is not None and row.headline_kind is not None \
+            and (kind is None or row.headline_kind == kind):
         series.final = row.headline_bpb
         series.final_label = f"final {KIND_WORDS[row.headline_kind.value]} BPB"
         series.final_step = row.steps
@@ -104,7 +106,9 @@ def figure(series: list[Series], x: str, x_title: str, y_title: str) -> tuple[di
         if s.final is not None and final_x is not None:
             drawn.append(s.final)
             fig.add_trace(go.Scatter(
-                x=[final_x], y=[s.final], name=f"{who} {s.final_label}", legendgroup=s.group, showlegend=False,
+                # one legend entry per item for its stars, as for its lines: every drawn mark is in the legend
+                x=[final_x], y=[s.final], name=f"{s.name}: {s.final_label}", legendgroup=s.group,
+                showlegend=s.in_legend,
                 mode="markers", marker={"symbol": "star", "size": 13, "color": colour,
                                         "line": {"color": "#ffffff", "width": 1}},
                 hovertemplate=f"{who}<br>{s.final_label} %{{y:.5f}}<br>{x_title} %{{x}}<extra></extra>",

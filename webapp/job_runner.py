@@ -63,6 +63,8 @@ class _Progress:
 
     def __init__(self):
         self.stage, self.scored, self.to_score = "loading", 0, 0
+        self.plan: list[list] = []  # [stage, weight, started (Unix time) or None], as stored for the page
+        self.last_report: float | None = None  # Unix time of the latest progress message
         self.abandoned = threading.Event()
 
 
@@ -194,17 +196,31 @@ class JobRunner:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 message = json.loads(line)
-                if message["kind"] == "plan":  # once per attempt: stored at once, the heartbeat carries only progress
-                    if not jobs.set_plan(self.sessions, job_id, worker, message["stages"]):
-                        progress.abandoned.set()
+                if message["kind"] == "plan":  # stored at once, the heartbeat carries only progress
+                    progress.plan = [[name, weight, None] for name, weight in message["stages"]]
+                    self._stage_began(job_id, worker, progress, progress.plan[0][0] if progress.plan else None)
                 elif message["kind"] == "progress":
+                    if message["stage"] != progress.stage:
+                        self._stage_began(job_id, worker, progress, message["stage"])
                     progress.stage, progress.scored, progress.to_score = (
                         message["stage"], message["scored"], message["to_score"])
+                    progress.last_report = time.time()
                 elif message["kind"] == "done":
                     return _Outcome(result=message["result"], plots={
                         name: base64.b64decode(png) for name, png in message["plots"].items()})
                 else:
                     return _Outcome(error=message["error"])
+
+    def _stage_began(self, job_id: int, worker: str, progress: _Progress, stage: str | None) -> None:
+        """Stamp the stage's start in the plan and store it (a few writes per job): the page's estimate measures the
+        rate from the first stage's start. A stage begins when the one before it sent its last report (the first
+        when the plan arrives, just before the model is built), not at its own first report, one batch late."""
+        now = time.time()
+        unstamped = [index for index, entry in enumerate(progress.plan) if entry[0] == stage and entry[2] is None]
+        for index in unstamped:
+            progress.plan[index][2] = now if index == 0 or progress.last_report is None else progress.last_report
+        if unstamped and not jobs.set_plan(self.sessions, job_id, worker, progress.plan):
+            progress.abandoned.set()
 
     def _keep_plots(self, plots: dict[str, bytes]) -> dict[str, str]:
         """Each PNG stored in the database by its SHA-256 (so any web process can serve it); name -> hash."""

@@ -151,14 +151,16 @@ class StoredFileOut(BaseModel):
 
 class OverallProgressOut(BaseModel):
     fraction: float | None = Field(description="share of the attempt's planned work done, 0 to 1: finished stages' "
-                                               "tokens plus the current stage's scored share of its own, over all "
-                                               "planned tokens; null when the worker sent no plan or the stage is "
-                                               "not in it")
+                                               "weights (tokens fed to the model; the loop-wise analysis weighed as "
+                                               "passes over its slice) plus the current stage's share of its own, "
+                                               "over all planned work; null when the worker sent no plan or the "
+                                               "stage is not in it")
     elapsed_seconds: float = Field(description="since the attempt started (until it finished, once done)")
-    eta_seconds: float | None = Field(description="an estimate of the seconds left, elapsed × (1 − fraction) / "
-                                                  "fraction; null until the fraction is large enough to go on")
-    outside: list[str] = Field(description="planned stages that the fraction and estimate leave out (loops: the "
-                                           "loop-wise analysis, which reports no progress of its own)")
+    eta_seconds: float | None = Field(description="an estimate of the seconds left to the result: the work left at "
+                                                  "the rate measured since scoring began; null until the fraction is "
+                                                  "large enough to go on")
+    outside: list[str] = Field(description="planned stages that the fraction and estimate leave out (only in plans "
+                                           "of an older worker, which did not weigh the loop-wise analysis)")
 
 
 class EvaluationOut(BaseModel):

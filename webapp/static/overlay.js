@@ -21,7 +21,10 @@
         || (kind.value !== "" && choice.dataset.kind !== kind.value);
     });
   }
-  [filter, track, kind].forEach(function (input) { input.addEventListener("input", applyFilters); });
+  [filter, track, kind].forEach(function (input) {
+    input.addEventListener("input", applyFilters);
+    input.addEventListener("change", applyFilters);
+  });
 
   function ticked() { return form.querySelectorAll('input[name="item"]:checked').length; }
   form.addEventListener("change", function () {

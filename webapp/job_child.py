@@ -30,10 +30,12 @@ import traceback
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
-# The loop-wise analysis' cost in passes of the model over its slice: the capture pass, the early exits at 1 to
-# loops + 2 crawler loops and the logit lens of every stage. benchmarks/loops_weight.py measures it against the
-# sliding-window pass on the tiny preset (6.8 at 4,096 tokens on one CPU thread).
-LOOPS_PASSES = 7
+# The loop-wise analysis' cost in sliding-window passes over its slice, before the worker has measured one: the
+# capture pass, the early exits at 1 to loops + 2 crawler loops, the logit lens of every stage, and reading the
+# artifact and the validation split again. benchmarks/loops_weight.py measures it on the tiny preset with the CPU
+# defaults (19.1 at 65,536 targets and 4,096 analysis tokens, one thread); the worker replaces it with what its
+# last analysis measured (webapp.job_runner).
+LOOPS_PASSES = 19
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -9,7 +9,9 @@ from tests.conftest import DEMO_RECORD, REPO
 from tests.webapp.helpers import make_settings
 from webapp.app import create_app
 from webapp.db import init_db, make_engine
+from webapp.job_child import LOOPS_PASSES
 from webapp.job_runner import JobRunner
+from webapp.tables import Evaluation
 
 
 def _evaluated(tmp_path, eval_data, tiny_artifact, **overrides) -> tuple[TestClient, int]:
@@ -106,3 +108,19 @@ def test_a_record_with_a_loops_folder_gets_the_same_view(analysed):
     assert client.get(f"/records/{record_id}/loops/loops.png").status_code == 404
     panels = client.get(f"/api/records/{record_id}/loops/charts").json()["panels"]
     assert "loops-quant_error" in [p["id"] for p in panels]
+
+
+def test_the_analysis_is_weighed_in_the_plan_at_what_the_last_one_cost(analysed):
+    client, job_id = analysed
+    sessions = client.app.state.sessions
+    with sessions() as session:
+        first = session.get(Evaluation, job_id)
+        plan, measured = first.plan, first.result["timing"]["loops_passes"]
+    assert plan[-1][:2] == ["loops", 256 * LOOPS_PASSES] and all(entry[2] for entry in plan)  # the prior, stamped
+    assert measured > 0
+    files = {"artifact": ("tiny.ptz", client.app.state.store.path(first.artifact_sha256).read_bytes()),
+             "config": ("c.json", b'{"eval_stride": 8}')}
+    second = client.post("/api/evaluations", files=files).json()["evaluation"]["id"]
+    JobRunner(client.app.state.settings, sessions)(second)
+    with sessions() as session:
+        assert session.get(Evaluation, second).plan[-1][1] == round(256 * measured)

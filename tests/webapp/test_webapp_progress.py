@@ -108,22 +108,28 @@ def _scripted_job(stages: list[tuple[str, int, float]], loading: float, batches:
 
 
 def test_a_scripted_slow_job_is_estimated_within_15_percent_from_a_quarter_on():
-    """Stage speeds as benchmarks/loops_weight.py measured them on one CPU thread for the tiny preset at 65,536
-    targets (roundtrip 7.2k and sliding window 10.7k tokens/s; the analysis 6.8 passes of 4,096 tokens, planned as
-    7), slowed down 10x: 91 s of roundtrip, 245 s of sliding window, 26 s of analysis after 30 s of loading."""
-    stages = [("roundtrip", 65_536, 65_536 / 720), ("sliding_window", 262_144, 262_144 / 1070),
-              ("loops", 7 * 4096, 6.8 * 4096 / 1070)]
+    """Stage speeds as benchmarks/loops_weight.py measured them with the CPU defaults (65,536 targets; roundtrip
+    12.1k and sliding window 12.5k tokens/s; the analysis 19.1 passes of its 4,096 tokens), slowed down 10x, with
+    the analysis planned at 19 passes (the last job's measure) and taking 10% longer this time, after 30 s of
+    loading: 54 s of roundtrip, 209 s of sliding window, 69 s of analysis."""
+    stages = [("roundtrip", 65_536, 65_536 / 1213), ("sliding_window", 262_144, 262_144 / 1252),
+              ("loops", 19 * 4096, 1.1 * 19.1 * 4096 / 1252)]
     samples = _scripted_job(stages, loading=30.0, batches=512, heartbeat=5.0)
+    to_result = samples[-1][0] + samples[-1][3]  # the real time from the job's start to its result
+    analysis_began = 30.0 + stages[0][2] + stages[1][2]
     checked = [(now, eta, left) for now, fraction, eta, left in samples if fraction >= 0.25]
     assert len(checked) > 200
     for now, eta, left in checked:
-        # the page's figures are those of the last heartbeat: up to 5 s old, on top of the 15%
-        assert abs(eta - left) <= 0.15 * left + 5.0, (now, eta, left)
-    # no jumps: the estimated end moves by more than 5% of the time left only while the sliding pass shows its own
-    # speed (three heartbeats, each under 20%; the page glides through them), and never back and forth
+        # the estimated moment of the result, within 15% of the real time to it
+        assert abs(eta - left) <= 0.15 * to_result, (now, eta, left)
+        if now < analysis_began:
+            # while the passes report, the time left itself within 15% (the page's figures are the last
+            # heartbeat's: up to 5 s old); the analysis reports nothing, so its own overrun is not foreseeable
+            assert abs(eta - left) <= 0.15 * left + 5.0, (now, eta, left)
+    # no jumps: from one second to the next the estimated end moves by more than 2 s and 5% of the time left only
+    # while the sliding pass shows its own speed (three heartbeats, each under 20%; the page glides through them)
     ends = [(now + eta, left) for now, _, eta, left in samples if eta is not None]
-    moves = [(b - a) / left for (a, _), (b, left) in zip(ends, ends[1:])]
-    big = [move for move in moves if abs(move) > 0.05]
+    big = [(b - a) / left for (a, _), (b, left) in zip(ends, ends[1:]) if abs(b - a) > max(2.0, 0.05 * left)]
     assert len(big) <= 3 and all(-0.2 < move < 0 for move in big), big
 
 

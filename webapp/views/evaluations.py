@@ -176,7 +176,8 @@ def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
 
 
 def _result_out(result: dict) -> EvalResultOut:
-    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error")})
+    # "timing" is the worker's measure of the loop-wise analysis, for the next job's estimate: not the report's
+    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error", "timing")})
     # the loop-wise report is large and has its own endpoint: the result only says whether there is one; what
     # the page leaves out of the report (the server's paths to the artifact, data and tokenizer) is not shown
     # the report is validated already: its parts go in as they are, not through a dict to be validated again

@@ -126,11 +126,10 @@ def _label(arm: ArmSeeds) -> str:
     return arm.id.split(":", 1)[1] if arm.source == "ablation" else arm.label
 
 
-def _choice(arm: ArmSeeds, corpus: str, catalog: RecordCatalog) -> OverlayChoice:
+def _choice(arm: ArmSeeds, corpus: str, tracks: dict[str, str]) -> OverlayChoice:
     kind = arm.headline_kind
     values = arm.values(kind) if kind else []
-    entry = catalog.get(arm.id.split(":", 1)[1]) if arm.source == "record" else None
-    track = entry.record.track.removeprefix("track_") if entry and entry.record.track else None
+    track = tracks.get(arm.id.split(":", 1)[1]) if arm.source == "record" else None
     return OverlayChoice(id=arm.id, label=_label(arm), source=arm.source, corpus=corpus, track=track, kind=kind,
                          score=statistics.fmean(values) if values else None)
 
@@ -177,7 +176,9 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
     by_id = {arm.id: arm for arm in arms}
     by_plan = {plan.name: (plan, results) for plan, results in ablations}
     corpora = {arm.id: arm_corpus(arm, catalog, by_plan) for arm in arms}
-    choices = [_choice(arm, corpora[arm.id], catalog) for arm in arms]
+    # one listing of the catalog for every choice's track, not one per record
+    tracks = {entry.id: entry.record.track.removeprefix("track_") for entry in catalog.entries() if entry.record.track}
+    choices = [_choice(arm, corpora[arm.id], tracks) for arm in arms]
     ids = list(dict.fromkeys(item_ids))
     unknown = [i for i in ids + ([reference] if reference else []) if i not in by_id]
     if unknown:

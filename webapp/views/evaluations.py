@@ -23,7 +23,7 @@ from evaluator.artifacts.eval_report import EvalReport
 from evaluator.artifacts.loading import open_artifact
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
-from webapp.schemas import EvalResultOut, EvaluationOut, OverallProgressOut, StoredFileOut
+from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
 from webapp.settings import Settings
 from webapp.tables import Evaluation, JobState, StoredFile, utcnow
 from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container

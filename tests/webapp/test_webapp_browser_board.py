@@ -4,7 +4,6 @@ it, badges give the verdict with the actual findings, the status filters return 
 on a phone."""
 from __future__ import annotations
 
-
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions

@@ -227,7 +227,8 @@ class JobRunner:
                     progress.last_report = time.time()
                 elif message["kind"] == "done":
                     result = message["result"]
-                    if (passes := _measured_loops_passes(progress.plan, time.time(), progress.loops_tokens)) is not None:
+                    passes = _measured_loops_passes(progress.plan, time.time(), progress.loops_tokens)
+                    if passes is not None and "loops" in result:  # an analysis that failed early measures nothing
                         result["timing"] = {"loops_passes": passes}
                     return _Outcome(result=result, plots={
                         name: base64.b64decode(png) for name, png in message["plots"].items()})

@@ -139,6 +139,20 @@ def test_the_ablation_page_refuses_a_cross_corpus_delta(server, browser, width):
     assert deltas[0] == "control" and deltas[1].startswith("other corpus") and deltas[2].startswith("-")
     bars = browser.execute_script("return document.querySelector('#ablation-deltas .js-plotly-plot').data[0].y")
     assert len(bars) == 1 and bars[0].startswith("2026-03-29_Loader")
+    # the chart fits: its axis title inside the plot, its arm labels apart from each other
+    browser.get(f"{server}/ablation?control=ablation:tiny_cpu/loops3&arm=ablation:tiny_cpu/loops1"
+                "&arm=ablation:tiny_cpu/mlp3&arm=ablation:tiny_cpu/loops2&kind=sliding_window")
+    WebDriverWait(browser, 30).until(_charts_ready)
+    plot, title, labels = browser.execute_script("""
+        const gd = document.querySelector('#ablation-deltas .js-plotly-plot'), box = e => e.getBoundingClientRect();
+        const b = box(gd), t = box(gd.querySelector('.xtitle'));
+        return [[b.left, b.right], [t.left, t.right],
+                Array.from(gd.querySelectorAll('.ytick')).map(e => [box(e).top, box(e).bottom, box(e).left])];""")
+    assert plot[0] <= title[0] and title[1] <= plot[1]
+    labels.sort()
+    assert all(a[1] <= b[0] for a, b in zip(labels, labels[1:])) and all(label[2] >= plot[0] for label in labels)
+    browser.get(f"{server}/ablation?control=record:{CRAWLER_RECORD}&arm=ablation:tiny_cpu/loops1"
+                "&arm=record:2026-03-29_Loader_FullGPTQ_XSA11_BigramHash2816&kind=sliding_window")
     for td in browser.find_elements(By.CSS_SELECTOR, "#ablation td.delta"):
         assert td.is_displayed()
     settings = browser.find_element(By.CSS_SELECTOR, "#ablation").text

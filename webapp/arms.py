@@ -32,7 +32,12 @@ _CONFIG_LINE = "config:"
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*(\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|[^\s,]+)")
 # torch's launcher warnings and nvidia-smi's table (drawn with |) carry no settings
-_NOT_SETTING_LINE = re.compile(r"^[WIEF]\d{4} |\|")
+_NOT_SETTING_LINE = re.compile(r"^\[?[WIEF]\d{4} |\|")
+# a settings line is made of pairs only: what is left once they are taken out is separators, never words (a
+# warning that mentions "Utils.hpp:137", a line of Python source, a sentence with a colon in it)
+_SEPARATORS_ONLY = re.compile(r"[\s,;]*")
+# a value that calls or indexes (`torch.zeros(n`, `group["lr"]`) or closes a call is Python source a log echoes
+_CODE_VALUE = re.compile(r"\w[(\[]|\)$")
 
 
 def _first_training_line(log: TrainLog) -> int:
@@ -41,13 +46,18 @@ def _first_training_line(log: TrainLog) -> int:
 
 
 def log_settings(log: TrainLog) -> dict[str, str]:
-    """key:value pairs printed before the first training line, outside the embedded source."""
+    """key:value pairs printed before the first training line, outside the embedded source, from the lines that
+    are settings (pairs and separators only)."""
     text = read_capped(Path(log.path), LOG_LIMIT).data.decode("utf-8", errors="replace").split("\n")
     settings: dict[str, str] = {}
     for number, line in enumerate(text[: _first_training_line(log) - 1], start=1):
-        if _NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number)):
+        if (_NOT_SETTING_LINE.search(line) or (log.source and log.source.covers(number))
+                or not _SEPARATORS_ONLY.fullmatch(_PAIR.sub(" ", line))):
             continue
-        for key, value in _PAIR.findall(line):
+        pairs = _PAIR.findall(line)
+        if any(_CODE_VALUE.search(value) and not value.startswith(("(", "[", "{")) for _, value in pairs):
+            continue
+        for key, value in pairs:
             for name, setting in _expand(key, value).items():
                 if name.lower() not in NOT_SETTINGS:
                     settings.setdefault(name, setting)

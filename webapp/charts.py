@@ -71,7 +71,9 @@ def log_series(log: TrainLog, name: str, group: str, curve: str, kind: MetricKin
                     [None if p.train_time_ms is None else p.train_time_ms / 1000.0 for p in points], values,
                     colour=colour, dash=dash)
     row = seed_row(log, kind)
-    if curve == "val" and row.headline_bpb is not None and row.headline_kind is not None:
+    # a star only in the kind asked for: a log without that score has none (never another kind's in its place)
+    if curve == "val" and row.headline_bpb is not None and row.headline_kind is not None \
+            and (kind is None or row.headline_kind == kind):
         series.final = row.headline_bpb
         series.final_label = f"final {KIND_WORDS[row.headline_kind.value]} BPB"
         series.final_step = row.steps
@@ -104,7 +106,9 @@ def figure(series: list[Series], x: str, x_title: str, y_title: str) -> tuple[di
         if s.final is not None and final_x is not None:
             drawn.append(s.final)
             fig.add_trace(go.Scatter(
-                x=[final_x], y=[s.final], name=f"{who} {s.final_label}", legendgroup=s.group, showlegend=False,
+                # one legend entry per item for its stars, as for its lines: every drawn mark is in the legend
+                x=[final_x], y=[s.final], name=f"{s.name}: {s.final_label}", legendgroup=s.group,
+                showlegend=s.in_legend,
                 mode="markers", marker={"symbol": "star", "size": 13, "color": colour,
                                         "line": {"color": "#ffffff", "width": 1}},
                 hovertemplate=f"{who}<br>{s.final_label} %{{y:.5f}}<br>{x_title} %{{x}}<extra></extra>",
@@ -165,7 +169,8 @@ def ablation_figure(arms: list, kind: str) -> Panel:
         digits = effect_decimals(stats.std if stats else None)
         significant = arm.p_value is not None and arm.p_value < SIGNIFICANT_P
         p = "" if arm.p_value is None else (f", p {arm.p_value:.2g}" if significant else f", p {arm.p_value:.2g} n.s.")
-        labels.append(f"{arm.label} ({arm.delta:+.{digits}f}{p})")
+        # the name and its numbers on two lines: a phone's chart keeps its width for the bars
+        labels.append(f"{arm.label}<br>({arm.delta:+.{digits}f}{p})")
         colours.append(COLOURS[0] if significant else "#a5b4c8")
     stds = [(arm.bpb[kind].std if kind in arm.bpb and arm.bpb[kind].std is not None else 0.0) for arm in shown]
     fig = go.Figure(go.Bar(
@@ -179,9 +184,10 @@ def ablation_figure(arms: list, kind: str) -> Panel:
                                  hovertemplate="seed Δ %{x:+.5f}<extra></extra>", meta="seeds"))
     fig.add_vline(x=0, line={"color": "#868e96", "width": 1})
     fig.update_layout(
-        template="plotly_white", height=110 + 42 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 30, "b": 45},
+        template="plotly_white", height=130 + 48 * max(len(shown), 1), margin={"l": 10, "r": 10, "t": 30, "b": 65},
         showlegend=False, font={"family": "system-ui, sans-serif", "size": 12},
-        xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control (negative is better)"}, "zeroline": False},
+        xaxis={"title": {"text": f"Δ {kind.replace('_', ' ')} BPB vs control<br>(negative is better)"}, "zeroline": False,
+               "nticks": 6},
         yaxis={"autorange": "reversed", "automargin": True})
     return Panel(id="ablation-deltas", title="Difference from the control", figure=json.loads(fig.to_json()),
                  controls=False)

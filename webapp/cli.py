@@ -28,6 +28,8 @@ WORKER_STOP_SECONDS = 30
 # a worker that dies within this long of its start counts as crashing: wait longer before each new one
 WORKER_HEALTHY_SECONDS = 60
 WORKER_RESTART_DELAYS = (1, 2, 5, 10, 30)
+# Ctrl-C or a service manager signals the whole process group: the worker may end a moment before serve calls stop()
+STOP_GRACE_SECONDS = 2.0
 
 
 def _settings(**flags) -> Settings:
@@ -67,7 +69,8 @@ class WorkerSupervisor:
         while (child := self._spawn()) is not None:
             started = time.monotonic()
             code = child.wait()  # reaps it: a dead worker never lingers as a zombie
-            if self._stopping.is_set():
+            stopped_with_us = code in (-signal.SIGTERM, -signal.SIGINT) and self._stopping.wait(STOP_GRACE_SECONDS)
+            if stopped_with_us or self._stopping.is_set():
                 return
             crashes = 0 if time.monotonic() - started > WORKER_HEALTHY_SECONDS else crashes + 1
             delay = WORKER_RESTART_DELAYS[min(crashes, len(WORKER_RESTART_DELAYS) - 1)]

@@ -8,10 +8,11 @@ the job ends.
 Protocol: argv is `MESSAGE_FD PARENT_PID`; stdin holds the request as JSON (artifact, tokenizer and
 data paths, options, device, loop-analysis tokens); every message is one JSON line on MESSAGE_FD:
 once, before scoring, {"kind": "plan", "stages": [[stage, tokens], ...]} (the stages to come in order,
-with the tokens each feeds the model; tokens is null for the loop-wise analysis, which reports no
-progress of its own and is left out of the job's overall progress), then {"kind": "progress", stage,
-scored, to_score} as each stage goes, then {"kind": "done", result, plots (name -> base64 PNG)} or
-{"kind": "failed", error}. Nothing here touches the database: the worker does that.
+with the tokens each feeds the model; the loop-wise analysis, which reports no progress of its own, is
+weighed as LOOPS_PASSES passes over its slice), then {"kind": "progress", stage, scored, to_score} as
+each stage goes (in validation targets: a pass that scores the record's windows beside the challenge's
+counts each target once, as the result does), then {"kind": "done", result, plots (name -> base64 PNG)}
+or {"kind": "failed", error}. Nothing here touches the database: the worker does that.
 
 SIGINT and SIGTERM arrive blocked (the worker starts this process with them masked, and the mask is
 inherited for its whole life): Ctrl-C or a service manager signals the whole process group, but what
@@ -29,6 +30,12 @@ import traceback
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+# The loop-wise analysis' cost in sliding-window passes over its slice, before the worker has measured one: the
+# capture pass, the early exits at 1 to loops + 2 crawler loops, the logit lens of every stage, and reading the
+# artifact and the validation split again. benchmarks/loops_weight.py measures it on the tiny preset with the CPU
+# defaults (19.1 at 65,536 targets and 4,096 analysis tokens, one thread); the worker replaces it with what its
+# last analysis measured (webapp.job_runner).
+LOOPS_PASSES = 19
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -49,12 +56,19 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     from evaluator.loops.analysis import LoopsError
     from webapp.views.loops import run_analysis
 
+    targets = {}  # the roundtrip pass scores each validation target once: its total is the result's target count
+
     def progress(stage: str, scored: int, to_score: int) -> None:
+        if stage == "roundtrip":
+            targets["n"] = to_score
+        elif to_score and "n" in targets:  # the same share of the same targets, whatever the pass scores twice
+            scored, to_score = round(targets["n"] * scored / to_score), targets["n"]
         send({"kind": "progress", "stage": stage, "scored": scored, "to_score": to_score})
 
     def plan(stages: list[tuple[str, int]]) -> None:
+        loops = request["loops_tokens"]
         send({"kind": "plan", "stages": [[name, tokens] for name, tokens in stages]
-              + ([["loops", None]] if request["loops_tokens"] else [])})
+              + ([["loops", loops * LOOPS_PASSES]] if loops else [])})
 
     artifact, data_dir, tokenizer = Path(request["artifact"]), Path(request["data_dir"]), Path(request["tokenizer"])
     options = request["options"]

@@ -22,20 +22,23 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy
 from sqlalchemy.orm import sessionmaker
 
 from crawler.errors import PgolfError
 from webapp import jobs
 from webapp.blobs import BlobStore
-from webapp.job_child import one_line
+from webapp.job_child import LOOPS_PASSES, one_line
 from webapp.queue import EvalQueue
 from webapp.settings import Settings
-from webapp.tables import Evaluation, StoredFile
+from webapp.tables import Evaluation, JobState, StoredFile
 
 # how long a job waits before asking again for a slot when all are busy
 SLOT_RETRY_SECONDS = 2.0
 # how often the job's thread wakes to check the time limit and the heartbeat's verdict while the child is silent
 POLL_SECONDS = 0.2
+# finished jobs looked through for the latest measured cost of the loop-wise analysis
+LOOPS_HISTORY = 20
 
 
 class NoEvalData(PgolfError):
@@ -58,11 +61,27 @@ class _Outcome:
     error: str = ""
 
 
+def _measured_loops_passes(plan: list[list], finished: float, loops_tokens: int) -> float | None:
+    """The loop-wise analysis' time over the sliding-window pass's time per token fed, per token of the analysis'
+    slice: its cost in passes, which the next job's plan weighs it at. None without both stages' starts."""
+    starts = {name: (weight, started) for name, weight, started in plan}
+    if not loops_tokens or "loops" not in starts or "sliding_window" not in starts:
+        return None
+    (_, loops_began), (sliding_weight, sliding_began) = starts["loops"], starts["sliding_window"]
+    if not (loops_began and sliding_began and loops_began > sliding_began):
+        return None
+    seconds_per_token = (loops_began - sliding_began) / sliding_weight
+    return (finished - loops_began) / seconds_per_token / loops_tokens
+
+
 class _Progress:
     """The latest progress, written by the job's thread and read by the heartbeat thread."""
 
     def __init__(self):
         self.stage, self.scored, self.to_score = "loading", 0, 0
+        self.plan: list[list] = []  # [stage, weight, started (Unix time) or None], as stored for the page
+        self.last_report: float | None = None  # Unix time of the latest progress message
+        self.loops_tokens = 0  # the loop-wise analysis' slice, 0 when it does not run
         self.abandoned = threading.Event()
 
 
@@ -156,6 +175,7 @@ class JobRunner:
             os.close(write_fd)
         with self._children_lock:
             self._children[job_id] = (worker, child)
+        progress.loops_tokens = request["loops_tokens"]
         try:
             child.stdin.write(json.dumps(request).encode())
             child.stdin.close()
@@ -194,17 +214,47 @@ class JobRunner:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 message = json.loads(line)
-                if message["kind"] == "plan":  # once per attempt: stored at once, the heartbeat carries only progress
-                    if not jobs.set_plan(self.sessions, job_id, worker, message["stages"]):
-                        progress.abandoned.set()
+                if message["kind"] == "plan":  # stored at once, the heartbeat carries only progress
+                    passes = self._loops_passes()
+                    progress.plan = [[name, weight if name != "loops" else round(weight / LOOPS_PASSES * passes), None]
+                                     for name, weight in message["stages"]]
+                    self._stage_began(job_id, worker, progress, progress.plan[0][0] if progress.plan else None)
                 elif message["kind"] == "progress":
+                    if message["stage"] != progress.stage:
+                        self._stage_began(job_id, worker, progress, message["stage"])
                     progress.stage, progress.scored, progress.to_score = (
                         message["stage"], message["scored"], message["to_score"])
+                    progress.last_report = time.time()
                 elif message["kind"] == "done":
-                    return _Outcome(result=message["result"], plots={
+                    result = message["result"]
+                    passes = _measured_loops_passes(progress.plan, time.time(), progress.loops_tokens)
+                    if passes is not None and "loops" in result:  # an analysis that failed early measures nothing
+                        result["timing"] = {"loops_passes": passes}
+                    return _Outcome(result=result, plots={
                         name: base64.b64decode(png) for name, png in message["plots"].items()})
                 else:
                     return _Outcome(error=message["error"])
+
+    def _loops_passes(self) -> float:
+        """What the latest analysis on this server cost, in sliding-window passes over its slice (the same machine,
+        data and usually model size), else the prior LOOPS_PASSES."""
+        with self.sessions() as session:
+            for result in session.scalars(sqlalchemy.select(Evaluation.result).where(Evaluation.state == JobState.DONE)
+                                          .order_by(Evaluation.finished_at.desc()).limit(LOOPS_HISTORY)):
+                if result and (passes := result.get("timing", {}).get("loops_passes")):
+                    return passes
+        return LOOPS_PASSES
+
+    def _stage_began(self, job_id: int, worker: str, progress: _Progress, stage: str | None) -> None:
+        """Stamp the stage's start in the plan and store it (a few writes per job): the page's estimate measures the
+        rate from the first stage's start. A stage begins when the one before it sent its last report (the first
+        when the plan arrives, just before the model is built), not at its own first report, one batch late."""
+        now = time.time()
+        unstamped = [index for index, entry in enumerate(progress.plan) if entry[0] == stage and entry[2] is None]
+        for index in unstamped:
+            progress.plan[index][2] = now if index == 0 or progress.last_report is None else progress.last_report
+        if unstamped and not jobs.set_plan(self.sessions, job_id, worker, progress.plan):
+            progress.abandoned.set()
 
     def _keep_plots(self, plots: dict[str, bytes]) -> dict[str, str]:
         """Each PNG stored in the database by its SHA-256 (so any web process can serve it); name -> hash."""

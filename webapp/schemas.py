@@ -34,7 +34,11 @@ class RecordRow(BaseModel):
     claimed_bpb: float | None = Field(description="val_bpb as submission.json states it")
     worst_total_bytes: int | None = Field(description="largest code + compressed model total over the seeds' logs")
     size_cap_bytes: int = SIZE_CAP_BYTES
-    status: str = Field(description="worst compliance status without a baseline: PASS, WARN or FAIL")
+    status: str = Field(description="worst compliance status over every rule, without a baseline: PASS, WARN or FAIL")
+    verdict: str = Field(description="worst status over the rules that keep a record off the leaderboard (size, "
+                                     "training and evaluation time, claims): what the badges show and filters use")
+    flagged_rules: list[str] = Field(default_factory=list, description="every rule that fails or warns, failures "
+                                                                       "first, as 'STATUS: title: summary'")
 
 
 class RecordIndex(BaseModel):
@@ -147,14 +151,16 @@ class StoredFileOut(BaseModel):
 
 class OverallProgressOut(BaseModel):
     fraction: float | None = Field(description="share of the attempt's planned work done, 0 to 1: finished stages' "
-                                               "tokens plus the current stage's scored share of its own, over all "
-                                               "planned tokens; null when the worker sent no plan or the stage is "
-                                               "not in it")
+                                               "weights (tokens fed to the model; the loop-wise analysis weighed as "
+                                               "passes over its slice) plus the current stage's share of its own, "
+                                               "over all planned work; null when the worker sent no plan or the "
+                                               "stage is not in it")
     elapsed_seconds: float = Field(description="since the attempt started (until it finished, once done)")
-    eta_seconds: float | None = Field(description="an estimate of the seconds left, elapsed × (1 − fraction) / "
-                                                  "fraction; null until the fraction is large enough to go on")
-    outside: list[str] = Field(description="planned stages that the fraction and estimate leave out (loops: the "
-                                           "loop-wise analysis, which reports no progress of its own)")
+    eta_seconds: float | None = Field(description="an estimate of the seconds left to the result: the work left at "
+                                                  "the rate measured since scoring began; null until the fraction is "
+                                                  "large enough to go on")
+    outside: list[str] = Field(description="planned stages that the fraction and estimate leave out (only in plans "
+                                           "of an older worker, which did not weigh the loop-wise analysis)")
 
 
 class EvaluationOut(BaseModel):
@@ -218,6 +224,7 @@ class ArmRow(BaseModel):
     delta: float | None = Field(description="mean BPB of the chosen kind minus the control's; negative is better")
     seed_deltas: list[float]
     p_value: float | None = Field(description="two-sided Welch p that the arm's mean differs from the control's")
+    not_comparable: str = Field("", description="why no delta is given: scored on another corpus than the control")
     worst_total_bytes: int | None
     settings_diff: list[SettingDiff]
 

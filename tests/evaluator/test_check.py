@@ -68,6 +68,9 @@ def test_missing_file_fails(tmp_path):
     result = rows(folder)
     assert result["files"].status is Status.FAIL and result["overall"] is Status.FAIL
     assert any(e.text == "train_gpt.py: missing" for e in result["files"].evidence)
+    # the absent script is the files rule's fault; the size rule judges on the logs and says why it can do no more
+    assert result["size"].status is Status.PASS
+    assert result["size"].summary.endswith("code size unknown: train_gpt.py absent")
 
 
 def test_training_over_600_seconds_fails(tmp_path):
@@ -141,6 +144,14 @@ def test_size_accountings_show_helpers_and_wrapper(tmp_path):
     result = rows(folder)
     text = " ".join(e.text for e in result["size"].evidence)
     assert "lzma+base85 wrapper" in text and f"unwraps to {len(CODE)}" in text and "helper.py" in text
+
+
+def test_size_warning_names_the_accounting_over_the_cap(tmp_path):
+    folder = hand_record(tmp_path / "helpers", model_bytes=15_999_000)
+    (folder / "helper.py").write_text("x = 1\n" * 200)
+    result = rows(folder)
+    assert result["size"].status is Status.WARN
+    assert result["size"].summary.endswith("fits; over the cap counting train_gpt.py + helpers (helper.py)")
 
 
 def test_artifact_rule(tmp_path):

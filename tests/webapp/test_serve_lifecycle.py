@@ -47,6 +47,14 @@ def test_ctrl_c_stops_the_server_its_worker_and_a_running_evaluation(server, tin
         state, attempts, note = db.execute("select state, attempts, note from evaluations where id = ?",
                                            (job_id,)).fetchone()
     assert (state, attempts) == ("queued", 0) and "stopped during the job" in note
+    assert "starting a new one" not in server.log.read_text()  # a normal stop is not reported as a worker's death
+
+
+def test_sigterm_to_the_group_is_a_normal_stop(server):
+    os.killpg(server.process.pid, signal.SIGTERM)  # what a service manager sends: every process of the group
+    assert server.process.wait(40) == 0
+    log = server.log.read_text()
+    assert "killed by signal" not in log and "starting a new one" not in log, log[-2000:]
 
 
 def test_a_worker_whose_server_was_killed_stops_by_itself(server):

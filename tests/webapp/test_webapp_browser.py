@@ -47,6 +47,7 @@ def test_records_record_and_upload_in_a_browser(server, browser, tiny_artifact, 
         lambda driver: driver.find_element(By.ID, "job-state").text in ("done", "failed"))
     state = browser.find_element(By.ID, "job-state").text
     assert state == "done", browser.find_element(By.ID, "job-error").text
+    assert browser.find_element(By.ID, "inputs-started").text.endswith("UTC")  # the Inputs table's start, filled
     cells = browser.find_elements(By.CSS_SELECTOR, "#bpb tbody td.headline")
     assert len(cells) == 2 and all(re.fullmatch(r"\d+\.\d{8}", cell.text) for cell in cells)
     browser.save_screenshot(str(tmp_path / "evaluation.png"))

@@ -57,6 +57,7 @@ def _shoot(driver, width: int, path: Path) -> None:
     height = min(driver.execute_script("return document.documentElement.scrollHeight"), 2400)
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800})
+    driver.execute_script("window.scrollTo(0, 0)")  # the page from its top, wherever a hover left it
     time.sleep(0.5)
     scroll_width, inner_width = driver.execute_script(
         "return [document.documentElement.scrollWidth, window.innerWidth]")

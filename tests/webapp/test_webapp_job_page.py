@@ -24,6 +24,7 @@ def test_a_running_job_page_shows_attempt_start_and_no_server_path(client, setti
     page = client.get(f"/evaluations/{job_id}", headers=HTML).text
     assert 'Attempt <span id="job-attempt">1</span> of 2' in page
     assert f'<span id="job-started">{started:%Y-%m-%d %H:%M:%S} UTC</span>' in page
+    assert f'<span id="inputs-started">{started:%Y-%m-%d %H:%M:%S} UTC</span>' in page
     # (300 + 10% of 1,000) / 1,300 of the work done in 65 s (and the request's moment): 30%, and 65 × 0.69 / 0.31 s left
     assert '<strong id="job-percent">30%</strong>' in page and re.search(r'id="job-elapsed">1:0[56]<', page)
     assert re.search(r'<span id="job-eta">about 2:2\d left \(estimate\)</span>', page)

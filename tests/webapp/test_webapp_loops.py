@@ -9,7 +9,9 @@ from tests.conftest import DEMO_RECORD, REPO
 from tests.webapp.helpers import make_settings
 from webapp.app import create_app
 from webapp.db import init_db, make_engine
+from webapp.job_child import LOOPS_PASSES
 from webapp.job_runner import JobRunner
+from webapp.tables import Evaluation
 
 
 def _evaluated(tmp_path, eval_data, tiny_artifact, **overrides) -> tuple[TestClient, int]:
@@ -49,9 +51,28 @@ def test_the_page_shows_the_tables_and_plots_and_the_result_links_to_it(analysed
     page = client.get(f"/evaluations/{job_id}/loops")
     assert page.status_code == 200
     for part in ('id="stages"', 'id="early-exit"', 'id="loop-steps"', "crawler0@0",
-                 f'src="/evaluations/{job_id}/loops/logit_lens.png"'):
+                 f'href="/evaluations/{job_id}/loops/logit_lens.png"'):
         assert part in page.text
     assert f'href="/evaluations/{job_id}/loops"' in client.get(f"/evaluations/{job_id}").text
+    assert f'data-src="/api/evaluations/{job_id}/loops/charts"' in page.text
+
+
+def test_the_loop_charts_are_plotly_figures_of_the_report(analysed):
+    client, job_id = analysed
+    view = client.get(f"/api/evaluations/{job_id}/loops").json()
+    panels = {p["id"]: p for p in client.get(f"/api/evaluations/{job_id}/loops/charts").json()["panels"]}
+    assert {"loops-logit_lens", "loops-early_exit", "loops-repr_change", "loops-similarity",
+            "loops-attention_distance", "loops-activations"} <= set(panels)
+    lens = panels["loops-logit_lens"]["figure"]["data"][0]
+    assert lens["x"] == [row["stage"] for row in view["stages"]] and lens["y"] == [row["lens_bpb"] for row in view["stages"]]
+    exits = panels["loops-early_exit"]["figure"]["data"]
+    trained = next(t for t in exits if t["name"] == "trained loop count")
+    assert trained["x"] == [e["loops"] for e in view["early_exit"] if e["trained"]]
+    # every drawn line or marker set has its legend entry
+    for panel in panels.values():
+        for trace in panel["figure"]["data"]:
+            assert trace["type"] == "heatmap" or trace.get("showlegend", True)
+    assert client.get(f"/api/evaluations/{job_id + 1}/loops/charts").status_code == 404
 
 
 def test_plots_are_served_by_name_only(analysed):
@@ -81,7 +102,25 @@ def test_a_record_with_a_loops_folder_gets_the_same_view(analysed):
     view = client.get(f"/api/records/{record_id}/loops").json()
     assert view["stages"][0]["stage"] == "embed" and view["stages"][0]["quant_error"] is not None
     page = client.get(f"/records/{record_id}/loops")
-    assert page.status_code == 200 and f'src="/records/{record_id}/loops/quant_error.png"' in page.text
+    assert page.status_code == 200 and f'href="/records/{record_id}/loops/quant_error.png"' in page.text
     plot = client.get(f"/records/{record_id}/loops/similarity.png")
     assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
     assert client.get(f"/records/{record_id}/loops/loops.png").status_code == 404
+    panels = client.get(f"/api/records/{record_id}/loops/charts").json()["panels"]
+    assert "loops-quant_error" in [p["id"] for p in panels]
+
+
+def test_the_analysis_is_weighed_in_the_plan_at_what_the_last_one_cost(analysed):
+    client, job_id = analysed
+    sessions = client.app.state.sessions
+    with sessions() as session:
+        first = session.get(Evaluation, job_id)
+        plan, measured = first.plan, first.result["timing"]["loops_passes"]
+    assert plan[-1][:2] == ["loops", 256 * LOOPS_PASSES] and all(entry[2] for entry in plan)  # the prior, stamped
+    assert measured > 0
+    files = {"artifact": ("tiny.ptz", client.app.state.store.path(first.artifact_sha256).read_bytes()),
+             "config": ("c.json", b'{"eval_stride": 8}')}
+    second = client.post("/api/evaluations", files=files).json()["evaluation"]["id"]
+    JobRunner(client.app.state.settings, sessions)(second)
+    with sessions() as session:
+        assert session.get(Evaluation, second).plan[-1][1] == round(256 * measured)

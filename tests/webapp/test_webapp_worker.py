@@ -32,7 +32,13 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     # the plan the evaluation sent before scoring: 32 windows of 32 for roundtrip; for sliding, 63 windows of 32
     # every 16 targets, and the record's plan one more, at 1,008, reading past the stream's end
     with client.app.state.sessions() as session:
-        assert session.get(Evaluation, job_id).plan == [["roundtrip", 1024], ["sliding_window", 64 * 32]]
+        plan = session.get(Evaluation, job_id).plan
+    assert [entry[:2] for entry in plan] == [["roundtrip", 1024], ["sliding_window", 64 * 32]]
+    starts = [entry[2] for entry in plan]  # each stage's start, stamped by the worker for the page's estimate
+    assert all(starts) and starts == sorted(starts)
+    # the counts shown while a pass runs are the result's targets, even where the pass scores windows twice
+    assert all(body["to_score"] == 1024 for body in seen if body["stage"] in ("roundtrip", "sliding_window")
+               and body["to_score"])
     fractions = [body["progress"]["fraction"] for body in seen if body["progress"]]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and done["progress"]["eta_seconds"] == 0.0
     result = done["result"]

@@ -9,11 +9,11 @@ from pydantic import BaseModel
 
 from webapp.arms import all_arms, load_ablations
 from webapp.charts import Panel, ablation_figure
-from webapp.comparability import arm_corpus, corpus_warning
+from webapp.comparability import arm_corpus
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.schemas import Ablation
 from webapp.templating import templates
-from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links
+from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links, refuse_cross_corpus
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ablation"])
@@ -37,8 +37,8 @@ def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ab
         # a CPU demo's BPB on Wikipedia text set against FineWeb records is a difference of corpora, not of models
         by_id, plans = {arm.id: arm for arm in choices}, {plan.name: (plan, runs) for plan, runs in ablations}
         records = {entry.id: entry for entry in catalog.entries()}
-        result.comparability = corpus_warning({row.label: arm_corpus(by_id[row.id], records, plans)
-                                               for row in [result.control, *result.arms]})
+        refuse_cross_corpus(result, {row.id: arm_corpus(by_id[row.id], records, plans)
+                                     for row in [result.control, *result.arms]})
     return result
 
 

@@ -4,12 +4,15 @@ FastAPI's own /docs pages load their scripts from a CDN, which this app never do
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from webapp.templating import templates
 
 pages = APIRouter(include_in_schema=False)
+FAVICON = Path(__file__).resolve().parents[1] / "static" / "favicon.svg"
 
 
 @pages.get("/api", response_class=HTMLResponse)
@@ -21,3 +24,9 @@ def api_page(request: Request) -> HTMLResponse:
                  for path, operations in request.app.openapi()["paths"].items()
                  for method, operation in operations.items()]
     return templates.TemplateResponse(request, "api.html", {"endpoints": endpoints})
+
+
+@pages.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the page's SVG icon answers (every browser draws it)."""
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})

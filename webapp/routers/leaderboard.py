@@ -1,4 +1,4 @@
-"""The leaderboard page and its JSON twin: each track ranked by headline score among comparable records."""
+"""The leaderboard page and its JSON twin: each track ranked by submitted score, failing records listed apart."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -15,16 +15,18 @@ api = APIRouter(prefix="/api", tags=["records"])
 
 SortQuery = Annotated[LeaderSort, Query(description="order within each group; the rank is always by score")]
 OrderQuery = Annotated[Literal["asc", "desc"], Query()]
+KindQuery = Annotated[str, Query(max_length=40, description="show only scores of this metric kind ('' = all)")]
 
 
 @api.get("/leaderboard", response_model=Leaderboard,
-         summary="Each track ranked by headline score among records of the same corpus and metric kind")
-def leaderboard_json(catalog: CatalogDep, sort: SortQuery = "rank", order: OrderQuery = "asc") -> Leaderboard:
-    return leaderboard(catalog, sort, order)
+         summary="Each track ranked by submitted score; records failing size, time or claims listed unranked")
+def leaderboard_json(catalog: CatalogDep, sort: SortQuery = "rank", order: OrderQuery = "asc",
+                     kind: KindQuery = "") -> Leaderboard:
+    return leaderboard(catalog, sort, order, kind)
 
 
 @pages.get("/leaderboard", response_class=HTMLResponse)
 def leaderboard_page(request: Request, catalog: CatalogDep, sort: SortQuery = "rank",
-                     order: OrderQuery = "asc") -> HTMLResponse:
-    return templates.TemplateResponse(request, "leaderboard.html", {"board": leaderboard(catalog, sort, order),
+                     order: OrderQuery = "asc", kind: KindQuery = "") -> HTMLResponse:
+    return templates.TemplateResponse(request, "leaderboard.html", {"board": leaderboard(catalog, sort, order, kind),
                                                                     "query": request.url.query})

@@ -1,28 +1,40 @@
 """The loop-wise view of an evaluation (analysed by the worker) or of a record (its loops/ folder), with
-their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.views.loops knows."""
+their JSON twins, their interactive charts (Plotly panels drawn from the report) and the PNG plots `pgolf loops`
+wrote; a plot is served only under one of the fixed names webapp.views.loops knows."""
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 
 from evaluator.loops.report import LoopsReport
 from webapp.catalog import CatalogEntry
+from webapp.charts import Panel
 from webapp.deps import EntryDep, JobId, SessionsDep
+from webapp.loop_charts import loop_panels
 from webapp.schemas import LoopsView
 from webapp.templating import templates
-from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view, record_loops_view,
-                                record_plot, stored_loops, stored_plot)
+from webapp.views.loops import (LOOPS_JSON, PLOTS, RecordLoopsError, has_record_loops, loops_view,
+                                record_loops_report, record_loops_view, record_plot, stored_loops, stored_plot)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["loops"])
 
 
-def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
+class LoopCharts(BaseModel):
+    panels: list[Panel]
+
+
+def _stored(sessions: sessionmaker, job_id: int) -> tuple[dict, str]:
     try:
-        stored, name = stored_loops(sessions, job_id)
+        return stored_loops(sessions, job_id)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
+
+
+def _evaluation_view(sessions: sessionmaker, job_id: int) -> LoopsView:
+    stored, name = _stored(sessions, job_id)
     return loops_view(LoopsReport.from_dict(stored["report"]), list(stored["plots"]), f"Loop-wise view of {name}",
                       f"/evaluations/{job_id}",
                       f"/evaluations/{job_id}/loops", f"evaluation #{job_id}")
@@ -55,6 +67,12 @@ def evaluation_loops_page(request: Request, job_id: JobId, sessions: SessionsDep
         "captions": PLOTS})
 
 
+@api.get("/evaluations/{job_id}/loops/charts", response_model=LoopCharts,
+         summary="The evaluation's loop-wise analysis as Plotly figures")
+def evaluation_loops_charts(job_id: JobId, sessions: SessionsDep) -> LoopCharts:
+    return LoopCharts(panels=loop_panels(LoopsReport.from_dict(_stored(sessions, job_id)[0]["report"])))
+
+
 @pages.get("/evaluations/{job_id}/loops/{name}.png")
 def evaluation_loops_plot(job_id: JobId, name: str, sessions: SessionsDep) -> Response:
     try:
@@ -73,6 +91,13 @@ def record_loops_json(entry: EntryDep) -> LoopsView:
 def record_loops_page(request: Request, entry: EntryDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "loops.html", {
         "view": _record_view(entry), "json_url": f"/api/records/{entry.id}/loops", "captions": PLOTS})
+
+
+@api.get("/records/{record_id}/loops/charts", response_model=LoopCharts,
+         summary="The record's loops/loops.json as Plotly figures")
+def record_loops_charts(entry: EntryDep) -> LoopCharts:
+    _record_view(entry)  # the same refusals as the page: 404 without loops.json, 422 when it cannot be shown
+    return LoopCharts(panels=loop_panels(LoopsReport.from_dict(record_loops_report(entry))))
 
 
 @pages.get("/records/{record_id}/loops/{name}.png")

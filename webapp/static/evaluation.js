@@ -15,6 +15,10 @@
   const heartbeat = document.getElementById("job-heartbeat");
   const attempt = document.getElementById("job-attempt");
   const started = document.getElementById("job-started");
+  const inputsStarted = document.getElementById("inputs-started");
+  // the estimated end, smoothed: each new estimate moves it a third of the way, so a heartbeat never makes it jump
+  let end = null;
+  const SMOOTHING = 1 / 3;
   // the words for each stage: webapp/templating.py's STAGES, handed over by the page
   const stages = JSON.parse(job.dataset.stages);
 
@@ -40,8 +44,13 @@
     bar.style.width = (known ? 100 * progress.fraction : 0).toFixed(1) + "%";
     percent.textContent = known ? Math.floor(100 * progress.fraction) + "%" : "—";
     elapsed.textContent = clock(progress.elapsed_seconds);
-    eta.textContent = progress.eta_seconds !== null ? "about " + clock(progress.eta_seconds) + " left (estimate)"
-      : progress.fraction === 1 ? "scoring done" : "estimating…";
+    if (progress.eta_seconds !== null) {
+      const now = Date.now() / 1000, estimate = now + progress.eta_seconds;
+      end = end === null ? estimate : end + SMOOTHING * (estimate - end);
+      eta.textContent = "about " + clock(Math.max(end - now, 0)) + " left (estimate)";
+    } else {
+      eta.textContent = progress.fraction === 1 ? "scoring done" : "estimating…";
+    }
     stage.textContent = (stages[body.stage] || body.stage) +
       (body.to_score ? ": " + body.scored.toLocaleString() + " of " + body.to_score.toLocaleString() + " targets" : "");
     outside.hidden = progress.outside.length === 0;
@@ -62,6 +71,7 @@
         heartbeat.textContent = when(body.heartbeat_at);
         attempt.textContent = body.attempts;
         started.textContent = when(body.started_at);
+        inputsStarted.textContent = when(body.started_at);
         window.setTimeout(poll, 1000);
       })
       .catch(function () { window.setTimeout(poll, 3000); });

@@ -6,6 +6,7 @@ from evaluator.ablation.compare import ArmSeeds, compare_arms
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
 from evaluator.records.metric_kinds import KIND_ORDER
+from webapp.comparability import corpus_warning
 from webapp.schemas import Ablation, AblationLink, ArmChoice, ArmRow
 
 
@@ -48,3 +49,16 @@ def ablation(arms: list[ArmSeeds], control_id: str | None, arm_ids: list[str], k
     row = lambda stats: ArmRow.model_validate(stats, from_attributes=True)
     return Ablation(kind=result.kind, kinds=result.kinds, control=row(result.control),
                     arms=[row(stats) for stats in result.arms], choices=choices, problems=problems, ablations=links)
+
+
+def refuse_cross_corpus(result: Ablation, corpora: dict[str, str]) -> None:
+    """An arm scored on another corpus than the control gets no delta, seed deltas or p (as the overlay gives
+    none): a BPB on other text minus the control's is a difference of corpora, not of models. corpora: by arm id."""
+    if result.control is None:
+        return
+    control = corpora[result.control.id]
+    for row in result.arms:
+        if corpora[row.id] != control:
+            row.delta, row.seed_deltas, row.p_value = None, [], None
+            row.not_comparable = f"other corpus ({corpora[row.id]} vs the control's {control})"
+    result.comparability = corpus_warning({row.label: corpora[row.id] for row in [result.control, *result.arms]})

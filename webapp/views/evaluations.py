@@ -11,7 +11,6 @@ import json
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,10 +21,11 @@ from crawler.errors import PgolfError, first_line
 from evaluator.artifacts.eval_report import EvalReport
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
-from webapp.schemas import EvalResultOut, EvaluationOut, OverallProgressOut, StoredFileOut
+from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
 from webapp.settings import Settings
 from webapp.tables import Evaluation, JobState, StoredFile, utcnow
 from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container
+from webapp.views.progress import overall_progress
 
 FILE_FIELDS = {"artifact", "tokenizer", "config"}
 # the config settings an evaluation can apply, and the evaluator argument each one sets
@@ -37,8 +37,6 @@ CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
 # blocks in per-thread arenas, so checks spread over the web server's 40 request threads would leave up
 # to 40 decompression windows resident after the uploads are gone.
 _CHECKERS = ThreadPoolExecutor(2, thread_name_prefix="upload-check")
-# below this share of the work the rate seen is mostly loading and the first batches' warm-up: no estimate yet
-MIN_ETA_FRACTION = 0.02
 
 
 @dataclass
@@ -180,38 +178,13 @@ def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
 
 
 def _result_out(result: dict) -> EvalResultOut:
-    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error")})
+    # "timing" is the worker's measure of the loop-wise analysis, for the next job's estimate: not the report's
+    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error", "timing")})
     # the loop-wise report is large and has its own endpoint: the result only says whether there is one; what
     # the page leaves out of the report (the server's paths to the artifact, data and tokenizer) is not shown
     # the report is validated already: its parts go in as they are, not through a dict to be validated again
     shown = {name: getattr(report, name) for name in EvalResultOut.model_fields if hasattr(report, name)}
     return EvalResultOut(**shown, has_loops="loops" in result, loops_error=result.get("loops_error", ""))
-
-
-def overall_progress(job: Evaluation, now: datetime) -> OverallProgressOut | None:
-    """The job's progress over every stage of its plan, with the time left estimated from the rate so far."""
-    if job.state in (JobState.QUEUED, JobState.FAILED) or job.started_at is None:
-        return None
-    plan = job.plan or []
-    outside = [name for name, tokens in plan if tokens is None]
-    if job.state == JobState.DONE:
-        return OverallProgressOut(fraction=1.0, elapsed_seconds=((job.finished_at or now) - job.started_at)
-                                  .total_seconds(), eta_seconds=0.0, outside=outside)
-    weighed = [(name, tokens) for name, tokens in plan if tokens is not None]
-    names, total = [name for name, _ in weighed], sum(tokens for _, tokens in weighed)
-    fraction, scoring = None, False
-    if job.stage == "loading":  # before any pass, plan or none
-        fraction = 0.0
-    elif job.stage in outside and total:  # the loop-wise analysis runs once every pass is scored
-        fraction = 1.0
-    elif job.stage in names and total:
-        at = names.index(job.stage)
-        share = min(job.scored / job.to_score, 1.0) if job.to_score else 0.0
-        fraction = (sum(tokens for _, tokens in weighed[:at]) + share * weighed[at][1]) / total
-        scoring = job.to_score > 0
-    elapsed = max((now - job.started_at).total_seconds(), 0.0)
-    eta = elapsed * (1 - fraction) / fraction if scoring and fraction >= MIN_ETA_FRACTION else None
-    return OverallProgressOut(fraction=fraction, elapsed_seconds=elapsed, eta_seconds=eta, outside=outside)
 
 
 def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> EvaluationOut:

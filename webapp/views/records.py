@@ -9,8 +9,10 @@ from evaluator.check import compliance_report
 from evaluator.records.record import read_readme
 from webapp.catalog import CatalogEntry, RecordCatalog
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
+from webapp.views.standing import flagged, verdict
 
-SortKey = Literal["date", "track", "name", "author", "best_bpb", "n_seeds", "mean_bpb", "worst_total_bytes", "status"]
+SortKey = Literal["date", "track", "name", "author", "best_bpb", "n_seeds", "mean_bpb", "worst_total_bytes", "status",
+                  "verdict"]
 SORT_KEYS: tuple[str, ...] = SortKey.__args__
 StatusFilter = Literal["", "PASS", "WARN", "FAIL"]
 _STATUS_ORDER = {"PASS": 0, "WARN": 1, "FAIL": 2, "SKIP": 3}
@@ -26,12 +28,13 @@ def record_row(entry: CatalogEntry) -> RecordRow:
         best_bpb=bpb.min, n_seeds=bpb.n, mean_bpb=bpb.mean, std_bpb=bpb.std,
         claimed_bpb=sub.val_bpb if sub else None,
         worst_total_bytes=entry.seeds.worst_size.total_bytes if entry.seeds.worst_size else None,
-        status=entry.compliance.status.value)
+        status=entry.compliance.status.value, verdict=verdict(entry.compliance).value,
+        flagged_rules=flagged(entry.compliance))
 
 
 def _sort_value(row: RecordRow, key: str):
     value = getattr(row, key)
-    if key == "status":
+    if key in ("status", "verdict"):
         return _STATUS_ORDER[value]
     return value.lower() if isinstance(value, str) else value
 
@@ -44,7 +47,7 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
     needle = q.strip().lower()
     shown = [row for row in rows
              if (not needle or any(needle in (text or "").lower() for text in (row.name, row.folder, row.author)))
-             and (not track or row.track == track) and (not status or row.status == status)]
+             and (not track or row.track == track) and (not status or row.verdict == status)]
     # rows without the value go last in either order
     present = [row for row in shown if getattr(row, sort) is not None]
     missing = [row for row in shown if getattr(row, sort) is None]
@@ -55,7 +58,7 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
 
 
 CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "std_bpb",
-               "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status")
+               "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
 
 
 def index_csv(index: RecordIndex) -> str:

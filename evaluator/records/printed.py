@@ -14,7 +14,6 @@ from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.logs import MAX_LINE, Metric, TrainLog
 from evaluator.records.metric_kinds import KIND_WORDS
 from evaluator.records.record import Record
-from evaluator.records.runs import run_label
 from evaluator.records.submission import Claim
 
 _NUMBER = re.compile(r"(?<![\d.])\d+\.(\d+)(?![\d.])")

@@ -8,6 +8,7 @@ import typer
 
 from crawler.config import ConfigError, load_config
 from crawler.errors import exit_on_error
+from crawler.files import writable_folder
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:
@@ -38,6 +39,7 @@ def train_command(
                          seed=seed, max_wallclock_seconds=max_seconds, out_dir=str(out) if out else None, run_id=run_id)
         overrides.update(parse_sets(set_ or []))
         cfg = load_config(preset, config, **overrides)
+        writable_folder(Path(cfg.out_dir) / cfg.run_id, "--out")
         from crawler.train import train  # here, so that `pgolf --help` does not pay for importing torch
 
         train(cfg, progress=progress)

@@ -86,7 +86,8 @@ class WorkerSupervisor:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        self._thread.join()
+        if self._thread.ident is not None:  # start() may never have run: the app failed to build
+            self._thread.join()
 
 
 def _stop_on_signal(signum: int, _frame) -> None:
@@ -105,6 +106,7 @@ def serve_command(
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
     eval_data: Annotated[Optional[Path], typer.Option(help="Validation shards (and tokenizer.model) that uploads are evaluated on (PGOLF_EVAL_DATA_DIR); without it uploads are refused.")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
+    public_no_token: Annotated[bool, typer.Option("--public-no-token", help="Serve beyond localhost with no upload token (refused without this flag).")] = False,
 ) -> None:
     """Serve the web app: records, artifact evaluations and ablations.
 
@@ -126,8 +128,12 @@ def serve_command(
     settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db,
                          data_dir=data_dir, eval_data_dir=eval_data)
     if not settings.is_local and not settings.upload_token:
-        typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
-                   "(set PGOLF_UPLOAD_TOKEN)", err=True)
+        if not public_no_token:
+            typer.echo(f"error: --host {settings.host} reaches beyond this machine: set PGOLF_UPLOAD_TOKEN, or pass "
+                       "--public-no-token to let anyone who reaches it upload", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload",
+                   err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGINT, _stop_on_signal)
@@ -155,6 +161,9 @@ def worker_command(
     """Run queued artifact evaluations until stopped (Ctrl-C or SIGTERM)."""
     from webapp.worker import run_worker
 
+    if workers is not None and workers < 1:
+        typer.echo(f"error: --workers must be at least 1, got {workers}", err=True)
+        raise typer.Exit(2)
     run_worker(_settings(db=db, data_dir=data_dir), workers, parent_pid)
 
 

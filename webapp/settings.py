@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     stale_after_seconds: float = Field(60.0, gt=0)
     # a job whose worker died is queued again this many times, then reported failed
     max_attempts: int = Field(2, ge=1)
+
+    @field_validator("db")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        # checked here, not at the first query: a bad URL is one line at start, not a traceback in a thread
+        if url:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+            try:
+                make_url(url).get_dialect().import_dbapi()
+            except (ArgumentError, ImportError) as exc:
+                raise ValueError(f"not a database URL this server can open ({str(exc).splitlines()[0][:120]})") from None
+        return url
 
     @model_validator(mode="after")
     def _stale_after_outlasts_heartbeat(self) -> "Settings":

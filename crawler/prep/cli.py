@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from crawler.errors import exit_on_error
+from crawler.files import writable_folder
 from crawler.prep.prepare import prepare_corpus
 
 
@@ -20,6 +21,8 @@ def prepare_data_command(
 ) -> None:
     """Train the SP-1024 tokenizer and write train/val shards in the challenge's layout."""
     with exit_on_error():
+        if out is not None:
+            writable_folder(out, "--out")
         typer.echo(prepare_corpus(input, out, vocab_size, val_docs, force, cache_dir)[1])
 
 

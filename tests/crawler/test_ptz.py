@@ -286,6 +286,12 @@ def test_manifest_checksum_catches_every_flip(tmp_path, files):
     (lambda m: {**m, "config": {**m["config"], "model_dim": 1e308}}, "model_dim"),
     (lambda m: {**m, "config": {**m["config"], "rope_base": float("nan")}}, "not JSON"),
     (lambda m: {**m, "config": {**m["config"], "logit_softcap": float("inf")}}, "not JSON"),
+    (lambda m: {**m, "code_bytes": True}, "malformed manifest"),  # a boolean is not 1 byte of code
+    (lambda m: {**m, "config": {**m["config"], "crawler_loops": True}}, "crawler_loops: expected int, got True"),
+    (lambda m: {**m, "config": {**m["config"], "crawler_loops": 10 ** 400}},
+     "crawler_loops = an integer of 401 digits is outside"),  # once an OverflowError in the message's formatting
+    (lambda m: {**m, "config": {**m["config"], "mlp_mult": 10 ** 400}}, "cannot read an integer of 401 digits"),
+    (lambda m: {**m, "config": {**m["config"], "rope_dims": 2}}, "rope_dims must be at least 4"),
 ])
 def test_hostile_manifest_values(tmp_path, files, change, match):
     out, _, _ = write(tmp_path, files)

@@ -15,6 +15,7 @@ from webapp.catalog import RecordCatalog
 from webapp.db import init_db, make_engine
 from webapp.queue import EvalQueue
 from webapp.routers import ablation, api_index, charts, evaluations, leaderboard, logs, loops, overlay, records
+from webapp.security import SecurityMiddleware
 from webapp.settings import Settings
 from webapp.templating import templates
 from webapp.upload import UploadRejected
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(area.api)
     app.include_router(api_index.pages)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityMiddleware, settings=settings)
     return app

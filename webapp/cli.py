@@ -32,10 +32,26 @@ WORKER_RESTART_DELAYS = (1, 2, 5, 10, 30)
 
 def _settings(**flags) -> Settings:
     try:
-        return Settings(**{name: value for name, value in flags.items() if value not in (None, [])})
+        settings = Settings(**{name: value for name, value in flags.items() if value not in (None, [])})
     except ValidationError as exc:
         first = exc.errors()[0]
         typer.echo(f"error: setting {'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+    _check_database_url(settings.db)
+    return settings
+
+
+def _check_database_url(url: str) -> None:
+    # here, not at the first query: a bad URL is one line at start, not a traceback from a thread
+    if not url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as exc:
+        typer.echo(f"error: setting db: not a database URL this server can open ({str(exc).splitlines()[0][:120]})",
+                   err=True)
         raise typer.Exit(2) from None
 
 

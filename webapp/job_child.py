@@ -23,6 +23,7 @@ import base64
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -46,7 +47,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
 
     from crawler.distributed import single_process
     from evaluator.artifacts.eval_report import evaluate_artifact
-    from evaluator.loops.analysis import LoopsError
+    from evaluator.artifacts.loading import MAX_PARAMS_VARIABLE
     from webapp.views.loops import run_analysis
 
     def progress(stage: str, scored: int, to_score: int) -> None:
@@ -59,6 +60,10 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     artifact, data_dir, tokenizer = Path(request["artifact"]), Path(request["data_dir"]), Path(request["tokenizer"])
     options = request["options"]
     device = torch.device(request["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
+    os.environ[MAX_PARAMS_VARIABLE] = str(request["max_params"])  # what open_artifact reads
+    if device.type == "cpu" and request["max_memory_bytes"]:
+        # past it an allocation fails (MemoryError, or torch's RuntimeError) instead of the machine swapping
+        resource.setrlimit(resource.RLIMIT_AS, (request["max_memory_bytes"], request["max_memory_bytes"]))
     report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
                                max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                seq_len=options.get("seq_len"), stride=options.get("stride"),
@@ -68,7 +73,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
         progress("loops", 0, 0)
         try:
             loops, plots = run_analysis(artifact, data_dir, tokenizer, options, request["loops_tokens"], device)
-        except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
+        except Exception as exc:  # a split too short for the slice, out of memory...: the BPB still stands
             result["loops_error"] = one_line(exc)
         else:
             result["loops"] = {"report": loops.to_dict()}

@@ -140,7 +140,8 @@ class JobRunner:
             # the server's tokenizer beside its data unless one was uploaded: never the artifact config's path
             tokenizer = local(job.tokenizer_sha256) if job.tokenizer_sha256 else Path(data_dir) / "tokenizer.model"
         return {"artifact": str(artifact), "tokenizer": str(tokenizer), "data_dir": data_dir, "options": options,
-                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens}
+                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens,
+                "max_params": self.settings.max_params, "max_memory_bytes": self.settings.job_max_memory_bytes}
 
     def _run_child(self, job_id: int, worker: str, request: dict, progress: _Progress) -> _Outcome | None:
         """The child's outcome, or None when the job was abandoned or the worker is stopping."""

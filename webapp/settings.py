@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     upload_max_decompressed_bytes: int = Field(64 * 1024 * 1024, gt=0)
     # required on uploads when set (header `Authorization: Bearer TOKEN` or the form's token field)
     upload_token: str = ""
+    # parameters an uploaded (or evaluated) model may declare, checked before its tensors are decoded; the
+    # evaluator's default (crawler.ptz.DEFAULT_MAX_PARAMS), and jobs read it as PGOLF_MAX_PARAMS
+    max_params: int = Field(1 << 25, ge=1)
+    # the address space each evaluation process may map on CPU (RLIMIT_AS), 0 = unlimited; not applied on CUDA,
+    # whose driver maps tens of GB of address space it never touches
+    job_max_memory_bytes: int = Field(8 << 30, ge=0)
+    # uploads one client (by address) may make per rolling hour; 0 = unlimited
+    uploads_per_client_per_hour: int = Field(30, ge=0)
+    # jobs waiting in the queue at once; an upload past it is refused (429) until some have run
+    max_queued_jobs: int = Field(100, ge=1)
+    # bytes of uploaded files the server keeps in all; an upload that would pass it is refused (507)
+    storage_quota_bytes: int = Field(4 << 30, ge=1)
+    # Host headers served (DNS rebinding): empty = the bound address, localhost, 127.0.0.1 and ::1
+    allowed_hosts: list[str] = []
     # evaluations running at once across every worker; the rest wait in the queue
     max_concurrent_evals: int = Field(1, ge=1)
     # validation shards (and tokenizer.model, unless one is uploaded) every upload is evaluated on; unset, the
@@ -57,19 +71,6 @@ class Settings(BaseSettings):
     # a job whose worker died is queued again this many times, then reported failed
     max_attempts: int = Field(2, ge=1)
 
-    @field_validator("db")
-    @classmethod
-    def _usable_database_url(cls, url: str) -> str:
-        # checked here, not at the first query: a bad URL is one line at start, not a traceback in a thread
-        if url:
-            from sqlalchemy.engine import make_url
-            from sqlalchemy.exc import ArgumentError
-            try:
-                make_url(url).get_dialect().import_dbapi()
-            except (ArgumentError, ImportError) as exc:
-                raise ValueError(f"not a database URL this server can open ({str(exc).splitlines()[0][:120]})") from None
-        return url
-
     @model_validator(mode="after")
     def _stale_after_outlasts_heartbeat(self) -> "Settings":
         if self.stale_after_seconds <= 2 * self.heartbeat_seconds:
@@ -83,6 +84,11 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+    @property
+    def served_hosts(self) -> set[str]:
+        """Host names (without port) a request may name."""
+        return {h.lower() for h in self.allowed_hosts} or {self.host.lower(), *LOCAL_HOSTS}
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the PGOLF_* variables that rebuild them in another process."""

@@ -32,7 +32,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from crawler.bpb import ByteLUT, load_byte_lut
-from crawler.config import CrawlerConfig
+from crawler.config import BOUNDS, CrawlerConfig
 from crawler.errors import PgolfError, first_line
 from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
@@ -43,6 +43,7 @@ from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRo
                                     SliceInfo, Stage)
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim
+MAX_LOOPS = int(BOUNDS["crawler_loops"][1])  # early exit past the trained count stops here
 
 
 class LoopsError(PgolfError, ValueError):
@@ -87,6 +88,8 @@ def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> 
     than trained only work when nothing is per-loop, since there is no weight for the extra loops.
     """
     trained = config.crawler_loops
+    if k > MAX_LOOPS:
+        return f"more than the {MAX_LOOPS} loops any config may hold"
     if k > trained and config.loop_inst_dim > 0:
         return f"loop_inst has trained vectors for {trained} loops only"
     if k > trained and config.loop_rope_scales:
@@ -101,14 +104,31 @@ def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> 
 # ----------------------------------------------------------------------------- capture
 
 
-def attention_stats(p: Tensor) -> dict[str, Tensor]:
-    """Per-head means over query positions of entropy, distance and last-8 mass; p is (H, T, T)."""
-    T = p.size(-1)
-    pos = torch.arange(T, device=p.device)
-    dist = (pos[:, None] - pos[None, :]).clamp(min=0).to(p.dtype)  # i - j; masked entries have p = 0
+# elements of one chunk of attention probabilities (H x rows x T float32: 64 MiB), whatever T and H are
+ATTENTION_CHUNK_ELEMENTS = 1 << 24
+
+
+def attention_stats(p: Tensor, start: int = 0) -> dict[str, Tensor]:
+    """Per-head sums over query positions start .. start + r - 1 of entropy, distance and last-8 mass;
+    p is (H, r, T)."""
+    rows, T = p.shape[-2:]
+    dist = (torch.arange(start, start + rows, device=p.device)[:, None] - torch.arange(T, device=p.device)[None, :])
+    dist = dist.clamp(min=0).to(p.dtype)  # i - j; masked entries have p = 0
     entropy = -torch.special.xlogy(p, p).sum(-1)
-    return {"entropy": entropy.mean(-1), "distance": (p * dist).sum(-1).mean(-1),
-            "mass_last8": (p * (dist < LAST_N)).sum(-1).mean(-1)}
+    return {"entropy": entropy.sum(-1), "distance": (p * dist).sum(-1).sum(-1),
+            "mass_last8": (p * (dist < LAST_N)).sum(-1).sum(-1)}
+
+
+def attention_means(attn, x: Tensor, cos: Tensor, sin: Tensor) -> dict[str, Tensor]:
+    """attention_stats' per-head means over every query position of one sequence x (1, T, dim), computed a
+    chunk of query rows at a time so that memory stays under ATTENTION_CHUNK_ELEMENTS."""
+    T = x.size(1)
+    rows = max(1, ATTENTION_CHUNK_ELEMENTS // (attn.num_heads * T))
+    sums = None
+    for start, p in attn.probs(x, cos, sin, rows):
+        s = attention_stats(p[0], start)
+        sums = s if sums is None else {k: sums[k] + v for k, v in s.items()}
+    return {k: v / T for k, v in sums.items()}
 
 
 @dataclass
@@ -127,8 +147,8 @@ def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
         calls.append(key)
         if not attention:
             return
-        for b in range(x.size(0)):  # one sequence at a time: (H, T, T) probabilities stay small
-            s = attention_stats(attn.probs(x[b:b + 1], cos, sin)[0])
+        for b in range(x.size(0)):  # one sequence at a time, in chunks of query rows: memory does not grow with T^2
+            s = attention_means(attn, x[b:b + 1], cos, sin)
             acc = stats.setdefault(key, {k: torch.zeros_like(v) for k, v in s.items()})
             for name, v in s.items():
                 acc[name] += v

@@ -90,7 +90,7 @@ def test_recomputed_probabilities_reproduce_the_attention_output(run):
                     on_attention=lambda key, attn, *args: seen.setdefault(key, (attn, args)))
     attn, (x, cos, sin) = seen[("crawler_blocks.0", 1)]
     with torch.no_grad():
-        p = attn.probs(x, cos, sin)  # (1, H, T, T)
+        p = torch.cat([p for _, p in attn.probs(x, cos, sin, rows=5)], dim=2)  # (1, H, T, T), in chunks of 5 rows
         v = attn.c_v(x).view(1, SEQ, attn.num_kv_heads, attn.head_dim).repeat_interleave(2, dim=2)
         y = (p @ v.transpose(1, 2)).transpose(1, 2)
         vn = F.normalize(v, dim=-1)  # XSA, as in the crawler block
@@ -103,10 +103,11 @@ def test_attention_stats_closed_forms():
     T = 20
     t = torch.arange(T, dtype=torch.float64)
     self_only = torch.eye(T, dtype=torch.float64)[None]
-    s = loops.attention_stats(self_only)
+    s = {k: v / T for k, v in loops.attention_stats(self_only).items()}
     assert s["distance"].item() == 0 and s["entropy"].item() == 0 and s["mass_last8"].item() == 1
     uniform = (torch.ones(T, T, dtype=torch.float64).tril() / (t + 1)[:, None])[None]
-    s = loops.attention_stats(uniform)
+    # in chunks of 7 rows from their first row's position, the sums add up to the whole
+    s = {k: sum(loops.attention_stats(uniform[:, i:i + 7], i)[k] for i in range(0, T, 7)) / T for k in s}
     assert s["distance"].item() == pytest.approx((t / 2).mean().item())
     assert s["entropy"].item() == pytest.approx(torch.log(t + 1).mean().item())
     assert s["mass_last8"].item() == pytest.approx((t.clamp(max=7) + 1).div(t + 1).mean().item())
@@ -115,10 +116,10 @@ def test_attention_stats_closed_forms():
 def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
     _, cfg, sd, windows, lut = run
 
-    def uniform(attn, x, cos, sin):  # in place of Attention.probs
+    def uniform(attn, x, cos, sin, rows):  # in place of Attention.probs
         T = x.size(1)
         p = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
-        return p.expand(x.size(0), attn.num_heads, T, T)
+        yield 0, p.expand(x.size(0), attn.num_heads, T, T)
 
     monkeypatch.setattr(Attention, "probs", uniform)
     r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)

@@ -124,3 +124,16 @@ def test_bad_server_settings_are_one_line(tmp_path, args, words):
     done = _pgolf([*args, "--data-dir", str(tmp_path / "web")], env=env)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith(words), done.stderr
     assert not Path(tmp_path / "web").exists()
+
+
+@pytest.mark.parametrize("value, words", [
+    ("1000", "parameters, more than the 1,000 allowed (PGOLF_MAX_PARAMS)"),
+    ("lots", "PGOLF_MAX_PARAMS must be a positive integer, got 'lots'"),
+    ("9" * 400, "PGOLF_MAX_PARAMS must be a positive integer"),
+])
+@pytest.mark.parametrize("command", ["eval", "loops"])
+def test_the_parameter_cap_holds_on_the_command_line(tiny_artifact, eval_data, tmp_path, command, value, words):
+    out = ["--out", str(tmp_path / "r.json")] if command == "eval" else ["--out", str(tmp_path / "loops")]
+    _one_line([command, str(tiny_artifact), "--data", str(eval_data), "--device", "cpu", *out], words,
+              env={"PGOLF_MAX_PARAMS": value})
+    assert list(tmp_path.iterdir()) == []

@@ -74,7 +74,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
         try:
             loops, plots = run_analysis(artifact, data_dir, tokenizer, options, request["loops_tokens"], device)
         except Exception as exc:  # a split too short for the slice, out of memory...: the BPB still stands
-            result["loops_error"] = one_line(exc)
+            result["loops_error"] = failure(exc, request["max_memory_bytes"])
         else:
             result["loops"] = {"report": loops.to_dict()}
     return result, plots
@@ -88,6 +88,13 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, PgolfError) or text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
+def failure(exc: BaseException, memory_limit: int) -> str:
+    """What a job's page says went wrong: one_line, with an allocation refused under the limit named as such."""
+    if memory_limit and (isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)):
+        return f"out of memory: this job may map {memory_limit:,} bytes (PGOLF_JOB_MAX_MEMORY_BYTES)"
+    return one_line(exc)
+
+
 def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
     _die_with_parent(parent_pid)
@@ -98,12 +105,13 @@ def main(argv: list[str]) -> int:
             channel.write(json.dumps(message) + "\n")
             channel.flush()
 
+        request = json.load(sys.stdin)
         try:
-            result, plots = _evaluate(json.load(sys.stdin), send)
+            result, plots = _evaluate(request, send)
         except Exception as exc:  # any failure is the job's result, shown on its page
-            if not isinstance(exc, PgolfError):
+            if not isinstance(exc, (PgolfError, MemoryError)):
                 traceback.print_exc()
-            send({"kind": "failed", "error": one_line(exc)})
+            send({"kind": "failed", "error": failure(exc, request["max_memory_bytes"])})
             return 1
         send({"kind": "done", "result": result,
               "plots": {name: base64.b64encode(png).decode() for name, png in plots.items()}})

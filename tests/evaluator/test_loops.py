@@ -220,3 +220,38 @@ def test_cli_writes_json_and_plots(run):
     assert res.exit_code == 1 and "windows" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--checkpoint", str(tmp / "nope.safetensors")])
     assert res.exit_code == 1 and "nope.safetensors: checkpoint: cannot read (No such file" in res.output
+
+
+def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
+    # 2 heads x 32 keys: a budget of 128 probabilities is 2 query rows per chunk, 16 chunks per sequence
+    _, cfg, sd, windows, lut = run
+    whole = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    chunks = []
+    probs = Attention.probs
+
+    def recorded(attn, x, cos, sin, rows=None):
+        for start, p in probs(attn, x, cos, sin, rows):
+            chunks.append(p.numel())
+            yield start, p
+
+    monkeypatch.setattr(loops, "ATTENTION_CHUNK_ELEMENTS", 128)
+    monkeypatch.setattr(Attention, "probs", recorded)
+    chunked = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    assert max(chunks) == 128 and len(chunks) == 16 * len(windows) * len(whole.attention)
+    for a, b in zip(whole.attention, chunked.attention):
+        # the same sums in another order: float32 sums of 32 terms below 32 differ by far less than 1e-4
+        assert a.entropy == pytest.approx(b.entropy, abs=1e-4) and a.distance == pytest.approx(b.distance, abs=1e-4)
+        assert a.mass_last8 == pytest.approx(b.mass_last8, abs=1e-4)
+
+
+def test_early_exit_stops_at_the_loop_bound(run):
+    # crawler_loops = 64 (the bound) with 2 extra loops: 65 and 66 are reported as past it, not a failure
+    # after the whole analysis naming a value the user never gave
+    tmp, _, _, windows, lut = run
+    cfg = load_config("tiny", data_path=str(tmp / "data"), vocab_size=400, model_dim=8, num_heads=2, num_kv_heads=1,
+                      rope_dims=4, num_flat_layers=0, crawler_loops=64, train_seq_len=SEQ, eval_seq_len=SEQ,
+                      eval_stride=SEQ, bigram_vocab_size=64, bigram_dim=4, mlp_mult=1.0, crawler_mlp_mult=1.0)
+    r = loops.analyse(cfg, CrawlerGPT(cfg).state_dict(), windows[:1], lut, extra_loops=2)
+    assert [e.loops for e in r.early_exit] == list(range(1, 67))
+    assert all(e.bpb is not None for e in r.early_exit[:64])
+    assert [(e.bpb, e.reason) for e in r.early_exit[64:]] == [(None, "more than the 64 loops any config may hold")] * 2

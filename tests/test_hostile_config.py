@@ -3,6 +3,7 @@ config files, outputs nobody can write and bad server settings: each is one line
 never a traceback, with nothing created. The inputs are crafted here."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,29 @@ def test_the_parameter_cap_holds_on_the_command_line(tiny_artifact, eval_data, t
     _one_line([command, str(tiny_artifact), "--data", str(eval_data), "--device", "cpu", *out], words,
               env={"PGOLF_MAX_PARAMS": value})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def overlong_record(tmp_path) -> Path:
+    """A record whose first log holds a 20,000-character line and whose second is 9 MB: past the reader's caps."""
+    from tests.evaluator.builders import hand_record
+
+    folder = hand_record(tmp_path / "2026-05-01_demo")
+    first, second = sorted(folder.glob("train_seed*.log"))[:2]
+    first.write_text(first.read_text() + "x" * 20_000 + "\n")
+    with second.open("a") as f:
+        f.write(("y" * 99 + "\n") * 90_000)
+    return folder
+
+
+@pytest.mark.parametrize("command", ["check", "seeds"])
+def test_check_and_seeds_say_what_the_reader_left_out(overlong_record, command):
+    size = sorted(overlong_record.glob("train_seed*.log"))[1].stat().st_size
+    truncated = f"truncated, only the first 8,388,608 of {size:,} bytes read"
+    long_line = "1 line(s) over 8,192 characters not read"
+    text = runner.invoke(app, [command, str(overlong_record)]).stdout
+    warnings = [line for line in text.splitlines() if line.startswith("warning: ")]
+    assert any(truncated in w for w in warnings) and any(long_line in w for w in warnings), text[-1500:]
+    report = json.loads(runner.invoke(app, [command, str(overlong_record), "--json"]).stdout)
+    assert any(truncated in w for w in report["reader_warnings"])
+    assert any(long_line in w for w in report["reader_warnings"])

@@ -164,3 +164,32 @@ def test_check_and_seeds_say_what_the_reader_left_out(overlong_record, command):
     report = json.loads(runner.invoke(app, [command, str(overlong_record), "--json"]).stdout)
     assert any(truncated in w for w in report["reader_warnings"])
     assert any(long_line in w for w in report["reader_warnings"])
+
+
+def test_eval_with_data_and_no_tokenizer_reads_the_data_folders_tokenizer(tmp_path, eval_data):
+    # the manifest names a tokenizer elsewhere (it once opened /etc/passwd): --help promises DATA/tokenizer.model
+    import torch
+
+    from crawler.model import CrawlerGPT
+    from crawler.ptz import export_model
+    from tests.conftest import TINY_VOCAB
+
+    decoy = tmp_path / "decoy.model"
+    decoy.write_bytes(b"not a tokenizer")
+    cfg = load_config("tiny", environ={}, data_path="/nonexistent", tokenizer_path=str(decoy), vocab_size=TINY_VOCAB,
+                      model_dim=32, num_heads=2, num_kv_heads=1, rope_dims=8, train_seq_len=32, eval_seq_len=32,
+                      eval_stride=32, bigram_vocab_size=64, bigram_dim=8)
+    torch.manual_seed(0)
+    (tmp_path / "train_gpt.py").write_text("print('x')\n")
+    export_model(CrawlerGPT(cfg), cfg, eval_data / "tokenizer.model", [tmp_path / "train_gpt.py"], tmp_path / "m.ptz")
+    result = runner.invoke(app, ["eval", str(tmp_path / "m.ptz"), "--data", str(eval_data), "--device", "cpu",
+                                 "--max-tokens", "64", "--no-progress", "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["tokenizer"] == str(eval_data / "tokenizer.model")
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"], ["--report"]])
+def test_ablate_only_an_unknown_arm_is_one_line(tmp_path, extra):
+    plan = tmp_path / "plan.toml"
+    plan.write_text('preset = "tiny"\nseeds = [1]\nwallclock_seconds = 60\ncontrol = "a"\n[base]\nmodel_dim = 64\n[arms.a]\ncrawler_loops = 1\n[arms.b]\ncrawler_loops = 2\n')
+    _one_line(["ablate", str(plan), "--only", "nosuch", *extra], "no arm named 'nosuch' (arms: a, b)")

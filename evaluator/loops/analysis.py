@@ -81,8 +81,8 @@ def build_model(config: CrawlerConfig, state_dict: dict[str, Tensor], device) ->
         raise LoopsError(f"weights do not fit the config: {first_line(e, 160)}") from None
 
 
-def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> tuple[CrawlerConfig, dict] | str:
-    """Config and weights that run the crawler k times, or why that cannot be done.
+def with_loops(config: CrawlerConfig, k: int) -> CrawlerConfig | str:
+    """The config that runs the crawler k times, or why that cannot be done.
 
     Stopping early (k below the trained count) drops the unused per-loop tensors; more loops
     than trained only work when nothing is per-loop, since there is no weight for the extra loops.
@@ -94,11 +94,19 @@ def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> 
         return f"loop_inst has trained vectors for {trained} loops only"
     if k > trained and config.loop_rope_scales:
         return f"loop_rope_scales has values for {trained} loops only"
-    scales = tuple(config.loop_rope_scales[:k])
-    sd = dict(state_dict)
-    if "loop_inst" in sd:
-        sd["loop_inst"] = sd["loop_inst"][:k]
-    return config.replace(crawler_loops=k, loop_rope_scales=scales), sd
+    return config.replace(crawler_loops=k, loop_rope_scales=tuple(config.loop_rope_scales[:k]))
+
+
+def sharing_weights(model: CrawlerGPT, config: CrawlerConfig) -> CrawlerGPT:
+    """A model of `config` (another loop count) whose weights are `model`'s own tensors, not copies: the
+    early-exit models of a 64-loop crawler cost no more memory than one."""
+    weights = model.state_dict()
+    if "loop_inst" in weights:
+        weights["loop_inst"] = weights["loop_inst"][:config.crawler_loops]
+    with torch.device("meta"):
+        twin = CrawlerGPT(config)
+    twin.load_state_dict(weights, assign=True)
+    return twin.eval()
 
 
 # ----------------------------------------------------------------------------- capture
@@ -211,11 +219,11 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
     trained = config.crawler_loops
     exits, reasons = {}, {}
     for k in range(1, trained + extra_loops + 1):
-        made = with_loops(config, state_dict, k)
+        made = with_loops(config, k)
         if isinstance(made, str):
             reasons[k] = made
         else:
-            exits[k] = model if k == trained else build_model(*made, device)
+            exits[k] = model if k == trained else sharing_weights(model, made)
 
     n_bytes, n_tokens = 0, 0
     lens, rank = None, None

@@ -255,3 +255,17 @@ def test_early_exit_stops_at_the_loop_bound(run):
     assert [e.loops for e in r.early_exit] == list(range(1, 67))
     assert all(e.bpb is not None for e in r.early_exit[:64])
     assert [(e.bpb, e.reason) for e in r.early_exit[64:]] == [(None, "more than the 64 loops any config may hold")] * 2
+
+
+def test_early_exit_models_share_the_analysed_models_weights(run):
+    _, cfg, sd, _, _ = run
+    cfg = cfg.replace(loop_inst_dim=4)
+    model = lively(CrawlerGPT(cfg)).eval()
+    one = loops.sharing_weights(model, loops.with_loops(cfg, 1))
+    assert one.tok_emb.weight.data_ptr() == model.tok_emb.weight.data_ptr()  # the same tensor, not a copy
+    assert one.loop_inst.shape == (1, 4) and one.loop_inst.data_ptr() == model.loop_inst.data_ptr()
+    ids = torch.randint(0, 400, (1, SEQ))
+    with torch.no_grad():
+        direct = loops.build_model(cfg.replace(crawler_loops=1), {**model.state_dict(),
+                                                                  "loop_inst": model.loop_inst[:1]}, "cpu")(ids)
+        assert torch.equal(one(ids), direct)

@@ -193,3 +193,17 @@ def test_ablate_only_an_unknown_arm_is_one_line(tmp_path, extra):
     plan = tmp_path / "plan.toml"
     plan.write_text('preset = "tiny"\nseeds = [1]\nwallclock_seconds = 60\ncontrol = "a"\n[base]\nmodel_dim = 64\n[arms.a]\ncrawler_loops = 1\n[arms.b]\ncrawler_loops = 2\n')
     _one_line(["ablate", str(plan), "--only", "nosuch", *extra], "no arm named 'nosuch' (arms: a, b)")
+
+
+def test_an_analysis_past_its_memory_budget_is_refused_before_any_model_is_built(tiny_artifact, eval_data, tmp_path):
+    _one_line(["loops", str(tiny_artifact), "--data", str(eval_data), "--device", "cpu", "--out", str(tmp_path / "l")],
+              "over the budget of 1,000 (PGOLF_ANALYSIS_MAX_BYTES): lower --batch-seqs or --seq-len",
+              env={"PGOLF_ANALYSIS_MAX_BYTES": "1000"})
+    from evaluator.loops.analysis import LoopsError, analysis_bytes, check_cost
+
+    # the widest config the bounds allow, at the longest window: refused by the default budget, in one line
+    cfg = load_config("tiny", environ={}, vocab_size=65_536, eval_seq_len=1 << 17)
+    assert analysis_bytes(cfg, 1 << 17, 4) > 8 << 30
+    with pytest.raises(LoopsError, match="over the budget of 8,589,934,592"):
+        check_cost(cfg, 1 << 17, 4, 8 << 30)
+    assert not (tmp_path / "l").exists()

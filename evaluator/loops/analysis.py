@@ -22,6 +22,7 @@ Statistics (token means are over every scored position of the slice):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +207,41 @@ def loop_states(p: Pass, config: CrawlerConfig) -> list[Tensor]:
     return [entering, *(x for name, _, x in p.stages if name == last)]
 
 
+# ----------------------------------------------------------------------------- cost
+
+BUDGET_VARIABLE = "PGOLF_ANALYSIS_MAX_BYTES"
+DEFAULT_BUDGET = 8 << 30
+
+
+def analysis_bytes(config: CrawlerConfig, seq_len: int, batch_seqs: int) -> int:
+    """What one batch of the analysis holds at once, from the config alone (float32): every stage's residual
+    stream (the representation change and quantisation error need them together) and a forward pass's
+    activations, one stage's lens logits with cross-entropy's copy and the rank test's mask (9 bytes a
+    logit), and the attention chunks (ATTENTION_CHUNK_ELEMENTS, with softmax's and the statistics' copies)."""
+    positions = batch_seqs * seq_len
+    applications = config.num_flat_layers + config.num_crawler_layers * config.crawler_loops
+    streams = 4 * positions * config.model_dim * (applications + 12)
+    return streams + 9 * positions * config.vocab_size + 16 * ATTENTION_CHUNK_ELEMENTS
+
+
+def analysis_budget(environ=None) -> int:
+    raw = (os.environ if environ is None else environ).get(BUDGET_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_BUDGET
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise LoopsError(f"{BUDGET_VARIABLE} must be a positive integer of bytes, got {raw[:40]!r}")
+    return int(raw)
+
+
+def check_cost(config: CrawlerConfig, seq_len: int, batch_seqs: int, budget: int) -> None:
+    """Refuse, before any model is built, an analysis that would hold more than `budget` bytes at once."""
+    need = analysis_bytes(config, seq_len, batch_seqs)
+    if need > budget:
+        raise LoopsError(f"the analysis would hold about {need:,} bytes at once ({batch_seqs} windows of {seq_len} "
+                         f"tokens, vocabulary {config.vocab_size:,}, width {config.model_dim:,}), over the budget of "
+                         f"{budget:,} ({BUDGET_VARIABLE}): lower --batch-seqs or --seq-len")
+
+
 # ----------------------------------------------------------------------------- analysis
 
 
@@ -313,6 +349,7 @@ def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: in
     cfg = art.config
     if not isinstance(cfg, CrawlerConfig):
         raise LoopsError(f"{path}: loop analysis needs a Micro Crawler artifact; this is the {art.architecture}")
+    check_cost(cfg, seq_len or cfg.eval_seq_len, batch_seqs, analysis_budget())
     data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
     windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
     report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),

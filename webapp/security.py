@@ -21,6 +21,7 @@ from webapp.settings import Settings
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 UPLOAD_PATHS = {"/evaluations", "/api/evaluations"}
 RATE_WINDOW_SECONDS = 3600.0
+FORGET_CLIENTS_PAST = 10_000  # clients remembered before those idle for a whole window are dropped
 # Plotly sets inline styles and injects a <style> element; every script is a file of this server
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
                            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -50,6 +51,9 @@ class UploadRate:
             return True
         now = time.monotonic() if now is None else now
         with self._lock:
+            if len(self._starts) > FORGET_CLIENTS_PAST:  # many addresses (IPv6 makes them cheap) must not grow it
+                self._starts = defaultdict(deque, {who: seen for who, seen in self._starts.items()
+                                                   if seen and seen[-1] > now - RATE_WINDOW_SECONDS})
             starts = self._starts[client]
             while starts and starts[0] <= now - RATE_WINDOW_SECONDS:
                 starts.popleft()

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.webapp.helpers import assert_refused, make_settings, stored_files
 from webapp.app import create_app
-from webapp.security import RATE_WINDOW_SECONDS, SecurityMiddleware, UploadRate, host_name
+from webapp.security import FORGET_CLIENTS_PAST, RATE_WINDOW_SECONDS, SecurityMiddleware, UploadRate, host_name
 from webapp.tables import Evaluation, StoredFile
 
 
@@ -109,6 +109,10 @@ def test_one_client_gets_a_bounded_number_of_uploads(tmp_path, eval_data, tiny_a
     rate = UploadRate(1)
     assert rate.admit("a", now=0.0) and not rate.admit("a", now=10.0) and rate.admit("b", now=10.0)
     assert rate.admit("a", now=RATE_WINDOW_SECONDS + 0.5)  # the window rolls
+    for n in range(FORGET_CLIENTS_PAST + 5):  # one upload each from many addresses, an hour ago
+        rate.admit(f"10.0.{n}", now=0.0)
+    rate.admit("late", now=2 * RATE_WINDOW_SECONDS)
+    assert len(rate._starts) <= 2  # those idle for a whole window are forgotten
 
 
 def test_a_full_queue_refuses_new_jobs_with_429(tmp_path, eval_data, tiny_artifact):

@@ -154,6 +154,9 @@ def serve_command(
             raise typer.Exit(2)
         typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload",
                    err=True)
+    if not settings.is_local and not settings.allowed_hosts:
+        typer.echo(f"warning: only requests naming {', '.join(sorted(settings.served_hosts))} as their Host are "
+                   "served; set PGOLF_ALLOWED_HOSTS to the names clients use", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGINT, _stop_on_signal)

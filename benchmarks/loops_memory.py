@@ -4,7 +4,8 @@ tensor the analysis once held whole (heads x seq_len^2 float32), which it now co
     python benchmarks/loops_memory.py [--heads 128] [--seq-len 4096]
 
 Builds an untrained crawler (model_dim 512, so 128 heads are 4 wide) and a corpus of this README's paragraphs
-in a temporary folder, then runs the analysis on one window, one thread, in a process of its own whose peak RSS is read back.
+in a temporary folder, then runs the analysis on one window, one thread, in a process of its own whose peak
+RSS is read back.
 """
 import argparse
 import os

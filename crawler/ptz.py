@@ -408,7 +408,8 @@ def _parse_manifest(m, version: int, where: str) -> list[tuple[str, str, tuple[i
     keys = {"format_version": int, "config": dict, "tokenizer_sha256": str, "code_sha256": str,
             "code_bytes": int, "crc32": int, "tensors": list}
     # bool is an int to isinstance: `code_bytes: true` would count as 1 byte
-    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) or isinstance(m.get(k), bool) for k, t in keys.items()):
+    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) or isinstance(m.get(k), bool)
+                                      for k, t in keys.items()):
         raise ArtifactError(f"{where}: malformed manifest (needs {', '.join(keys)})")
     if m["format_version"] != version:
         raise ArtifactError(f"{where}: manifest says format version {m['format_version']}, the header {version}")

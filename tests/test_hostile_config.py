@@ -191,7 +191,8 @@ def test_eval_with_data_and_no_tokenizer_reads_the_data_folders_tokenizer(tmp_pa
 @pytest.mark.parametrize("extra", [[], ["--dry-run"], ["--report"]])
 def test_ablate_only_an_unknown_arm_is_one_line(tmp_path, extra):
     plan = tmp_path / "plan.toml"
-    plan.write_text('preset = "tiny"\nseeds = [1]\nwallclock_seconds = 60\ncontrol = "a"\n[base]\nmodel_dim = 64\n[arms.a]\ncrawler_loops = 1\n[arms.b]\ncrawler_loops = 2\n')
+    plan.write_text('preset = "tiny"\nseeds = [1]\nwallclock_seconds = 60\ncontrol = "a"\n[base]\nmodel_dim = 64\n'
+                    '[arms.a]\ncrawler_loops = 1\n[arms.b]\ncrawler_loops = 2\n')
     _one_line(["ablate", str(plan), "--only", "nosuch", *extra], "no arm named 'nosuch' (arms: a, b)")
 
 

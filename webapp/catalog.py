@@ -149,7 +149,8 @@ class RecordCatalog:
                         record_id = f"{folder.name}~{n}"
                     taken.add(record_id)
                     before = self._listed.get(folder)
-                    listed[folder] = before if before is not None and before.current(now) else _list(folder, before, now)
+                    fresh = before is not None and before.current(now)
+                    listed[folder] = before if fresh else _list(folder, before, now)
                     key = (record_id, listed[folder].version, _manifest_key(folder))
                     known = self._parsed.get(folder)
                     parsed[folder] = known if known and known.key == key else _parse(record_id, root, folder, key,

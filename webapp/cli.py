@@ -122,7 +122,8 @@ def serve_command(
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
     eval_data: Annotated[Optional[Path], typer.Option(help="Validation shards (and tokenizer.model) that uploads are evaluated on (PGOLF_EVAL_DATA_DIR); without it uploads are refused.")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
-    public_no_token: Annotated[bool, typer.Option("--public-no-token", help="Serve beyond localhost with no upload token (refused without this flag).")] = False,
+    public_no_token: Annotated[bool, typer.Option(
+        "--public-no-token", help="Serve beyond localhost with no upload token (refused without this flag).")] = False,
 ) -> None:
     """Serve the web app: records, artifact evaluations and ablations.
 

@@ -208,3 +208,13 @@ def test_an_analysis_past_its_memory_budget_is_refused_before_any_model_is_built
     with pytest.raises(LoopsError, match="over the budget of 8,589,934,592"):
         check_cost(cfg, 1 << 17, 4, 8 << 30)
     assert not (tmp_path / "l").exists()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"a = " + b"[" * 50_000, "not valid TOML (nested too deep)"),
+    (b"seeds = [" + b"9" * 5000 + b"]", "not valid TOML (Exceeds the limit (4300 digits)"),
+])
+def test_a_hostile_ablation_file_is_one_line(tmp_path, content, words):
+    plan = tmp_path / "plan.toml"
+    plan.write_bytes(content)
+    _one_line(["ablate", str(plan)], words)

@@ -210,3 +210,10 @@ def test_pages_and_the_api_show_no_server_paths(tmp_path, eval_data):
                 "/records.csv", "/leaderboard"):
         text = client.get(url, headers={"accept": "text/html"}).text
         assert str(tmp_path) not in text, url
+
+
+def test_the_servers_parameter_cap_is_the_evaluators():
+    from crawler.ptz import DEFAULT_MAX_PARAMS
+    from webapp.settings import Settings
+
+    assert Settings.model_fields["max_params"].default == DEFAULT_MAX_PARAMS

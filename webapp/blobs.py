@@ -62,6 +62,9 @@ class BlobStore:
         if target.exists():
             return target
         content = load()
+        if not content:
+            raise ValueError(f"stored file {sha256[:12]}: not in this machine's data dir, which holds the only copy "
+                             "with the SQLite queue (workers on other machines need PGOLF_QUEUE=redis)")
         if hashlib.sha256(content).hexdigest() != sha256:
             raise ValueError(f"stored file {sha256[:12]}: its bytes do not match its hash")
         incoming = self.new_incoming()

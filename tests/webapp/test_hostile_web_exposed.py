@@ -217,3 +217,10 @@ def test_the_servers_parameter_cap_is_the_evaluators():
     from webapp.settings import Settings
 
     assert Settings.model_fields["max_params"].default == DEFAULT_MAX_PARAMS
+
+
+def test_a_file_missing_from_the_only_copy_is_named_not_mistaken_for_a_corrupt_one(tmp_path):
+    from webapp.blobs import BlobStore
+
+    with pytest.raises(ValueError, match="stored file aaaaaaaaaaaa: not in this machine's data dir"):
+        BlobStore(tmp_path).local_copy("a" * 64, lambda: b"")

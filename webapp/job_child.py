@@ -74,7 +74,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
         try:
             loops, plots = run_analysis(artifact, data_dir, tokenizer, options, request["loops_tokens"], device)
         except Exception as exc:  # a split too short for the slice, out of memory...: the BPB still stands
-            result["loops_error"] = failure(exc, request["max_memory_bytes"])
+            result["loops_error"] = failure(exc, request)
         else:
             result["loops"] = {"report": loops.to_dict()}
     return result, plots
@@ -88,11 +88,16 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, PgolfError) or text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
-def failure(exc: BaseException, memory_limit: int) -> str:
-    """What a job's page says went wrong: one_line, with an allocation refused under the limit named as such."""
-    if memory_limit and (isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)):
-        return f"out of memory: this job may map {memory_limit:,} bytes (PGOLF_JOB_MAX_MEMORY_BYTES)"
-    return one_line(exc)
+def failure(exc: BaseException, request: dict) -> str:
+    """What a job's page says went wrong: one_line, with an allocation refused under the limit named as such, and
+    the server's paths (its data folder, where it keeps the uploaded files) named by what they hold."""
+    limit = request["max_memory_bytes"]
+    if limit and (isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)):
+        return f"out of memory: this job may map {limit:,} bytes (PGOLF_JOB_MAX_MEMORY_BYTES)"
+    text = one_line(exc)
+    for key, name in (("artifact", "the artifact"), ("tokenizer", "the tokenizer"), ("data_dir", "the server's data")):
+        text = text.replace(request[key], name)
+    return text
 
 
 def main(argv: list[str]) -> int:
@@ -111,7 +116,7 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # any failure is the job's result, shown on its page
             if not isinstance(exc, (PgolfError, MemoryError)):
                 traceback.print_exc()
-            send({"kind": "failed", "error": failure(exc, request["max_memory_bytes"])})
+            send({"kind": "failed", "error": failure(exc, request)})
             return 1
         send({"kind": "done", "result": result,
               "plots": {name: base64.b64encode(png).decode() for name, png in plots.items()}})

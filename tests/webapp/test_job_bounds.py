@@ -50,5 +50,8 @@ def test_a_failed_loop_analysis_keeps_the_bpb(tiny_artifact, eval_data, monkeypa
     monkeypatch.setattr(loops, "run_analysis", out_of_memory)
     result, plots = job_child._evaluate(_request(tiny_artifact, eval_data, loops_tokens=64), lambda message: None)
     assert result["loops_error"] == "MemoryError" and plots == {}  # no limit set: the error as it came
-    assert job_child.failure(MemoryError(), 1 << 30).startswith("out of memory: this job may map 1,073,741,824 bytes")
+    limited = _request(tiny_artifact, eval_data, max_memory_bytes=1 << 30)
+    assert job_child.failure(MemoryError(), limited).startswith("out of memory: this job may map 1,073,741,824 bytes")
+    missing = FileNotFoundError(f"{eval_data}/fineweb_val_000000.bin: not found")
+    assert job_child.failure(missing, limited) == "FileNotFoundError: the server's data/fineweb_val_000000.bin: not found"
     assert result["roundtrip"]["val_bpb"] > 0 and result["sliding_window"]["val_bpb"] > 0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -46,9 +47,10 @@ class UploadRate:
         self._starts: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
-    def admit(self, client: str, now: float | None = None) -> bool:
+    def wait(self, client: str, now: float | None = None) -> float:
+        """0 when this client may start an upload now (which is then counted), else the seconds until it may."""
         if not self.per_hour:
-            return True
+            return 0.0
         now = time.monotonic() if now is None else now
         with self._lock:
             if len(self._starts) > FORGET_CLIENTS_PAST:  # many addresses (IPv6 makes them cheap) must not grow it
@@ -58,9 +60,9 @@ class UploadRate:
             while starts and starts[0] <= now - RATE_WINDOW_SECONDS:
                 starts.popleft()
             if len(starts) >= self.per_hour:
-                return False
+                return starts[0] + RATE_WINDOW_SECONDS - now
             starts.append(now)
-            return True
+            return 0.0
 
 
 class SecurityMiddleware:
@@ -85,7 +87,7 @@ class SecurityMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _refusal(self, scope) -> tuple[int, str] | None:
+    def _refusal(self, scope) -> tuple[int, str] | tuple[int, str, int] | None:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         host = headers.get("host", "")
         if host_name(host) not in self.hosts:
@@ -99,18 +101,19 @@ class SecurityMiddleware:
                 return 403, f"cross-site request refused (from {source[:80]!r}, not this server's pages)"
         if scope["path"] in UPLOAD_PATHS and scope["method"] == "POST":
             client = (scope.get("client") or ("unknown",))[0]
-            if not self.rate.admit(client):
+            wait = self.rate.wait(client)
+            if wait:
                 return 429, (f"too many uploads from {client}: at most {self.rate.per_hour} an hour "
-                             "(PGOLF_UPLOADS_PER_CLIENT_PER_HOUR)")
+                             f"(PGOLF_UPLOADS_PER_CLIENT_PER_HOUR); the next in {math.ceil(wait)} s"), math.ceil(wait)
         return None
 
 
-async def _refuse(scope, send, status: int, reason: str) -> None:
+async def _refuse(scope, send, status: int, reason: str, retry_after: int | None = None) -> None:
     """A one-line refusal, as JSON (the pages' error page needs the app, which has not run)."""
     body = json.dumps({"detail": reason}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                *SECURITY_HEADERS]
-    if status == 429:
-        headers.append((b"retry-after", str(int(RATE_WINDOW_SECONDS)).encode()))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

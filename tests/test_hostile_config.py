@@ -218,3 +218,9 @@ def test_a_hostile_ablation_file_is_one_line(tmp_path, content, words):
     plan = tmp_path / "plan.toml"
     plan.write_bytes(content)
     _one_line(["ablate", str(plan)], words)
+
+
+def test_extra_loops_past_the_loop_bound_is_one_line(tiny_artifact, tmp_path):
+    # each extra loop is a row of the report: a million of them was a million rows
+    _one_line(["loops", str(tiny_artifact), "--extra-loops", "1000000", "--out", str(tmp_path / "l")],
+              "--extra-loops must be at most 64, got 1000000")

@@ -15,7 +15,7 @@ from evaluator.artifacts.loading import load_float_checkpoint
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file, output_dir
-from evaluator.loops.analysis import analyse_artifact
+from evaluator.loops.analysis import MAX_LOOPS, LoopsError, analyse_artifact
 from evaluator.loops.plots import write_plots
 from evaluator.loops.report import LoopsReport
 
@@ -69,6 +69,8 @@ def loops_command(
         for value, minimum, flag in ((tokens, 1, "--tokens"), (seq_len, 1, "--seq-len"), (extra_loops, 0, "--extra-loops"),
                                      (loops, 1, "--loops"), (batch_seqs, 1, "--batch-seqs")):
             at_least(value, minimum, flag)
+        if extra_loops > MAX_LOOPS:
+            raise LoopsError(f"--extra-loops must be at most {MAX_LOOPS}, got {extra_loops}")
         out = output_dir(out or artifact.parent / "loops", "--out")
         device = checked_device(device)
         report = analyse_artifact(

@@ -125,13 +125,14 @@ class CrawlerConfig:
                     raise ConfigError(f"{name} must be finite, got {v}")
                 lo, hi = BOUNDS.get(name, (-GENERIC_BOUND, GENERIC_BOUND))
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and not lo <= v <= hi:
-                    shown = str(v) if isinstance(v, int) and abs(v) < 10 ** 15 else f"{v:.6g}"
-                    raise ConfigError(f"{name} = {shown} is outside {lo:g}..{hi:g}")
+                    raise ConfigError(f"{name} = {shown(v)} is outside {lo:g}..{hi:g}")
         checks = [
             (self.model_dim % self.num_heads == 0, "model_dim must be divisible by num_heads"),
             (self.num_heads % self.num_kv_heads == 0, "num_heads must be divisible by num_kv_heads"),
             (self.head_dim % 2 == 0, "head_dim must be even"),
             (0 < self.rope_dims <= self.head_dim and self.rope_dims % 2 == 0, "rope_dims must be even and <= head_dim"),
+            # the NTK rule divides by rope_dims - 2 beyond rope_ntk_len positions
+            (self.rope_dims > 2 or self.rope_ntk_len == 0, "rope_dims must be at least 4 unless rope_ntk_len = 0"),
             (self.num_flat_layers % 2 == 0, "num_flat_layers must be even (encoder/decoder halves)"),
             (self.crawler_loops >= 0 and self.num_crawler_layers >= 0, "crawler_loops and num_crawler_layers must be >= 0"),
             (not self.loop_rope_scales or len(self.loop_rope_scales) == self.crawler_loops,
@@ -244,33 +245,83 @@ _FIELDS = {f.name: f for f in dataclasses.fields(CrawlerConfig)}
 _TYPES = typing.get_type_hints(CrawlerConfig)
 
 
+def shown(value) -> str:
+    """A value as an error message may show it: never formatted or converted in a way that can fail
+    (a 400-digit integer overflows float formatting; past 4,300 digits even str() refuses)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return type(value).__name__ if isinstance(value, (dict, list, tuple)) else repr(value)[:40]
+    if isinstance(value, int):
+        if abs(value) < 10 ** 15:
+            return str(value)
+        try:
+            digits = f"{len(str(abs(value)))}"
+        except ValueError:  # str() refuses past sys.get_int_max_str_digits()
+            digits = "over 4,300"
+        return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+
+
+def _int(value) -> int:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    text = value.strip()
+    if len(text) > 40:  # far past any bound; int() of 5,000 digits raises, float() of 400 gives inf
+        raise ValueError(value)
+    try:
+        return int(text)
+    except ValueError:
+        return _int(float(text))  # "1e3" and "64.0" are integers too
+
+
+def _float(value) -> float:
+    if isinstance(value, int) and abs(value) >= 2 ** 1023:  # float() of it would raise OverflowError
+        raise ValueError(value)
+    if isinstance(value, str) and len(value.strip()) > 40:
+        raise ValueError(value)
+    return float(value)
+
+
 def _coerce(name: str, value):
     if name not in _FIELDS:
-        raise ConfigError(f"unknown config field {name!r}")
+        raise ConfigError(f"unknown config field {shown(name)}")
     kind = _TYPES[name]
+    kind_name = "a list of numbers" if typing.get_origin(kind) is tuple else kind.__name__
+    # a boolean is not a number here (TOML `crawler_loops = true` is a mistake, not 1), nor a table a string
+    wrong_type = (kind is bool and not (isinstance(value, (bool, str)) or value in (0, 1))) \
+        or (kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float, str)))) \
+        or (kind is str and not isinstance(value, str)) \
+        or (typing.get_origin(kind) is tuple and not isinstance(value, (str, list, tuple)))
+    if wrong_type:
+        raise ConfigError(f"config field {name}: expected {kind_name}, got {shown(value)}")
     try:
         if kind is bool:
-            if isinstance(value, str):
-                if value.strip().lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.strip().lower() in ("0", "false", "no", "off", ""):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            if not isinstance(value, str):
+                return bool(value)
+            if value.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.strip().lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
         if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) else int(value)
+            return _int(value)
         if kind is float:
-            return float(value)
+            return _float(value)
         if kind is str:
-            return str(value)
+            return value
         if typing.get_origin(kind) is tuple:
             if isinstance(value, str):
                 value = [v for v in value.replace(" ", "").split(",") if v]
-            return tuple(float(v) for v in value)
+            if len(value) > 64 or any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in value):
+                raise ValueError(value)
+            return tuple(_float(v) for v in value)
     except (TypeError, ValueError):
-        raise ConfigError(f"config field {name}: cannot read {value!r} as {getattr(kind, '__name__', kind)}") from None
+        raise ConfigError(f"config field {name}: cannot read {shown(value)} as {kind_name}") from None
     raise ConfigError(f"config field {name} has unsupported type {kind}")
 
 
@@ -283,16 +334,32 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
     return {ENV_NAMES[k]: v for k, v in environ.items() if k in ENV_NAMES}
 
 
+TOML_MAX_BYTES = 1 << 20
+
+
 def toml_overrides(path: str | Path) -> dict:
     path = Path(path)
     if path.exists() and not path.is_file():  # a named pipe would block the read, /dev/zero never end it
         raise ConfigError(f"{path}: config file is not a regular file")
     try:
-        data = tomllib.loads(path.read_text())
+        with path.open("rb") as f:
+            raw = f.read(TOML_MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: config file: cannot read ({e.strerror or e})") from None
+    if len(raw) > TOML_MAX_BYTES:
+        raise ConfigError(f"{path}: config file is over {TOML_MAX_BYTES:,} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deep)") from None
+    except ValueError as e:  # tomllib passes on int()'s refusal of an integer over 4,300 digits
+        raise ConfigError(f"{path}: not valid TOML ({str(e)[:80]})") from None
     return {k.lower(): v for k, v in data.items()}
 
 

@@ -31,3 +31,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """PATH as a folder that exists and takes files, or can be created under its nearest existing ancestor:
+    checked (by creating and deleting a temporary file there) before any work, so that an output nobody
+    can write is one line at the start instead of a traceback at the end, and nothing is created."""
+    path = Path(path)
+    existing = path
+    while not existing.is_dir():
+        if existing.exists() or existing.is_symlink():
+            raise WriteError(f"{path}: {what}: {existing} is not a folder")
+        if existing == existing.parent:
+            break
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".pgolf-probe-"):
+            pass
+    except OSError as exc:
+        raise WriteError(f"{path}: {what}: cannot write in {existing} ({exc.strerror or exc})") from None
+    return path

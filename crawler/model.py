@@ -19,6 +19,7 @@ block matrices run on crawler.quant.fake_quantize's export grid).
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -128,14 +129,19 @@ class Attention(nn.Module):
         k = rms_norm(self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim))
         return apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[:, None], apply_rotary(k, cos, sin)
 
-    def probs(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        """Causal attention probabilities (B, H, T, T), which the fused kernels of forward never materialise
-        (for analysis; GQA: query head h reads kv head h // (H / KV), as SDPA's enable_gqa does)."""
+    def probs(self, x: Tensor, cos: Tensor, sin: Tensor, rows: int | None = None) -> Iterator[tuple[int, Tensor]]:
+        """Causal attention probabilities, which the fused kernels of forward never materialise (for analysis;
+        GQA: query head h reads kv head h // (H / KV), as SDPA's enable_gqa does): (start, (B, H, r, T)) for
+        `rows` query positions at a time (all T when None), so that memory need not grow with T^2."""
         q, k = self.qk(x, cos, sin)
-        k = k.repeat_interleave(self.num_heads // self.num_kv_heads, dim=2)
-        scores = (q.transpose(1, 2) @ k.permute(0, 2, 3, 1)).float() / math.sqrt(self.head_dim)
-        causal = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).tril()
-        return scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        q, k = q.transpose(1, 2), k.repeat_interleave(self.num_heads // self.num_kv_heads, dim=2).permute(0, 2, 3, 1)
+        T = x.size(1)
+        keys = torch.arange(T, device=x.device)
+        for start in range(0, T, rows or T):
+            queries = keys[start:start + (rows or T)]
+            scores = (q[:, :, start:start + len(queries)] @ k).float() / math.sqrt(self.head_dim)
+            causal = queries[:, None] >= keys[None, :]
+            yield start, scores.masked_fill(~causal, float("-inf")).softmax(-1)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         B, T, _ = x.shape

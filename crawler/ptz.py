@@ -67,6 +67,8 @@ DEFAULT_CODEC = "rans"
 ZSTD_LEVEL = 22
 MANIFEST_CAP = 1 << 20
 DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x a record-sized model's tensors
+# parameters a model may have (PGOLF_MAX_PARAMS): 2.3x the record's 14.5 M; a 16 MB artifact holds ~21 M at int6
+DEFAULT_MAX_PARAMS = 1 << 25
 RANS_PREC = 15  # table total 2**15; with 255 symbols every present symbol still gets a frequency >= 1
 RANS_L = 1 << 16  # states live in [2**16, 2**32) and renormalise by 16-bit words
 RANS_CLASSES = 16  # row classes per scheme, each with its own frequency table
@@ -405,7 +407,9 @@ def _reject_constant(name: str):
 def _parse_manifest(m, version: int, where: str) -> list[tuple[str, str, tuple[int, ...]]]:
     keys = {"format_version": int, "config": dict, "tokenizer_sha256": str, "code_sha256": str,
             "code_bytes": int, "crc32": int, "tensors": list}
-    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in keys.items()):
+    # bool is an int to isinstance: `code_bytes: true` would count as 1 byte
+    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) or isinstance(m.get(k), bool)
+                                      for k, t in keys.items()):
         raise ArtifactError(f"{where}: malformed manifest (needs {', '.join(keys)})")
     if m["format_version"] != version:
         raise ArtifactError(f"{where}: manifest says format version {m['format_version']}, the header {version}")
@@ -431,10 +435,12 @@ def _finite(qsd: dict[str, QTensor], where: str) -> None:
                 raise ArtifactError(f"{where}: {name} has non-finite values")
 
 
-def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
-                  ) -> tuple[CrawlerConfig, dict[str, QTensor], dict]:
+def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED,
+                  max_params: int = DEFAULT_MAX_PARAMS) -> tuple[CrawlerConfig, dict[str, QTensor], dict]:
     """(config, quantised tensors, manifest); the manifest gains `codec` and `model_bytes`.
-    A format-1 file comes back converted to the current RoPE convention."""
+    A format-1 file comes back converted to the current RoPE convention. The parameters the manifest
+    declares are counted before anything is decoded: a 263 KB rANS file of one repeated symbol can
+    declare 266 M of them, and decoding those costs gigabytes and minutes."""
     path = Path(path)
     try:
         if not path.is_file():
@@ -464,6 +470,10 @@ def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DE
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: also over-long integers
         raise ArtifactError(f"{path}: manifest is not JSON ({first_line(e, 80)})") from None
     entries = _parse_manifest(manifest, version, str(path))
+    params = sum(math.prod(shape) for _, _, shape in entries)
+    if params > max_params:
+        raise ArtifactError(f"{path}: declares {params:,} parameters, more than the {max_params:,} allowed "
+                            "(PGOLF_MAX_PARAMS)")
     declared = sum(sum(_sizes(scheme, shape)) for _, scheme, shape in entries)
     if declared > max_decompressed_bytes:
         raise ArtifactError(f"{path}: declares {declared:,} bytes of tensors, "
@@ -486,8 +496,8 @@ def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DE
     return config, qsd, {**manifest, "codec": codec, "model_bytes": len(blob)}
 
 
-def load_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED
-                  ) -> tuple[CrawlerConfig, dict[str, Tensor], dict]:
+def load_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED,
+                  max_params: int = DEFAULT_MAX_PARAMS) -> tuple[CrawlerConfig, dict[str, Tensor], dict]:
     """(config, float32 dequantised state dict, manifest) of one of our artifacts; ArtifactError on any bad input."""
-    config, qsd, manifest = read_artifact(path, max_decompressed_bytes)
+    config, qsd, manifest = read_artifact(path, max_decompressed_bytes, max_params)
     return config, dequantize_state_dict(qsd), manifest

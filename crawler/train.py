@@ -219,6 +219,11 @@ def train(cfg: CrawlerConfig, progress: bool = True) -> TrainResult:
 
 
 def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
+    # the data and the tokenizer are read before the run folder is made: a bad one leaves nothing behind
+    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
+    lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
+    make_loader = lambda: DistributedTokenLoader(cfg.data_path, d.rank, d.world_size, d.device, cfg.vocab_size)
+    train_loader = make_loader()
     run_dir = Path(cfg.out_dir) / cfg.run_id
     if d.master:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -234,10 +239,6 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
             torch.cuda.synchronize()
 
     grad_accum = grad_accum_for(cfg, d.world_size)
-    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
-    lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
-    make_loader = lambda: DistributedTokenLoader(cfg.data_path, d.rank, d.world_size, d.device, cfg.vocab_size)
-    train_loader = make_loader()
 
     compiled = cfg.compile and cuda
     torch.manual_seed(cfg.seed)

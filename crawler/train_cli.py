@@ -9,6 +9,7 @@ import typer
 
 from crawler.config import ConfigError, load_config
 from crawler.errors import exit_on_error
+from crawler.files import writable_folder
 
 # torch's OpenMP threads spin 300,000 times at every barrier before they sleep: on a CPU shared with other jobs the
 # spinning thread holds the core its partner needs (tiny preset at load 7 on 2 cores: 12.8 s a step, 2.2 s with a
@@ -45,6 +46,7 @@ def train_command(
                          seed=seed, max_wallclock_seconds=max_seconds, out_dir=str(out) if out else None, run_id=run_id)
         overrides.update(parse_sets(set_ or []))
         cfg = load_config(preset, config, **overrides)
+        writable_folder(Path(cfg.out_dir) / cfg.run_id, "--out")
         from crawler.train import train  # here, so that `pgolf --help` does not pay for importing torch
 
         train(cfg, progress=progress)

@@ -15,6 +15,10 @@ from crawler.ptz import export_model
 from crawler.shards import write_shard
 from crawler.tokenizer import train_tokenizer
 
+# Starlette's test client sends `Host: testserver`, which the web app's host allow-list (webapp.security)
+# refuses by default; the tests of that list set allowed_hosts themselves
+os.environ.setdefault("PGOLF_ALLOWED_HOSTS", '["testserver", "localhost", "127.0.0.1", "::1"]')
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CRAWLER_RECORD = "2026-03-30_Crawler_Leg3_8xH100"

@@ -19,6 +19,7 @@ from webapp.catalog import RecordCatalog
 from webapp.db import init_db, make_engine
 from webapp.queue import EvalQueue
 from webapp.routers import ablation, api_index, charts, evaluations, leaderboard, logs, loops, overlay, records
+from webapp.security import SecurityMiddleware
 from webapp.settings import Settings
 from webapp.templating import templates
 from webapp.upload import UploadRejected
@@ -86,4 +87,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # pages, JSON and scripts go out compressed to clients that accept it (the plotly bundle is compressed
     # once by its route, which sets Content-Encoding, and this middleware then leaves it alone)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(SecurityMiddleware, settings=settings)
     return app

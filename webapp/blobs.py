@@ -1,9 +1,9 @@
 """Uploaded files on disk, named by their SHA-256 only: a user's file name never becomes a path.
 
 An upload streams into a temporary file under incoming/ and moves to blobs/<aa>/<sha256> once it has
-been checked; a rejected upload's temporary file is deleted, so nothing is left behind. The database
-holds every file's bytes too (tables.StoredFile), so blobs/ is a per-machine copy: a worker on another
-machine writes what it lacks from there, checking the hash.
+been checked; a rejected upload's temporary file is deleted, so nothing is left behind. Each upload is
+stored once: with the SQLite queue (one machine) here only; with Redis in the database only
+(tables.StoredFile), from which a worker on another machine writes what it lacks here, checking the hash.
 """
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class BlobStore:
         if target.exists():
             return target
         content = load()
+        if not content:
+            raise ValueError(f"stored file {sha256[:12]}: not in this machine's data dir, which holds the only copy "
+                             "with the SQLite queue (workers on other machines need PGOLF_QUEUE=redis)")
         if hashlib.sha256(content).hexdigest() != sha256:
             raise ValueError(f"stored file {sha256[:12]}: its bytes do not match its hash")
         incoming = self.new_incoming()

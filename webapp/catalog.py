@@ -1,8 +1,11 @@
 """The records under the configured roots, each read once and read again only when one of its files changes.
 
-Every request re-lists the roots (stat calls only) and keys each record folder by the path, size and
-mtime of every file in it and of the MANIFEST.json files above it; a folder whose key is unchanged
-keeps its parsed record, seed table and compliance report. A folder that cannot be read, a file in
+Every request re-lists the roots and keys each record folder by the path, size and mtime of every file
+in it and of the MANIFEST.json files above it; a folder whose key is unchanged keeps its parsed record,
+seed table and compliance report. A folder's file listing is itself kept, so that a request's work does
+not grow with the number of files in a folder: it is listed again when one of its directories' mtimes
+changes (a file added, removed or renamed) or LISTING_TTL_SECONDS after it was listed (a file rewritten
+in place), whichever comes first. A folder that cannot be read, a file in
 one that is refused (a symlink, a FIFO), and a folder under a root that is no record are each one
 line in `problems`; they never take the index down.
 
@@ -12,14 +15,16 @@ that appears again (under a second root) gets `~2`, `~3` ... in the order the ro
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, compliance_report
-from evaluator.records.files import list_files
+from evaluator.records.files import Listing, list_files
 from evaluator.records.manifest import manifest_candidates
 from evaluator.records.record import Record, RecordError, find_record_folders, load_record
 from evaluator.records.seeds import SeedTable, seed_table
@@ -70,6 +75,39 @@ def _manifest_key(folder: Path) -> tuple:
     return tuple(stats)
 
 
+LISTING_TTL_SECONDS = 10.0
+_versions = itertools.count(1)
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """A folder's listing, when it was made, its directories' mtimes then, and a version that changes only
+    when a new listing differs from the one before (what the parsed record is keyed by)."""
+    listing: Listing
+    listed_at: float
+    directories: tuple[tuple[Path, int | None], ...]
+    key: tuple
+    version: int
+
+    def current(self, now: float) -> bool:
+        return now - self.listed_at < LISTING_TTL_SECONDS and all(_mtime_ns(d) == m for d, m in self.directories)
+
+
+def _list(folder: Path, before: _Listed | None, now: float) -> _Listed:
+    listing = list_files(folder)
+    directories = {folder} | {(folder / name).parent for name in [*listing.files, *listing.refused]}
+    key = listing.key()
+    version = before.version if before is not None and before.key == key else next(_versions)
+    return _Listed(listing, now, tuple((d, _mtime_ns(d)) for d in sorted(directories)), key, version)
+
+
 def _parse(record_id: str, root: Path, folder: Path, key: tuple, listing) -> _Parsed:
     try:
         record = load_record(folder, listing)
@@ -88,11 +126,13 @@ class RecordCatalog:
         self.roots = [Path(root).expanduser().resolve() for root in roots]
         self._lock = threading.Lock()
         self._parsed: dict[Path, _Parsed] = {}
+        self._listed: dict[Path, _Listed] = {}
 
     def snapshot(self) -> Snapshot:
         """The entries and problems as the roots are now, re-reading only the folders that changed."""
         with self._lock:
-            entries, problems, taken, parsed = [], [], set(), {}
+            entries, problems, taken, parsed, listed = [], [], set(), {}, {}
+            now = time.monotonic()
             for root in self.roots:
                 try:
                     scan = find_record_folders(root)
@@ -108,15 +148,17 @@ class RecordCatalog:
                         n += 1
                         record_id = f"{folder.name}~{n}"
                     taken.add(record_id)
-                    listing = list_files(folder)
-                    key = (record_id, listing.key(), _manifest_key(folder))
+                    before = self._listed.get(folder)
+                    fresh = before is not None and before.current(now)
+                    listed[folder] = before if fresh else _list(folder, before, now)
+                    key = (record_id, listed[folder].version, _manifest_key(folder))
                     known = self._parsed.get(folder)
                     parsed[folder] = known if known and known.key == key else _parse(record_id, root, folder, key,
-                                                                                       listing)
+                                                                                       listed[folder].listing)
                     if parsed[folder].entry:
                         entries.append(parsed[folder].entry)
                     problems += parsed[folder].problems
-            self._parsed = parsed
+            self._parsed, self._listed = parsed, listed
             return Snapshot(entries, problems)
 
     def entries(self) -> list[CatalogEntry]:

@@ -34,10 +34,26 @@ STOP_GRACE_SECONDS = 2.0
 
 def _settings(**flags) -> Settings:
     try:
-        return Settings(**{name: value for name, value in flags.items() if value not in (None, [])})
+        settings = Settings(**{name: value for name, value in flags.items() if value not in (None, [])})
     except ValidationError as exc:
         first = exc.errors()[0]
         typer.echo(f"error: setting {'.'.join(map(str, first['loc'])) or 'value'}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+    _check_database_url(settings.db)
+    return settings
+
+
+def _check_database_url(url: str) -> None:
+    # here, not at the first query: a bad URL is one line at start, not a traceback from a thread
+    if not url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as exc:
+        typer.echo(f"error: setting db: not a database URL this server can open ({str(exc).splitlines()[0][:120]})",
+                   err=True)
         raise typer.Exit(2) from None
 
 
@@ -89,7 +105,8 @@ class WorkerSupervisor:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        self._thread.join()
+        if self._thread.ident is not None:  # start() may never have run: the app failed to build
+            self._thread.join()
 
 
 def _stop_on_signal(signum: int, _frame) -> None:
@@ -108,6 +125,8 @@ def serve_command(
     data_dir: Annotated[Optional[Path], typer.Option(help="Uploads, results queue and default database (default: out/web).")] = None,
     eval_data: Annotated[Optional[Path], typer.Option(help="Validation shards (and tokenizer.model) that uploads are evaluated on (PGOLF_EVAL_DATA_DIR); without it uploads are refused.")] = None,
     worker: Annotated[bool, typer.Option(help="Start a worker process beside the web server; --no-worker when workers run elsewhere.")] = True,
+    public_no_token: Annotated[bool, typer.Option(
+        "--public-no-token", help="Serve beyond localhost with no upload token (refused without this flag).")] = False,
 ) -> None:
     """Serve the web app: records, artifact evaluations and ablations.
 
@@ -118,8 +137,12 @@ def serve_command(
     PGOLF_EVAL_DEVICE (default cuda when available, else cpu), PGOLF_LOOPS_TOKENS (the loop-wise analysis'
     slice, 0 = off; default 4096), PGOLF_MAX_CONCURRENT_EVALS (default 1), PGOLF_JOB_TIMEOUT_SECONDS
     (default 3600). Queue: PGOLF_QUEUE (sqlite or redis) and PGOLF_REDIS_URL. Dead workers:
-    PGOLF_HEARTBEAT_SECONDS, PGOLF_STALE_AFTER_SECONDS, PGOLF_MAX_ATTEMPTS. The worker gets the same
-    settings; one started by hand elsewhere needs the same PGOLF_* values.
+    PGOLF_HEARTBEAT_SECONDS, PGOLF_STALE_AFTER_SECONDS, PGOLF_MAX_ATTEMPTS. Limits: PGOLF_MAX_PARAMS (a model's
+    parameters, default 2^25), PGOLF_JOB_MAX_MEMORY_BYTES (a CPU job's address space, default 8 GiB),
+    PGOLF_UPLOADS_PER_CLIENT_PER_HOUR (default 30), PGOLF_MAX_QUEUED_JOBS (default 100),
+    PGOLF_STORAGE_QUOTA_BYTES (default 4 GiB), PGOLF_ALLOWED_HOSTS (Host names served, a JSON list; default
+    the bound address and localhost). The worker gets the same settings; one started by hand elsewhere needs
+    the same PGOLF_* values.
     """
     # the web stack loads here, not at import: every other pgolf command would pay for it
     import uvicorn
@@ -129,8 +152,15 @@ def serve_command(
     settings = _settings(host=host, port=port, records=records, runs=runs, ablations=ablations, db=db,
                          data_dir=data_dir, eval_data_dir=eval_data)
     if not settings.is_local and not settings.upload_token:
-        typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload "
-                   "(set PGOLF_UPLOAD_TOKEN)", err=True)
+        if not public_no_token:
+            typer.echo(f"error: --host {settings.host} reaches beyond this machine: set PGOLF_UPLOAD_TOKEN, or pass "
+                       "--public-no-token to let anyone who reaches it upload", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"warning: bound to {settings.host} with no upload token: anyone who reaches it can upload",
+                   err=True)
+    if not settings.is_local and not settings.allowed_hosts:
+        typer.echo(f"warning: only requests naming {', '.join(sorted(settings.served_hosts))} as their Host are "
+                   "served; set PGOLF_ALLOWED_HOSTS to the names clients use", err=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGINT, _stop_on_signal)
@@ -158,6 +188,9 @@ def worker_command(
     """Run queued artifact evaluations until stopped (Ctrl-C or SIGTERM)."""
     from webapp.worker import run_worker
 
+    if workers is not None and workers < 1:
+        typer.echo(f"error: --workers must be at least 1, got {workers}", err=True)
+        raise typer.Exit(2)
     run_worker(_settings(db=db, data_dir=data_dir), workers, parent_pid)
 
 

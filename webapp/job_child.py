@@ -24,6 +24,7 @@ import base64
 import ctypes
 import json
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -53,7 +54,7 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
 
     from crawler.distributed import single_process
     from evaluator.artifacts.eval_report import evaluate_artifact
-    from evaluator.loops.analysis import LoopsError
+    from evaluator.artifacts.loading import MAX_PARAMS_VARIABLE
     from webapp.views.loops import run_analysis
 
     targets = {}  # the roundtrip pass scores each validation target once: its total is the result's target count
@@ -73,6 +74,10 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
     artifact, data_dir, tokenizer = Path(request["artifact"]), Path(request["data_dir"]), Path(request["tokenizer"])
     options = request["options"]
     device = torch.device(request["device"] or ("cuda" if torch.cuda.is_available() else "cpu"))
+    os.environ[MAX_PARAMS_VARIABLE] = str(request["max_params"])  # what open_artifact reads
+    if device.type == "cpu" and request["max_memory_bytes"]:
+        # past it an allocation fails (MemoryError, or torch's RuntimeError) instead of the machine swapping
+        resource.setrlimit(resource.RLIMIT_AS, (request["max_memory_bytes"], request["max_memory_bytes"]))
     report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
                                max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                seq_len=options.get("seq_len"), stride=options.get("stride"),
@@ -82,8 +87,8 @@ def _evaluate(request: dict, send) -> tuple[dict, dict[str, bytes]]:
         progress("loops", 0, 0)
         try:
             loops, plots = run_analysis(artifact, data_dir, tokenizer, options, request["loops_tokens"], device)
-        except LoopsError as exc:  # e.g. a validation split too short for the slice: the BPB still stands
-            result["loops_error"] = one_line(exc)
+        except Exception as exc:  # a split too short for the slice, out of memory...: the BPB still stands
+            result["loops_error"] = failure(exc, request)
         else:
             result["loops"] = {"report": loops.to_dict()}
     return result, plots
@@ -97,6 +102,18 @@ def one_line(exc: BaseException) -> str:
     return text if isinstance(exc, PgolfError) or text == type(exc).__name__ else f"{type(exc).__name__}: {text}"
 
 
+def failure(exc: BaseException, request: dict) -> str:
+    """What a job's page says went wrong: one_line, with an allocation refused under the limit named as such, and
+    the server's paths (its data folder, where it keeps the uploaded files) named by what they hold."""
+    limit = request["max_memory_bytes"]
+    if limit and (isinstance(exc, MemoryError) or "can't allocate memory" in str(exc)):
+        return f"out of memory: this job may map {limit:,} bytes (PGOLF_JOB_MAX_MEMORY_BYTES)"
+    text = one_line(exc)
+    for key, name in (("artifact", "the artifact"), ("tokenizer", "the tokenizer"), ("data_dir", "the server's data")):
+        text = text.replace(request[key], name)
+    return text
+
+
 def main(argv: list[str]) -> int:
     fd, parent_pid = int(argv[0]), int(argv[1])
     _die_with_parent(parent_pid)
@@ -107,12 +124,13 @@ def main(argv: list[str]) -> int:
             channel.write(json.dumps(message) + "\n")
             channel.flush()
 
+        request = json.load(sys.stdin)
         try:
-            result, plots = _evaluate(json.load(sys.stdin), send)
+            result, plots = _evaluate(request, send)
         except Exception as exc:  # any failure is the job's result, shown on its page
-            if not isinstance(exc, PgolfError):
+            if not isinstance(exc, (PgolfError, MemoryError)):
                 traceback.print_exc()
-            send({"kind": "failed", "error": one_line(exc)})
+            send({"kind": "failed", "error": failure(exc, request)})
             return 1
         send({"kind": "done", "result": result,
               "plots": {name: base64.b64encode(png).decode() for name, png in plots.items()}})

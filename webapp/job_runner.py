@@ -95,13 +95,21 @@ class JobRunner:
         self._children_lock = threading.Lock()
         self._stopping = threading.Event()
 
-    def __call__(self, job_id: int) -> None:
+    def __call__(self, message: int) -> None:
+        # A message is a turn to run, not an order: each one runs the job that has waited longest, so that a job
+        # handed back by a stopping worker (queued again, with a new message at the back of the queue) keeps its
+        # place. Every job that becomes queued sends a message, so no queued job is left without one.
         worker = worker_name()
-        claimed = jobs.claim(self.sessions, job_id, worker, self.settings.max_concurrent_evals)
-        if claimed == jobs.ClaimOutcome.NO_SLOT:
-            self.queue.enqueue(job_id, delay=SLOT_RETRY_SECONDS)
-        if claimed != jobs.ClaimOutcome.TAKEN:
-            return
+        while True:
+            job_id = jobs.oldest_queued(self.sessions)
+            if job_id is None:
+                return
+            claimed = jobs.claim(self.sessions, job_id, worker, self.settings.max_concurrent_evals)
+            if claimed == jobs.ClaimOutcome.NO_SLOT:
+                self.queue.enqueue(message, delay=SLOT_RETRY_SECONDS)
+                return
+            if claimed == jobs.ClaimOutcome.TAKEN:
+                break
         progress = _Progress()
         stop = threading.Event()
         beat = threading.Thread(target=self._beat, args=(job_id, worker, progress, stop), daemon=True,
@@ -159,7 +167,8 @@ class JobRunner:
             # the server's tokenizer beside its data unless one was uploaded: never the artifact config's path
             tokenizer = local(job.tokenizer_sha256) if job.tokenizer_sha256 else Path(data_dir) / "tokenizer.model"
         return {"artifact": str(artifact), "tokenizer": str(tokenizer), "data_dir": data_dir, "options": options,
-                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens}
+                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens,
+                "max_params": self.settings.max_params, "max_memory_bytes": self.settings.job_max_memory_bytes}
 
     def _run_child(self, job_id: int, worker: str, request: dict, progress: _Progress) -> _Outcome | None:
         """The child's outcome, or None when the job was abandoned or the worker is stopping."""

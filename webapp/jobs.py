@@ -121,3 +121,10 @@ def queued_ids(sessions: sessionmaker) -> list[int]:
     with sessions() as session:
         return list(session.scalars(select(Evaluation.id).where(Evaluation.state == JobState.QUEUED)
                                     .order_by(Evaluation.id)))
+
+
+def oldest_queued(sessions: sessionmaker) -> int | None:
+    """The queued job that has waited longest (the lowest id: a job handed back keeps its place in line)."""
+    with sessions() as session:
+        return session.scalar(select(Evaluation.id).where(Evaluation.state == JobState.QUEUED)
+                              .order_by(Evaluation.id).limit(1))

@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     upload_max_decompressed_bytes: int = Field(64 * 1024 * 1024, gt=0)
     # required on uploads when set (header `Authorization: Bearer TOKEN` or the form's token field)
     upload_token: str = ""
+    # parameters an uploaded (or evaluated) model may declare, checked before its tensors are decoded; the
+    # evaluator's default (crawler.ptz.DEFAULT_MAX_PARAMS), and jobs read it as PGOLF_MAX_PARAMS
+    max_params: int = Field(1 << 25, ge=1)
+    # the address space each evaluation process may map on CPU (RLIMIT_AS), 0 = unlimited; not applied on CUDA,
+    # whose driver maps tens of GB of address space it never touches
+    job_max_memory_bytes: int = Field(8 << 30, ge=0)
+    # uploads one client (by address) may make per rolling hour; 0 = unlimited
+    uploads_per_client_per_hour: int = Field(30, ge=0)
+    # jobs waiting in the queue at once; an upload past it is refused (429) until some have run
+    max_queued_jobs: int = Field(100, ge=1)
+    # bytes of uploaded files the server keeps in all; an upload that would pass it is refused (507)
+    storage_quota_bytes: int = Field(4 << 30, ge=1)
+    # Host headers served (DNS rebinding): empty = the bound address, localhost, 127.0.0.1 and ::1
+    allowed_hosts: list[str] = []
     # evaluations running at once across every worker; the rest wait in the queue
     max_concurrent_evals: int = Field(1, ge=1)
     # validation shards (and tokenizer.model, unless one is uploaded) every upload is evaluated on; unset, the
@@ -70,6 +84,11 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return self.host in LOCAL_HOSTS
+
+    @property
+    def served_hosts(self) -> set[str]:
+        """Host names (without port) a request may name."""
+        return {h.lower() for h in self.allowed_hosts} or {self.host.lower(), *LOCAL_HOSTS}
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the PGOLF_* variables that rebuild them in another process."""

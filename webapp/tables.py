@@ -28,8 +28,9 @@ class JobState(StrEnum):
 class StoredFile(Base):
     """An uploaded file, stored once under its SHA-256; the name the user gave is shown, never used as a path.
 
-    The bytes live in the database so that a worker on another machine needs only the database URL;
-    each machine keeps a copy on disk under the data dir (webapp.blobs) and fetches what it lacks.
+    With the Redis queue the bytes live in the database, so that a worker on another machine needs only the
+    database URL, and it keeps a copy under its data dir (webapp.blobs); with the SQLite queue (one machine)
+    the data dir's file is the only copy and `content` is empty.
     """
     __tablename__ = "stored_files"
 

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from crawler.errors import exit_on_error
+from crawler.files import writable_folder
 
 
 def prepare_data_command(
@@ -21,6 +22,8 @@ def prepare_data_command(
     from crawler.prep.prepare import prepare_corpus  # numpy and sentencepiece: only when preparing
 
     with exit_on_error():
+        if out is not None:
+            writable_folder(out, "--out")
         typer.echo(prepare_corpus(input, out, vocab_size, val_docs, force, cache_dir)[1])
 
 

@@ -30,6 +30,8 @@ def ablate_command(
         if file.exists():  # a named pipe would block the read and /dev/zero never end it (a missing file: load_plan)
             input_file(file, "ablation file")
         plan = load_plan(file)
+        for name in only or ():  # an unknown arm is an error, not a plan with nothing to run
+            plan.arm(name)
         check_metric(metric)  # now, not after the first run
         if report:
             result = build_report(plan, metric)

@@ -184,6 +184,10 @@ def load_plan(path: str | Path, results_dir: Path | None = None, default_name: s
         raise PlanError(f"{path}: unreadable ({e})") from None
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise PlanError(f"{path}: not valid TOML (nested too deep)") from None
+    except ValueError as e:  # tomllib passes on int()'s refusal of an integer over 4,300 digits
+        raise PlanError(f"{path}: not valid TOML ({str(e)[:80]})") from None
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise PlanError(f"{path}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_TOP_KEYS))})")

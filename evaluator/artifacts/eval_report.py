@@ -7,7 +7,6 @@ would take at the measured rate.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import asdict, dataclass, field
@@ -113,10 +112,14 @@ def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> C
 
 
 def eval_inputs(config, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None) -> tuple[Path, Path]:
-    """Validation data and tokenizer for an artifact: the given paths, else the artifact's own config
-    (whose tokenizer, unless it names one, sits beside the data)."""
-    data = Path(data_path or config.data_path)
-    return data, Path(tokenizer_path) if tokenizer_path else dataclasses.replace(config, data_path=str(data)).tokenizer_file
+    """Validation data and tokenizer for an artifact: the given paths; a data folder given without a tokenizer
+    brings its own DATA/tokenizer.model (as --help says: a manifest's tokenizer_path, which can name any file on
+    this machine, is never opened then); with neither, the artifact's own config."""
+    if tokenizer_path:
+        tokenizer = Path(tokenizer_path)
+    else:
+        tokenizer = Path(data_path) / "tokenizer.model" if data_path else config.tokenizer_file
+    return Path(data_path or config.data_path), tokenizer
 
 
 def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None,

@@ -19,6 +19,7 @@ weights cannot say (the loop count, the rope base, ...) is assumed and listed in
 from __future__ import annotations
 
 import io
+import os
 import re
 import stat
 import zipfile
@@ -32,8 +33,8 @@ from torch import Tensor
 from crawler.config import CrawlerConfig
 from crawler.errors import first_line
 from crawler.model import CrawlerGPT, flip_rotary_direction
-from crawler.ptz import (DEFAULT_MAX_DECOMPRESSED, HEADERS, ArtifactError, check_shapes, read_artifact,
-                         zstd_decompress_capped)
+from crawler.ptz import (DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_PARAMS, HEADERS, ArtifactError, check_shapes,
+                         read_artifact, zstd_decompress_capped)
 from crawler.quant import dequantize_state_dict
 from evaluator.artifacts.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS
 from evaluator.artifacts.baseline_gpt import BaselineConfig, BaselineGPT
@@ -296,11 +297,34 @@ def _open_record(sd: dict[str, Tensor], loops: int | None, where: str):
     return config, mapped, unmapped, {"inferred": inferred}, assumptions
 
 
-def open_artifact(path: str | Path, loops: int | None = None,
-                  max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED) -> LoadedArtifact:
-    """Read any supported artifact; ArtifactError (one line naming the file) on anything wrong."""
+MAX_PARAMS_VARIABLE = "PGOLF_MAX_PARAMS"
+
+
+def max_params_setting(environ=None) -> int:
+    """The parameter cap: PGOLF_MAX_PARAMS (the web app's setting of that name reaches its jobs this way) or the
+    default."""
+    raw = (os.environ if environ is None else environ).get(MAX_PARAMS_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PARAMS
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise ArtifactError(f"{MAX_PARAMS_VARIABLE} must be a positive integer, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _within_params(state_dict: dict[str, Tensor], max_params: int, where: str) -> None:
+    params = sum(t.numel() for t in state_dict.values())
+    if params > max_params:
+        raise ArtifactError(f"{where}: holds {params:,} parameters, more than the {max_params:,} allowed "
+                            f"({MAX_PARAMS_VARIABLE})")
+
+
+def open_artifact(path: str | Path, loops: int | None = None, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED,
+                  max_params: int | None = None) -> LoadedArtifact:
+    """Read any supported artifact; ArtifactError (one line naming the file) on anything wrong. No model is built
+    for one of more than max_params parameters (None: max_params_setting())."""
     path = Path(path)
     where = str(path)
+    max_params = max_params_setting() if max_params is None else max_params
     if loops is not None and loops < 1:
         raise ArtifactError(f"{where}: --loops must be at least 1, got {loops}")
     try:
@@ -317,7 +341,7 @@ def open_artifact(path: str | Path, loops: int | None = None,
         raise ArtifactError(f"{where}: cannot read ({e.strerror or e})") from None
 
     if head in HEADERS:
-        config, qsd, manifest = read_artifact(path, max_decompressed_bytes)
+        config, qsd, manifest = read_artifact(path, max_decompressed_bytes, max_params)
         state_dict, assumptions = dequantize_state_dict(qsd), []
         if manifest["format_version"] == 1:
             assumptions.append("format 1: its RoPE pairs rotate the other way and its base is fixed at every length; "
@@ -340,6 +364,7 @@ def open_artifact(path: str | Path, loops: int | None = None,
         if obj["__quant_format__"] != "int8_clean_per_row_v1":
             raise ArtifactError(f"{where}: unknown baseline quant format {str(obj['__quant_format__'])[:40]!r}")
         sd = _dequantize_baseline(obj, where)
+        _within_params(sd, max_params, where)
         config = infer_baseline_config({k: tuple(v.shape) for k, v in sd.items()}, where)
         assumptions = list(BASELINE_ASSUMPTIONS)
         if loops is not None:
@@ -350,7 +375,9 @@ def open_artifact(path: str | Path, loops: int | None = None,
                               {"inferred": {**inferred, "params": sum(t.numel() for t in sd.values())}},
                               assumptions, size)
     if {"w", "m"} <= obj.keys():
-        config, mapped, unmapped, info, assumptions = _open_record(_dequantize_record(obj, where), loops, where)
+        sd = _dequantize_record(obj, where)
+        _within_params(sd, max_params, where)
+        config, mapped, unmapped, info, assumptions = _open_record(sd, loops, where)
         return LoadedArtifact(where, "record-int6", "Micro Crawler (record PR #1140 layout)", config, mapped, info,
                               assumptions, size, unmapped=unmapped)
     raise ArtifactError(f"{where}: torch archive is neither the record's {{'w', 'm'}} nor the baseline's int8 format")

@@ -14,7 +14,7 @@ import typer
 from crawler.errors import PgolfError, first_line
 from evaluator.check import ComplianceReport, Status, compliance_report
 from evaluator.check.triage import ERROR, TABLE_HEADER, summary_line, triage, write_triage
-from evaluator.records.cli import fail, load_folder, render_seed_table, text_table
+from evaluator.records.cli import fail, load_folder, render_seed_table, render_warnings, text_table
 from evaluator.records.leader import leader_before, record_date
 from evaluator.records.record import Record, RecordError, scan_records
 
@@ -91,11 +91,11 @@ def check_command(
     evaluation = _evaluate(artifact, data, tokenizer, max_tokens) if artifact else None
     report = compliance_report(record, baseline, evaluation)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps({**report.to_dict(), "reader_warnings": record.warnings}, indent=2))
     elif markdown:
         typer.echo(report.to_markdown())
     else:
-        typer.echo(render_report(report))
+        typer.echo("\n".join(part for part in (render_report(report), render_warnings(record)) if part))
     if report.status is Status.FAIL:
         raise typer.Exit(1)
 

@@ -22,6 +22,7 @@ Statistics (token means are over every scored position of the slice):
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from crawler.bpb import ByteLUT, load_byte_lut
-from crawler.config import CrawlerConfig
+from crawler.config import BOUNDS, CrawlerConfig
 from crawler.errors import PgolfError, first_line
 from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
@@ -43,6 +44,7 @@ from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRo
                                     SliceInfo, Stage)
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim
+MAX_LOOPS = int(BOUNDS["crawler_loops"][1])  # early exit past the trained count stops here
 
 
 class LoopsError(PgolfError, ValueError):
@@ -80,35 +82,62 @@ def build_model(config: CrawlerConfig, state_dict: dict[str, Tensor], device) ->
         raise LoopsError(f"weights do not fit the config: {first_line(e, 160)}") from None
 
 
-def with_loops(config: CrawlerConfig, state_dict: dict[str, Tensor], k: int) -> tuple[CrawlerConfig, dict] | str:
-    """Config and weights that run the crawler k times, or why that cannot be done.
+def with_loops(config: CrawlerConfig, k: int) -> CrawlerConfig | str:
+    """The config that runs the crawler k times, or why that cannot be done.
 
     Stopping early (k below the trained count) drops the unused per-loop tensors; more loops
     than trained only work when nothing is per-loop, since there is no weight for the extra loops.
     """
     trained = config.crawler_loops
+    if k > MAX_LOOPS:
+        return f"more than the {MAX_LOOPS} loops any config may hold"
     if k > trained and config.loop_inst_dim > 0:
         return f"loop_inst has trained vectors for {trained} loops only"
     if k > trained and config.loop_rope_scales:
         return f"loop_rope_scales has values for {trained} loops only"
-    scales = tuple(config.loop_rope_scales[:k])
-    sd = dict(state_dict)
-    if "loop_inst" in sd:
-        sd["loop_inst"] = sd["loop_inst"][:k]
-    return config.replace(crawler_loops=k, loop_rope_scales=scales), sd
+    return config.replace(crawler_loops=k, loop_rope_scales=tuple(config.loop_rope_scales[:k]))
+
+
+def sharing_weights(model: CrawlerGPT, config: CrawlerConfig) -> CrawlerGPT:
+    """A model of `config` (another loop count) whose weights are `model`'s own tensors, not copies: the
+    early-exit models of a 64-loop crawler cost no more memory than one."""
+    weights = model.state_dict()
+    if "loop_inst" in weights:
+        weights["loop_inst"] = weights["loop_inst"][:config.crawler_loops]
+    with torch.device("meta"):
+        twin = CrawlerGPT(config)
+    twin.load_state_dict(weights, assign=True)
+    return twin.eval()
 
 
 # ----------------------------------------------------------------------------- capture
 
 
-def attention_stats(p: Tensor) -> dict[str, Tensor]:
-    """Per-head means over query positions of entropy, distance and last-8 mass; p is (H, T, T)."""
-    T = p.size(-1)
-    pos = torch.arange(T, device=p.device)
-    dist = (pos[:, None] - pos[None, :]).clamp(min=0).to(p.dtype)  # i - j; masked entries have p = 0
+# elements of one chunk of attention probabilities (H x rows x T float32: 64 MiB), whatever T and H are
+ATTENTION_CHUNK_ELEMENTS = 1 << 24
+
+
+def attention_stats(p: Tensor, start: int = 0) -> dict[str, Tensor]:
+    """Per-head sums over query positions start .. start + r - 1 of entropy, distance and last-8 mass;
+    p is (H, r, T)."""
+    rows, T = p.shape[-2:]
+    dist = (torch.arange(start, start + rows, device=p.device)[:, None] - torch.arange(T, device=p.device)[None, :])
+    dist = dist.clamp(min=0).to(p.dtype)  # i - j; masked entries have p = 0
     entropy = -torch.special.xlogy(p, p).sum(-1)
-    return {"entropy": entropy.mean(-1), "distance": (p * dist).sum(-1).mean(-1),
-            "mass_last8": (p * (dist < LAST_N)).sum(-1).mean(-1)}
+    return {"entropy": entropy.sum(-1), "distance": (p * dist).sum(-1).sum(-1),
+            "mass_last8": (p * (dist < LAST_N)).sum(-1).sum(-1)}
+
+
+def attention_means(attn, x: Tensor, cos: Tensor, sin: Tensor) -> dict[str, Tensor]:
+    """attention_stats' per-head means over every query position of one sequence x (1, T, dim), computed a
+    chunk of query rows at a time so that memory stays under ATTENTION_CHUNK_ELEMENTS."""
+    T = x.size(1)
+    rows = max(1, ATTENTION_CHUNK_ELEMENTS // (attn.num_heads * T))
+    sums = None
+    for start, p in attn.probs(x, cos, sin, rows):
+        s = attention_stats(p[0], start)
+        sums = s if sums is None else {k: sums[k] + v for k, v in s.items()}
+    return {k: v / T for k, v in sums.items()}
 
 
 @dataclass
@@ -127,8 +156,8 @@ def capture(model: CrawlerGPT, ids: Tensor, attention: bool = True) -> Pass:
         calls.append(key)
         if not attention:
             return
-        for b in range(x.size(0)):  # one sequence at a time: (H, T, T) probabilities stay small
-            s = attention_stats(attn.probs(x[b:b + 1], cos, sin)[0])
+        for b in range(x.size(0)):  # one sequence at a time, in chunks of query rows: memory does not grow with T^2
+            s = attention_means(attn, x[b:b + 1], cos, sin)
             acc = stats.setdefault(key, {k: torch.zeros_like(v) for k, v in s.items()})
             for name, v in s.items():
                 acc[name] += v
@@ -178,6 +207,41 @@ def loop_states(p: Pass, config: CrawlerConfig) -> list[Tensor]:
     return [entering, *(x for name, _, x in p.stages if name == last)]
 
 
+# ----------------------------------------------------------------------------- cost
+
+BUDGET_VARIABLE = "PGOLF_ANALYSIS_MAX_BYTES"
+DEFAULT_BUDGET = 8 << 30
+
+
+def analysis_bytes(config: CrawlerConfig, seq_len: int, batch_seqs: int) -> int:
+    """What one batch of the analysis holds at once, from the config alone (float32): every stage's residual
+    stream (the representation change and quantisation error need them together) and a forward pass's
+    activations, one stage's lens logits with cross-entropy's copy and the rank test's mask (9 bytes a
+    logit), and the attention chunks (ATTENTION_CHUNK_ELEMENTS, with softmax's and the statistics' copies)."""
+    positions = batch_seqs * seq_len
+    applications = config.num_flat_layers + config.num_crawler_layers * config.crawler_loops
+    streams = 4 * positions * config.model_dim * (applications + 12)
+    return streams + 9 * positions * config.vocab_size + 16 * ATTENTION_CHUNK_ELEMENTS
+
+
+def analysis_budget(environ=None) -> int:
+    raw = (os.environ if environ is None else environ).get(BUDGET_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_BUDGET
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise LoopsError(f"{BUDGET_VARIABLE} must be a positive integer of bytes, got {raw[:40]!r}")
+    return int(raw)
+
+
+def check_cost(config: CrawlerConfig, seq_len: int, batch_seqs: int, budget: int) -> None:
+    """Refuse, before any model is built, an analysis that would hold more than `budget` bytes at once."""
+    need = analysis_bytes(config, seq_len, batch_seqs)
+    if need > budget:
+        raise LoopsError(f"the analysis would hold about {need:,} bytes at once ({batch_seqs} windows of {seq_len} "
+                         f"tokens, vocabulary {config.vocab_size:,}, width {config.model_dim:,}), over the budget of "
+                         f"{budget:,} ({BUDGET_VARIABLE}): lower --batch-seqs or --seq-len")
+
+
 # ----------------------------------------------------------------------------- analysis
 
 
@@ -191,11 +255,11 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
     trained = config.crawler_loops
     exits, reasons = {}, {}
     for k in range(1, trained + extra_loops + 1):
-        made = with_loops(config, state_dict, k)
+        made = with_loops(config, k)
         if isinstance(made, str):
             reasons[k] = made
         else:
-            exits[k] = model if k == trained else build_model(*made, device)
+            exits[k] = model if k == trained else sharing_weights(model, made)
 
     n_bytes, n_tokens = 0, 0
     lens, rank = None, None
@@ -285,6 +349,7 @@ def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: in
     cfg = art.config
     if not isinstance(cfg, CrawlerConfig):
         raise LoopsError(f"{path}: loop analysis needs a Micro Crawler artifact; this is the {art.architecture}")
+    check_cost(cfg, seq_len or cfg.eval_seq_len, batch_seqs, analysis_budget())
     data, tokenizer = eval_inputs(cfg, data_path, tokenizer_path)
     windows = val_slice(load_split(data, "val", cfg.vocab_size), tokens, seq_len or cfg.eval_seq_len, seed)
     report = analyse(cfg, art.state_dict, windows, load_byte_lut(tokenizer, cfg.vocab_size),

@@ -65,16 +65,18 @@ def loops_command(
         for value, minimum, flag in ((tokens, 1, "--tokens"), (seq_len, 1, "--seq-len"), (extra_loops, 0, "--extra-loops"),
                                      (loops, 1, "--loops"), (batch_seqs, 1, "--batch-seqs")):
             at_least(value, minimum, flag)
-        out = output_dir(out or artifact.parent / "loops", "--out")
-        device = checked_device(device)
-        # torch, the model and matplotlib load here, after the inputs are checked: `pgolf --help` and the
-        # text-only commands import this module and must start without them
+        # torch, the model and matplotlib load here, once the command runs: `pgolf --help` and the text-only
+        # commands import this module and must start without them
         import torch
 
         from evaluator.artifacts.loading import load_float_checkpoint
-        from evaluator.loops.analysis import analyse_artifact
+        from evaluator.loops.analysis import MAX_LOOPS, LoopsError, analyse_artifact
         from evaluator.loops.plots import write_plots
 
+        if extra_loops > MAX_LOOPS:
+            raise LoopsError(f"--extra-loops must be at most {MAX_LOOPS}, got {extra_loops}")
+        out = output_dir(out or artifact.parent / "loops", "--out")
+        device = checked_device(device)
         report = analyse_artifact(
             artifact, data, tokenizer, tokens=tokens,
             seq_len=seq_len, seed=seed, loops=loops,

@@ -57,13 +57,23 @@ def render_seed_table(table: SeedTable) -> str:
     return "\n".join(lines)
 
 
+def render_warnings(record: Record) -> str:
+    """What the reader could not read as it was (a log truncated at its cap, lines too long to interpret...), as the
+    web app's record page shows it; empty when it read everything."""
+    return "\n".join(f"warning: {warning}" for warning in record.warnings)
+
+
 def seeds_command(
     record_dir: Path = typer.Argument(..., help="The record folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
 ) -> None:
     """Print a record's per-seed table: BPB by metric kind, steps, times, sizes, and mean / std / min / max."""
-    table = seed_table(load_folder(record_dir))
-    typer.echo(json.dumps(table.to_dict(), indent=2) if as_json else render_seed_table(table))
+    record = load_folder(record_dir)
+    table = seed_table(record)
+    if as_json:
+        typer.echo(json.dumps({**table.to_dict(), "reader_warnings": record.warnings}, indent=2))
+    else:
+        typer.echo("\n".join(part for part in (render_seed_table(table), render_warnings(record)) if part))
 
 
 def record_command(

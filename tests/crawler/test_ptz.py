@@ -1,5 +1,6 @@
 import hashlib
 import json
+import math
 import os
 import struct
 
@@ -286,6 +287,12 @@ def test_manifest_checksum_catches_every_flip(tmp_path, files):
     (lambda m: {**m, "config": {**m["config"], "model_dim": 1e308}}, "model_dim"),
     (lambda m: {**m, "config": {**m["config"], "rope_base": float("nan")}}, "not JSON"),
     (lambda m: {**m, "config": {**m["config"], "logit_softcap": float("inf")}}, "not JSON"),
+    (lambda m: {**m, "code_bytes": True}, "malformed manifest"),  # a boolean is not 1 byte of code
+    (lambda m: {**m, "config": {**m["config"], "crawler_loops": True}}, "crawler_loops: expected int, got True"),
+    (lambda m: {**m, "config": {**m["config"], "crawler_loops": 10 ** 400}},
+     "crawler_loops = an integer of 401 digits is outside"),  # once an OverflowError in the message's formatting
+    (lambda m: {**m, "config": {**m["config"], "mlp_mult": 10 ** 400}}, "cannot read an integer of 401 digits"),
+    (lambda m: {**m, "config": {**m["config"], "rope_dims": 2}}, "rope_dims must be at least 4"),
 ])
 def test_hostile_manifest_values(tmp_path, files, change, match):
     out, _, _ = write(tmp_path, files)
@@ -339,3 +346,17 @@ def test_format_1_artifacts_score_as_before(tmp_path, files, monkeypatch):
         before = old_model(ids)
     assert torch.equal(now, before)
     assert not torch.equal(state["flat_blocks.0.attn.c_q.weight"], old_model.state_dict()["flat_blocks.0.attn.c_q.weight"])
+
+
+def test_declared_parameters_past_the_cap_are_refused_before_decoding(tmp_path, files):
+    # the manifest's shapes are counted first: 2^31 x 64 parameters in a file of a few kB would otherwise be
+    # decoded (a rANS stream of one repeated symbol makes such a file valid, and gigabytes in memory)
+    out, _, _ = write(tmp_path, files)
+    params = sum(math.prod(shape) for shape in ptz.expected_shapes(small_config()).values())
+    with pytest.raises(ArtifactError, match=f"declares {params:,} parameters, more than the 1,000 allowed "
+                                            r"\(PGOLF_MAX_PARAMS\)"):
+        load_artifact(out, max_params=1000)
+    huge = lambda m: {**m, "tensors": [[m["tensors"][0][0], m["tensors"][0][1], [2 ** 31 - 1, 64]],
+                                       *m["tensors"][1:]]}
+    with pytest.raises(ArtifactError, match="parameters, more than the 33,554,432 allowed"):
+        load_artifact(rewrite(out, huge))

@@ -157,8 +157,9 @@ def test_cli(walk_data, tmp_path):
 
 def test_config_bounds_and_a_config_that_is_no_file(tmp_path):
     # an untrusted value (a manifest, an upload form) is refused before any model is built, in one line
-    for field, value, shown in (("crawler_loops", 10 ** 6, "1000000"), ("crawler_loops", int(1e308), "1e+308"),
-                                ("model_dim", 1e308, "1e+308"), ("rope_base", 0.5, "0.5")):
+    for field, value, shown in (("crawler_loops", 10 ** 6, "1000000"),
+                                ("crawler_loops", int(1e308), "an integer of 309 digits"),
+                                ("model_dim", 1e308, "an integer of 309 digits"), ("rope_base", 0.5, "0.5")):
         with pytest.raises(ConfigError, match=re.escape(f"{field} = {shown} is outside")):
             load_config("tiny", **{field: value})
     with pytest.raises(ConfigError, match="rope_base must be finite"):

@@ -15,6 +15,7 @@ from evaluator.records import logs as record_logs
 from evaluator.records.record import load_record, read_readme
 from pgolf import app as pgolf_app
 from tests.evaluator.builders import SECRET, TRACK, build_corpus, hand_record
+from webapp import catalog as catalog_module
 from webapp.app import create_app
 from webapp.settings import Settings
 
@@ -136,14 +137,37 @@ def test_a_symlinked_plot_is_not_served_but_the_report_beside_it_is(client):
     assert client.get("/api/records/healthy/loops").status_code == 404
 
 
-def test_the_parsed_records_are_kept_until_a_file_changes(client, corpus):
+def test_the_parsed_records_are_kept_until_a_file_changes(client, corpus, monkeypatch):
     catalog = client.app.state.catalog
     before = {entry.id: entry for entry in catalog.entries()}
     log = corpus / TRACK / "healthy" / "train_seed42.log"
     log.write_text(log.read_text() + "\n", encoding="utf-8")
+    # rewritten in place (its folder's mtime unchanged): seen once the folder's listing is LISTING_TTL_SECONDS old
+    monkeypatch.setattr(catalog_module, "LISTING_TTL_SECONDS", 0.0)
     after = {entry.id: entry for entry in catalog.entries()}
     assert after["healthy"] is not before["healthy"]
     assert all(after[name] is before[name] for name in before if name != "healthy")
+    monkeypatch.undo()
+    (log.parent / "notes.txt").write_text("added\n")  # a new file changes the folder's mtime: seen at once
+    again = {entry.id: entry for entry in catalog.entries()}
+    assert again["healthy"] is not after["healthy"] and again["readme_symlink"] is after["readme_symlink"]
+    (log.parent / "notes.txt").unlink()
+
+
+def test_a_folder_of_many_files_is_not_listed_on_every_request(client, corpus, monkeypatch):
+    crowded = corpus / TRACK / "healthy" / "crowd"
+    crowded.mkdir()
+    for i in range(2000):
+        (crowded / f"f{i}.txt").write_bytes(b"")
+    listed = []
+    real = catalog_module.list_files
+    monkeypatch.setattr(catalog_module, "list_files", lambda folder: listed.append(folder) or real(folder))
+    for _ in range(5):
+        assert client.get("/api/records").status_code == 200
+    assert listed.count(corpus / TRACK / "healthy") == 1  # once, as it changed (the new folder), then kept
+    for path in crowded.iterdir():
+        path.unlink()
+    crowded.rmdir()
 
 
 runner = CliRunner()

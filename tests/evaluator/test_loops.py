@@ -108,7 +108,7 @@ def test_recomputed_probabilities_reproduce_the_attention_output(run):
                     on_attention=lambda key, attn, *args: seen.setdefault(key, (attn, args)))
     attn, (x, cos, sin) = seen[("crawler_blocks.0", 1)]
     with torch.no_grad():
-        p = attn.probs(x, cos, sin)  # (1, H, T, T)
+        p = torch.cat([p for _, p in attn.probs(x, cos, sin, rows=5)], dim=2)  # (1, H, T, T), in chunks of 5 rows
         v = attn.c_v(x).view(1, SEQ, attn.num_kv_heads, attn.head_dim).repeat_interleave(2, dim=2)
         y = (p @ v.transpose(1, 2)).transpose(1, 2)
         vn = F.normalize(v, dim=-1)  # XSA, as in the crawler block
@@ -125,13 +125,14 @@ def test_attention_stats_closed_forms():
     T = 20
     t = torch.arange(T, dtype=torch.float64)
     self_only = torch.eye(T, dtype=torch.float64)[None]
-    s = loops.attention_stats(self_only)
+    s = {k: v / T for k, v in loops.attention_stats(self_only).items()}
     assert s["distance"].item() == 0 and s["entropy"].item() == 0 and s["mass_last8"].item() == 1
     uniform = (torch.ones(T, T, dtype=torch.float64).tril() / (t + 1)[:, None])[None]
-    s = loops.attention_stats(uniform)
-    # float64 throughout: rows of at most T rounded products (log: within u/ln 2 + u relative for p <= 1/2), then
-    # a mean over T rows, against closed forms with a mean of their own
-    rel = gamma(2 * T + 8, F64)
+    # in chunks of 7 rows from their first row's position, the sums add up to the whole; float64 throughout: rows
+    # of at most T rounded products (log: within u/ln 2 + u relative for p <= 1/2), three chunk sums, then a mean
+    # over T rows, against closed forms with a mean of their own
+    s = {k: sum(loops.attention_stats(uniform[:, i:i + 7], i)[k] for i in range(0, T, 7)) / T for k in s}
+    rel = gamma(2 * T + 16, F64)
     assert s["distance"].item() == pytest.approx((t / 2).mean().item(), rel=rel, abs=0)
     assert s["entropy"].item() == pytest.approx(torch.log(t + 1).mean().item(), rel=rel, abs=0)
     assert s["mass_last8"].item() == pytest.approx((t.clamp(max=7) + 1).div(t + 1).mean().item(), rel=rel, abs=0)
@@ -140,10 +141,10 @@ def test_attention_stats_closed_forms():
 def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
     _, cfg, sd, windows, lut = run
 
-    def uniform(attn, x, cos, sin):  # in place of Attention.probs
+    def uniform(attn, x, cos, sin, rows):  # in place of Attention.probs
         T = x.size(1)
         p = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
-        return p.expand(x.size(0), attn.num_heads, T, T)
+        yield 0, p.expand(x.size(0), attn.num_heads, T, T)
 
     monkeypatch.setattr(Attention, "probs", uniform)
     r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
@@ -258,3 +259,52 @@ def test_cli_writes_json_and_plots(run):
     assert res.exit_code == 1 and "windows" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--checkpoint", str(tmp / "nope.safetensors")])
     assert res.exit_code == 1 and "nope.safetensors: checkpoint: cannot read (No such file" in res.output
+
+
+def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
+    # 2 heads x 32 keys: a budget of 128 probabilities is 2 query rows per chunk, 16 chunks per sequence
+    _, cfg, sd, windows, lut = run
+    whole = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    chunks = []
+    probs = Attention.probs
+
+    def recorded(attn, x, cos, sin, rows=None):
+        for start, p in probs(attn, x, cos, sin, rows):
+            chunks.append(p.numel())
+            yield start, p
+
+    monkeypatch.setattr(loops, "ATTENTION_CHUNK_ELEMENTS", 128)
+    monkeypatch.setattr(Attention, "probs", recorded)
+    chunked = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    assert max(chunks) == 128 and len(chunks) == 16 * len(windows) * len(whole.attention)
+    for a, b in zip(whole.attention, chunked.attention):
+        # the same sums in another order: float32 sums of 32 terms below 32 differ by far less than 1e-4
+        assert a.entropy == pytest.approx(b.entropy, abs=1e-4) and a.distance == pytest.approx(b.distance, abs=1e-4)
+        assert a.mass_last8 == pytest.approx(b.mass_last8, abs=1e-4)
+
+
+def test_early_exit_stops_at_the_loop_bound(run):
+    # crawler_loops = 64 (the bound) with 2 extra loops: 65 and 66 are reported as past it, not a failure
+    # after the whole analysis naming a value the user never gave
+    tmp, _, _, windows, lut = run
+    cfg = load_config("tiny", data_path=str(tmp / "data"), vocab_size=400, model_dim=8, num_heads=2, num_kv_heads=1,
+                      rope_dims=4, num_flat_layers=0, crawler_loops=64, train_seq_len=SEQ, eval_seq_len=SEQ,
+                      eval_stride=SEQ, bigram_vocab_size=64, bigram_dim=4, mlp_mult=1.0, crawler_mlp_mult=1.0)
+    r = loops.analyse(cfg, CrawlerGPT(cfg).state_dict(), windows[:1], lut, extra_loops=2)
+    assert [e.loops for e in r.early_exit] == list(range(1, 67))
+    assert all(e.bpb is not None for e in r.early_exit[:64])
+    assert [(e.bpb, e.reason) for e in r.early_exit[64:]] == [(None, "more than the 64 loops any config may hold")] * 2
+
+
+def test_early_exit_models_share_the_analysed_models_weights(run):
+    _, cfg, sd, _, _ = run
+    cfg = cfg.replace(loop_inst_dim=4)
+    model = lively(CrawlerGPT(cfg)).eval()
+    one = loops.sharing_weights(model, loops.with_loops(cfg, 1))
+    assert one.tok_emb.weight.data_ptr() == model.tok_emb.weight.data_ptr()  # the same tensor, not a copy
+    assert one.loop_inst.shape == (1, 4) and one.loop_inst.data_ptr() == model.loop_inst.data_ptr()
+    ids = torch.randint(0, 400, (1, SEQ))
+    with torch.no_grad():
+        direct = loops.build_model(cfg.replace(crawler_loops=1), {**model.state_dict(),
+                                                                  "loop_inst": model.loop_inst[:1]}, "cpu")(ids)
+        assert torch.equal(one(ids), direct)

@@ -131,6 +131,12 @@ def test_an_artifact_within_the_decompression_cap_is_accepted(client, settings, 
     (b"eval_stride = " + b"7" * 5000, "neither a JSON object nor TOML"),
     (b"\xff\xfe junk", "neither a JSON object nor TOML"),
     (b"[1, 2]", "neither a JSON object nor TOML"),
+    # once HTTP 500 (an OverflowError formatting or converting the value)
+    (b'{"crawler_loops": ' + b"9" * 400 + b"}", "crawler_loops = an integer of 400 digits is outside 0..64"),
+    (b'{"crawler_loops": 1e400}', "config field crawler_loops: cannot read inf as int"),
+    (b"crawler_loops = 1e400", "config field crawler_loops: cannot read inf as int"),
+    (b'{"eval_stride": true}', "config field eval_stride: expected int, got True"),
+    (b'{"eval_seq_len": "' + b"9" * 400 + b'"}', "config field eval_seq_len: cannot read '9999"),
 ])
 def test_hostile_upload_configs_are_422_with_one_line(client, settings, tiny_artifact, config, words):
     response = client.post("/api/evaluations", files={"artifact": ("a.ptz", tiny_artifact.read_bytes()),

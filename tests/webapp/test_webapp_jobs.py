@@ -10,7 +10,7 @@ from sqlalchemy import update
 from tests.webapp.helpers import make_settings
 from webapp import jobs
 from webapp.db import init_db, make_engine
-from webapp.job_runner import SLOT_RETRY_SECONDS, JobRunner
+from webapp.job_runner import SLOT_RETRY_SECONDS, JobRunner, _Outcome
 from webapp.tables import Evaluation, JobState, StoredFile, utcnow
 
 
@@ -99,3 +99,20 @@ def test_a_job_without_a_free_slot_waits_in_the_queue(world):
     runner.queue = _RecordingQueue()
     runner(2)
     assert runner.queue.sent == [(2, SLOT_RETRY_SECONDS)] and _job(sessions, 2).state == JobState.QUEUED
+
+
+def test_a_job_handed_back_keeps_its_place_in_line(world, monkeypatch):
+    # job 1 runs, its worker stops and hands it back: its new message is behind job 2's, yet it runs first
+    settings, sessions = world
+    assert jobs.claim(sessions, 1, "stopping", slots=1) == jobs.ClaimOutcome.TAKEN
+    assert jobs.release(sessions, 1, "stopping")
+    runner = JobRunner(settings, sessions)
+    runner.queue = _RecordingQueue()
+    ran = []
+    monkeypatch.setattr(runner, "_request", lambda job_id: {})
+    monkeypatch.setattr(runner, "_run_child", lambda job_id, *args: ran.append(job_id) or _Outcome(result={}))
+    for message in (2, 1):  # the order the queue delivers them
+        runner(message)
+    assert ran == [1, 2] and jobs.queued_ids(sessions) == []
+    runner(2)  # a message left over (a job sent twice) finds nothing to run and runs nothing
+    assert ran == [1, 2]

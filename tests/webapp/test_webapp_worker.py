@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import signal
 import time
 
@@ -13,15 +12,18 @@ from fastapi.testclient import TestClient
 from tests.conftest import TINY_CODE as CODE
 from tests.webapp.helpers import make_settings, processes, start_worker, stop, wait_for
 from webapp.app import create_app
-from webapp.tables import Evaluation
+from webapp.tables import Evaluation, StoredFile
 
 
 def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, tmp_path):
     # queued before any worker exists: the queue is durable, so the job waits for one
     submitted = client.post("/api/evaluations", files={"artifact": ("tiny.ptz", tiny_artifact.read_bytes())}).json()
     job_id = submitted["evaluation"]["id"]
-    # as on a worker machine that never saw the upload: it fetches the bytes from the database
-    shutil.rmtree(settings.data_dir / "blobs")
+    # stored once: with the SQLite queue the data dir's file is the only copy (with Redis, the database's)
+    sha = submitted["evaluation"]["artifact"]["sha256"]
+    with client.app.state.sessions() as session:
+        assert session.get(StoredFile, sha).content == b""
+    assert (settings.data_dir / "blobs" / sha[:2] / sha).read_bytes() == tiny_artifact.read_bytes()
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         seen = _follow(client, job_id)
@@ -50,8 +52,6 @@ def test_worker_evaluates_an_upload_end_to_end(client, settings, tiny_artifact, 
     assert result["size"]["code_bytes"] == len(CODE)
     assert result["size"]["total_bytes"] == tiny_artifact.stat().st_size + len(CODE)
     assert done["attempts"] == 1 and done["finished_at"] and done["error"] == "" and done["worker"]
-    sha = done["artifact"]["sha256"]
-    assert (settings.data_dir / "blobs" / sha[:2] / sha).read_bytes() == tiny_artifact.read_bytes()
     page = client.get(f"/evaluations/{job_id}", headers={"accept": "text/html"})
     assert f"{result['sliding_window']['val_bpb']:.8f}" in page.text and "fits" in page.text
     again = client.post("/api/evaluations", files={"artifact": ("copy.ptz", tiny_artifact.read_bytes())})

@@ -29,7 +29,7 @@ async def _receive_and_submit(request: Request, settings, sessions, store, queue
     form = await receiver.receive(request)
     try:
         upload = read_upload(form, settings)
-        return await run_in_threadpool(submit, upload, sessions, store, queue)
+        return await run_in_threadpool(submit, upload, sessions, store, queue, settings)
     except BaseException:
         form.discard()
         raise

@@ -3,6 +3,8 @@ their JSON twins, their interactive charts (Plotly panels drawn from the report)
 wrote; a plot is served only under one of the fixed names webapp.views.loops knows."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
@@ -90,7 +92,7 @@ def record_loops_json(entry: EntryDep) -> LoopsView:
 @pages.get("/records/{record_id}/loops", response_class=HTMLResponse)
 def record_loops_page(request: Request, entry: EntryDep) -> HTMLResponse:
     return templates.TemplateResponse(request, "loops.html", {
-        "view": _record_view(entry), "json_url": f"/api/records/{entry.id}/loops", "captions": PLOTS})
+        "view": _record_view(entry), "json_url": f"/api/records/{quote(entry.id, safe='')}/loops", "captions": PLOTS})
 
 
 @api.get("/records/{record_id}/loops/charts", response_model=LoopCharts,

@@ -20,6 +20,7 @@ from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
 from crawler.errors import PgolfError, first_line
 from evaluator.artifacts.eval_report import EvalReport
 from webapp.blobs import BlobStore
+from webapp.capacity import check_capacity
 from webapp.queue import EvalQueue
 from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
 from webapp.settings import Settings
@@ -44,6 +45,7 @@ class Upload:
     form: ReceivedForm
     options: dict  # evaluate_artifact's keyword arguments: from the config, then from the server's settings
     max_decompressed_bytes: int  # what the artifact's frames may decompress to (Settings)
+    max_params: int  # what the artifact may declare (Settings)
 
     @property
     def inputs_key(self) -> str:
@@ -99,7 +101,7 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
     options["data_dir"] = str(settings.eval_data_dir.resolve())
     if settings.eval_max_tokens is not None:
         options["max_tokens"] = settings.eval_max_tokens
-    return Upload(form, options, settings.upload_max_decompressed_bytes)
+    return Upload(form, options, settings.upload_max_decompressed_bytes, settings.max_params)
 
 
 def check_files(upload: Upload) -> str:
@@ -112,7 +114,7 @@ def check_files(upload: Upload) -> str:
     check_container(artifact.path, upload.max_decompressed_bytes, artifact.display_name)
     try:
         loaded = open_artifact(artifact.path, loops=options.get("loops"),
-                               max_decompressed_bytes=upload.max_decompressed_bytes)
+                               max_decompressed_bytes=upload.max_decompressed_bytes, max_params=upload.max_params)
     except PgolfError as exc:
         raise UploadRejected(422, _reason(exc, artifact)) from None
     window = {"eval_seq_len": options.get("seq_len"), "eval_stride": options.get("stride")}
@@ -129,15 +131,23 @@ def check_files(upload: Upload) -> str:
     return loaded.format
 
 
-def _keep_files(session: Session, form: ReceivedForm, store: BlobStore) -> None:
+def _keep_files(session: Session, form: ReceivedForm, store: BlobStore, settings: Settings) -> None:
+    # stored once: with the SQLite queue every worker shares this data dir, so the file on disk is the only
+    # copy; with Redis, workers on other machines read the bytes from the database, which is then the only copy
+    in_database = settings.queue == "redis"
     for kind, received in form.files.items():
         if session.get(StoredFile, received.sha256) is None:
             session.add(StoredFile(sha256=received.sha256, kind=kind, size=received.size,
-                                   display_name=received.display_name, content=received.path.read_bytes()))
-        store.keep(received.path, received.sha256)
+                                   display_name=received.display_name,
+                                   content=received.path.read_bytes() if in_database else b""))
+        if in_database:
+            received.path.unlink(missing_ok=True)
+        else:
+            store.keep(received.path, received.sha256)
 
 
-def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: EvalQueue) -> tuple[int, bool]:
+def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: EvalQueue,
+           settings: Settings) -> tuple[int, bool]:
     """(job id, reused): an earlier queued, running or done job with these inputs is returned as it is;
     otherwise the files are checked and kept, and a new job (or the failed one again) is queued."""
     form, key = upload.form, upload.inputs_key
@@ -147,8 +157,9 @@ def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: Eval
         if existing is not None and existing.state != JobState.FAILED:
             form.discard()
             return existing.id, True
+        check_capacity(session, form, settings)
         artifact_format = _CHECKERS.submit(check_files, upload).result()
-        _keep_files(session, form, store)
+        _keep_files(session, form, store, settings)
         if existing is not None:
             job_id = existing.id
             session.execute(update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.FAILED)

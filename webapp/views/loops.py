@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.orm import sessionmaker
 
@@ -113,7 +114,8 @@ def record_loops_view(entry: CatalogEntry) -> LoopsView:
     """The loop-wise view of a record; RecordLoopsError when its loops.json is not a report this page can show."""
     try:
         return loops_view(LoopsReport.from_dict(record_loops_report(entry)), record_plots(entry),
-                          f"Loop-wise view of {entry.title}", f"/records/{entry.id}", f"/records/{entry.id}/loops",
+                          f"Loop-wise view of {entry.title}", f"/records/{quote(entry.id, safe='')}",
+                          f"/records/{quote(entry.id, safe='')}/loops",
                           f"record {entry.id}")
     except ValueError as exc:
         raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None

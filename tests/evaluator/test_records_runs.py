@@ -251,7 +251,7 @@ def test_runs_of_another_step_count_or_training_time_class_are_not_seeds_of_the_
     (folder / "trial_seed7.log").write_text(_bare(trial), encoding="utf-8")
     rows = _rows(folder)
     assert rows["table"].bpb.n == 3 and rows["claims"].status is Status.PASS
-    assert any(e.text.startswith(f"not counted: trial_seed7.log: another configuration (") and f"steps {steps}" in e.text
+    assert any(e.text.startswith("not counted: trial_seed7.log: another configuration (") and f"steps {steps}" in e.text
                for e in rows["seeds"].evidence)
 
 

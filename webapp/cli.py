@@ -85,7 +85,8 @@ class WorkerSupervisor:
         while (child := self._spawn()) is not None:
             started = time.monotonic()
             code = child.wait()  # reaps it: a dead worker never lingers as a zombie
-            stopped_with_us = code in (-signal.SIGTERM, -signal.SIGINT) and self._stopping.wait(STOP_GRACE_SECONDS)
+            # a worker stops cleanly (0) on SIGTERM, or dies of the signal if it came before its handler was set
+            stopped_with_us = code in (0, -signal.SIGTERM, -signal.SIGINT) and self._stopping.wait(STOP_GRACE_SECONDS)
             if stopped_with_us or self._stopping.is_set():
                 return
             crashes = 0 if time.monotonic() - started > WORKER_HEALTHY_SECONDS else crashes + 1

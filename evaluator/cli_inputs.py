@@ -109,3 +109,14 @@ def device(spec: str | None) -> str | None:
             raise InputError(f"--device {spec}: this machine has {count} CUDA GPU{'s' if count > 1 else ''} "
                              f"(cuda:0 to cuda:{count - 1})")
     return spec
+
+
+def positive_int_env(name: str, default: int, unit: str = "", environ=None) -> int:
+    """A limit set by the environment variable `name` (the web app's setting of that name reaches its jobs this
+    way), else default; anything but a positive whole number is refused in one line."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise InputError(f"{name} must be a positive integer{unit}, got {raw[:40]!r}")
+    return int(raw)

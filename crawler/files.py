@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,15 @@ from crawler.errors import PgolfError
 
 class WriteError(PgolfError):
     pass
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, in words."""
+    return next((name for test, name in _KINDS if test(mode)), "of an unknown kind")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -39,15 +49,21 @@ def writable_folder(path: str | Path, what: str) -> Path:
     can write is one line at the start instead of a traceback at the end, and nothing is created."""
     path = Path(path)
     existing = path
-    while not existing.is_dir():
-        if existing.exists() or existing.is_symlink():
-            raise WriteError(f"{path}: {what}: {existing} is not a folder")
-        if existing == existing.parent:
-            break
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise WriteError(f"{path}: {what}: {existing} is a dangling symlink")
         existing = existing.parent
+    if not existing.is_dir():
+        raise WriteError(f"{path}: {what}: {existing} is {file_kind(existing.stat().st_mode)}, not a folder")
+    probe_folder(existing, path, what)
+    return path
+
+
+def probe_folder(folder: Path, target: Path, what: str) -> None:
+    """Create and delete a temporary file in FOLDER: the only test of writability that holds for root and
+    read-only mounts alike."""
     try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".pgolf-probe-"):
+        with tempfile.TemporaryFile(dir=folder, prefix=".pgolf-probe-"):
             pass
     except OSError as exc:
-        raise WriteError(f"{path}: {what}: cannot write in {existing} ({exc.strerror or exc})") from None
-    return path
+        raise WriteError(f"{target}: {what}: cannot write in {folder} ({exc.strerror or exc})") from None

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from crawler.errors import PgolfError
-
-_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"))
+from crawler.files import file_kind, probe_folder
 
 
 class InputError(PgolfError):
     """A command-line path or value that cannot be used."""
-
-
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "of an unknown kind")
 
 
 def _stat(path: Path, what: str) -> os.stat_result:
@@ -37,7 +30,7 @@ def input_file(path: Path, what: str) -> Path:
     """A regular file this process may read."""
     mode = _stat(path, what).st_mode
     if not stat.S_ISREG(mode):
-        raise InputError(f"{path}: {what} is {_kind(mode)}, not a regular file")
+        raise InputError(f"{path}: {what} is {file_kind(mode)}, not a regular file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: {what}: cannot read (permission denied)")
     return path
@@ -46,16 +39,8 @@ def input_file(path: Path, what: str) -> Path:
 def input_dir(path: Path, what: str) -> Path:
     mode = _stat(path, what).st_mode
     if not stat.S_ISDIR(mode):
-        raise InputError(f"{path}: {what} is {_kind(mode)}, not a folder")
+        raise InputError(f"{path}: {what} is {file_kind(mode)}, not a folder")
     return path
-
-
-def _probe(folder: Path, target: Path, what: str) -> None:
-    try:
-        with tempfile.TemporaryFile(dir=folder, prefix=".pgolf-probe-"):
-            pass
-    except OSError as exc:
-        raise InputError(f"{target}: {what}: cannot write in {folder} ({exc.strerror or exc})") from None
 
 
 def output_file(path: Path, what: str) -> Path:
@@ -63,24 +48,11 @@ def output_file(path: Path, what: str) -> Path:
     if path.exists() or path.is_symlink():
         mode = path.stat().st_mode if path.exists() else 0
         if not stat.S_ISREG(mode):
-            raise InputError(f"{path}: {what} is {_kind(mode) if mode else 'a dangling symlink'}, not a file to write")
+            raise InputError(f"{path}: {what} is {file_kind(mode) if mode else 'a dangling symlink'}, not a file to write")
     folder = path.parent
     if not folder.is_dir():
         raise InputError(f"{path}: {what}: folder {folder} does not exist")
-    _probe(folder, path, what)
-    return path
-
-
-def output_dir(path: Path, what: str) -> Path:
-    """A folder that exists and takes files, or can be created under the nearest existing one."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        if existing.is_symlink():
-            raise InputError(f"{path}: {what}: {existing} is a dangling symlink")
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"{path}: {what}: {existing} is {_kind(existing.stat().st_mode)}, not a folder")
-    _probe(existing, path, what)
+    probe_folder(folder, path, what)
     return path
 
 

@@ -9,10 +9,10 @@ import typer
 
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
-from crawler.files import atomic_write_text
+from crawler.files import atomic_write_text, writable_folder
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
-from evaluator.cli_inputs import input_dir, input_file, output_dir
+from evaluator.cli_inputs import input_dir, input_file
 from evaluator.loops.report import LoopsReport
 
 
@@ -75,7 +75,7 @@ def loops_command(
 
         if extra_loops > MAX_LOOPS:
             raise LoopsError(f"--extra-loops must be at most {MAX_LOOPS}, got {extra_loops}")
-        out = output_dir(out or artifact.parent / "loops", "--out")
+        out = writable_folder(out or artifact.parent / "loops", "--out")
         device = checked_device(device)
         report = analyse_artifact(
             artifact, data, tokenizer, tokens=tokens,

@@ -305,11 +305,13 @@ def max_params_setting(environ=None) -> int:
     return positive_int_env(MAX_PARAMS_VARIABLE, DEFAULT_MAX_PARAMS, environ=environ)
 
 
-def _within_params(state_dict: dict[str, Tensor], max_params: int, where: str) -> None:
+def _within_params(state_dict: dict[str, Tensor], max_params: int, where: str) -> int:
+    """The state dict's parameter count, refused past max_params."""
     params = sum(t.numel() for t in state_dict.values())
     if params > max_params:
         raise ArtifactError(f"{where}: holds {params:,} parameters, more than the {max_params:,} allowed "
                             f"({MAX_PARAMS_VARIABLE})")
+    return params
 
 
 def open_artifact(path: str | Path, loops: int | None = None, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED,
@@ -358,7 +360,7 @@ def open_artifact(path: str | Path, loops: int | None = None, max_decompressed_b
         if obj["__quant_format__"] != "int8_clean_per_row_v1":
             raise ArtifactError(f"{where}: unknown baseline quant format {str(obj['__quant_format__'])[:40]!r}")
         sd = _dequantize_baseline(obj, where)
-        _within_params(sd, max_params, where)
+        params = _within_params(sd, max_params, where)
         config = infer_baseline_config({k: tuple(v.shape) for k, v in sd.items()}, where)
         assumptions = list(BASELINE_ASSUMPTIONS)
         if loops is not None:
@@ -366,7 +368,7 @@ def open_artifact(path: str | Path, loops: int | None = None, max_decompressed_b
         inferred = {k: getattr(config, k) for k in ("num_layers", "model_dim", "vocab_size", "num_heads",
                                                     "num_kv_heads", "mlp_hidden", "tie_embeddings")}
         return LoadedArtifact(where, "baseline-int8", "official baseline GPT", config, sd,
-                              {"inferred": {**inferred, "params": sum(t.numel() for t in sd.values())}},
+                              {"inferred": {**inferred, "params": params}},
                               assumptions, size)
     if {"w", "m"} <= obj.keys():
         sd = _dequantize_record(obj, where)

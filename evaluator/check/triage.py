@@ -6,8 +6,6 @@ checked on its own: a folder whose reading raises is a row with status ERROR and
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -21,6 +19,7 @@ from crawler.files import atomic_write_text
 from evaluator.check.findings import RuleResult, Status
 from evaluator.check.report import ComplianceReport, compliance_report
 from evaluator.check.rules.claims import one_unit_off
+from evaluator.csv_table import csv_table
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.record import Record, find_record_folders, load_record
 
@@ -126,15 +125,11 @@ class Triage(JsonMixin):
         return dict(sorted(tally.items()))
 
     def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, CSV_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            values = row.to_dict()
-            values["seeds"] = " ".join(str(seed) for seed in row.seeds)
-            values["failing"] = " ".join(row.failing)
-            writer.writerow({name: "" if values[name] is None else values[name] for name in CSV_FIELDS})
-        return out.getvalue()
+        """One row per folder; folder names are the submitters' own, so cells that start like a formula are
+        neutralised."""
+        rows = ({**row.to_dict(), "seeds": " ".join(str(seed) for seed in row.seeds), "failing": " ".join(row.failing)}
+                for row in self.rows)
+        return csv_table(CSV_FIELDS, rows)
 
     def to_jsonl(self) -> str:
         return "".join(json.dumps(row.to_dict()) + "\n" for row in self.rows)

@@ -126,3 +126,13 @@ def test_the_web_app_lists_every_folder_of_the_same_root(tmp_path):
     snapshot = RecordCatalog([_root(tmp_path)]).snapshot()
     assert sorted(entry.id for entry in snapshot.entries) == ["code_only", "good", "overclaims"]
     assert snapshot.problems == []
+
+
+def test_the_csv_neutralises_a_folder_named_like_a_formula():
+    from evaluator.check.triage import Triage, TriageRow
+    row = TriageRow(folder="=cmd|' /C calc'!A0", status="FAIL", headline_bpb=1.18742567, kind="sliding_window",
+                    seeds=[1337, 42], worst_bytes=9_362_069, failing=["files", "claims"], claimed_bpb=None, claim=None,
+                    has_logs=True)
+    read = next(csv.DictReader(io.StringIO(Triage(root="prs", rows=[row]).to_csv())))
+    assert read["folder"] == "'=cmd|' /C calc'!A0" and read["headline_bpb"] == "1.18742567"
+    assert read["seeds"] == "1337 42" and read["failing"] == "files claims" and read["claimed_bpb"] == ""

@@ -24,7 +24,7 @@ from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
 from webapp.arms import RUN_LOG
 from webapp.catalog import CatalogEntry, RecordCatalog
-from webapp.csv_table import csv_table
+from evaluator.csv_table import csv_table
 from webapp.charts import Panel, Series, log_series, panels
 from webapp.comparability import arm_corpus, corpus_warning
 

@@ -9,7 +9,7 @@ from evaluator.check import compliance_report
 from evaluator.check.findings import Evidence, RuleResult
 from evaluator.records.record import read_readme
 from webapp.catalog import CatalogEntry, RecordCatalog
-from webapp.csv_table import csv_table
+from evaluator.csv_table import csv_table
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
 from webapp.views.standing import flagged, verdict
 

@@ -1,8 +1,9 @@
-"""The one CSV writer of the web app (records index and overlay downloads): formula-looking text is neutralised."""
+"""The one CSV writer (the web app's records index and overlay downloads, `pgolf check --all --csv`): formula-looking
+text is neutralised."""
 import csv
 import io
 
-from webapp.csv_table import csv_table
+from evaluator.csv_table import csv_table
 
 
 def test_formula_cells_are_neutralised_and_numbers_kept():

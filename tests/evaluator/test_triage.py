@@ -72,7 +72,7 @@ def test_a_folder_whose_reading_raises_is_an_error_row_and_the_others_go_on(tmp_
 @pytest.fixture(scope="module")
 def prs():
     """Every pull-request folder read and checked once: (folder, record, report, row)."""
-    root = shared_path("prs")
+    root = shared_path("prs").resolve()  # the folders found are resolved: ../shared may be a link
     checked = []
     for folder in find_record_folders(root).folders:
         record = load_record(folder)

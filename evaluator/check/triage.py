@@ -94,11 +94,11 @@ def triage_row(folder: str, record: Record, report: ComplianceReport) -> TriageR
     claims = next((row for row in report.rows if row.rule == "claims"), None)
     claim = record.submission.numbers.get("val_bpb") if record.submission else None
     return TriageRow(
-        folder=folder, status=report.status.value, headline_bpb=table.bpb.mean,
+        folder=folder, status=report.status.value, headline_bpb=table.headline_bpb,
         kind=table.headline_kind.value if table.headline_kind else None, seeds=record.seeds,
         worst_bytes=table.worst_size.total_bytes if table.worst_size else None,
         failing=[row.rule for row in report.rows if row.status is Status.FAIL],
-        claimed_bpb=claim.value if claim else None, claim=claim_verdict(record, table.bpb.mean, claims),
+        claimed_bpb=claim.value if claim else None, claim=claim_verdict(record, table.headline_bpb, claims),
         has_logs=has_logs(record))
 
 

@@ -5,6 +5,10 @@ that seed's log; the top-level val_bpb against the mean over logs or any one log
 reproducing the most claims wins; ties and the no-claim case go to the scoring order
 TTT > sliding window > roundtrip > pre-quant, the order in which records report their score, and last to the
 unclassified lines (metric_kinds.CANDIDATE_KINDS).
+
+The headline score is the mean over the runs of that kind, unless the top-level claim is one run's score and not
+the mean: write-ups that ran more seeds for significance often submit one of them ("Submitted run: seed 42
+(best)"), and that run's score is then the headline, with the mean shown beside it (submitted_run).
 """
 from __future__ import annotations
 
@@ -53,3 +57,16 @@ def headline_metric(log: TrainLog, kind: MetricKind | None) -> Metric | None:
     if kind is not None and (metric := log.final(kind)):
         return metric
     return next((m for k in CANDIDATE_KINDS if (m := log.final(k))), None)
+
+
+def submitted_run(logs: list[TrainLog], kind: MetricKind | None,
+                  submission: Submission | None) -> tuple[TrainLog, Metric] | None:
+    """The one run whose score of `kind` the top-level val_bpb claims, where the claim is not the mean over the
+    runs. None when there is one run, the claim is the mean, or it matches no run or several (the claim's
+    precision cannot tell which)."""
+    claim = submission.numbers.get("val_bpb") if submission else None
+    metrics = [(log, m) for log in logs if kind is not None and (m := log.final(kind))]
+    if claim is None or len(metrics) < 2 or claim.matches(_mean([m.val_bpb for _, m in metrics])):
+        return None
+    matching = [(log, m) for log, m in metrics if claim.matches(m.val_bpb)]
+    return matching[0] if len(matching) == 1 else None

@@ -164,6 +164,7 @@ class TrainLog:
     source: EmbeddedSource | None = None
     time_prefixed: bool = False  # its lines carry a timestamp prefix, read without it
     warnings: list[str] = field(default_factory=list)
+    eval_stride: int | None = None  # of the sliding-window score the record's mean is over (records.strides)
 
     @property
     def is_training_log(self) -> bool:
@@ -181,11 +182,13 @@ class TrainLog:
     def final(self, kind: MetricKind) -> Metric | None:
         """The most precise reading of a kind; among equally precise prints the last one that is
         not a legacy-label repeat (the repeat carries the same numbers under a misleading name). A loose
-        reading only where the kind has no `val_bpb` line."""
+        reading only where the kind has no `val_bpb` line; a reading at another stride than `eval_stride` only
+        where the kind has none at it."""
         readings = [m for m in self.metrics if m.kind is kind]
         if not readings:
             return None
-        return max(readings, key=lambda m: (not m.loose, m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
+        return max(readings, key=lambda m: (self.eval_stride is None or m.stride == self.eval_stride, not m.loose,
+                                            m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
 
     def kinds(self) -> list[MetricKind]:
         return [kind for kind in MetricKind if kind is not MetricKind.UNKNOWN and self.final(kind)]

@@ -26,6 +26,7 @@ from evaluator.records.logs import TrainLog, parse_runs
 from evaluator.records.manifest import ManifestEntry, find_manifest_entry
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.runs import SetAside, run_label, submitted_runs
+from evaluator.records.strides import align_strides
 from evaluator.records.submission import Submission, SubmissionError, read_submission
 
 SUBMISSION_NAME = "submission.json"
@@ -56,7 +57,7 @@ class Record(JsonMixin):
     headline_reason: str
     refused: dict[str, str] = field(default_factory=dict)  # files not read, and why
     set_aside: list[SetAside] = field(default_factory=list)  # runs in the logs that are not the submission
-    ambiguities: list[str] = field(default_factory=list)  # choices of runs the claims did not decide
+    ambiguities: list[str] = field(default_factory=list)  # choices of runs or strides the claims did not decide
     joined: list[Joined] = field(default_factory=list)  # evaluation logs joined to the training runs they score
     warnings: list[str] = field(default_factory=list)
 
@@ -156,6 +157,7 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
     runs, joined = join_evaluations(runs)
     chosen = submitted_runs(runs, submission, readme)
     logs = _order_logs(chosen.runs, submission)
+    stride_notes = align_strides(logs)
     kind, reason = choose_headline_kind(logs, submission)
     parent = record_dir.parent.name
     track = parent if parent.startswith("track_") else (submission.track if submission else None)
@@ -168,7 +170,7 @@ def load_record(path: Path | str, listing: Listing | None = None) -> Record:
                   logs=logs, duplicate_logs=duplicates, ignored_logs=ignored,
                   code=inventory_code(record_dir, listing.files, manifest.left_out if manifest else {}),
                   headline_kind=kind, headline_reason=reason, refused=dict(listing.refused),
-                  set_aside=chosen.set_aside, ambiguities=chosen.ambiguities, joined=joined, warnings=warnings)
+                  set_aside=chosen.set_aside, ambiguities=chosen.ambiguities + stride_notes, joined=joined, warnings=warnings)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evaluator.records.headline import headline_metric
+from evaluator.records.headline import headline_metric, submitted_run
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import TrainLog
 from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS, MetricKind
@@ -37,6 +37,14 @@ class WorstSize:
 
 
 @dataclass
+class SubmittedRun:
+    """The run whose score submission.json claims, where that is one run's and not the mean over the seeds."""
+    seed: int | None
+    log: str
+    bpb: float
+
+
+@dataclass
 class SeedTable(JsonMixin):
     record: str
     headline_kind: MetricKind | None
@@ -46,6 +54,12 @@ class SeedTable(JsonMixin):
     val_loss: Summary
     worst_size: WorstSize | None
     notes: list[str] = field(default_factory=list)
+    submitted: SubmittedRun | None = None
+
+    @property
+    def headline_bpb(self) -> float | None:
+        """The submitted score: the submitted run's where the claim names one, else the mean over the seeds."""
+        return self.submitted.bpb if self.submitted else self.bpb.mean
 
     def kinds(self) -> list[MetricKind]:
         """The scored kinds any row has, in the order a run produces them; the unclassified lines when they are
@@ -59,7 +73,9 @@ class SeedTable(JsonMixin):
     def summary_line(self) -> str:
         kind = KIND_WORDS.get(self.headline_kind, "headline")
         return (f"{kind} BPB over {self.bpb.n} seed(s): mean {_num(self.bpb.mean, 8)}, sample std "
-                f"{_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}")
+                f"{_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}"
+                + (f"; submitted run: {_seed_text(self.submitted.seed, self.submitted.log)} at "
+                   f"{_num(self.submitted.bpb, 8)}, the claimed val_bpb" if self.submitted else ""))
 
     def worst_size_line(self) -> str | None:
         w = self.worst_size
@@ -94,6 +110,10 @@ def markdown_table(header: list[str], body: list[list[Cell]]) -> str:
         return f"**{c.text}**" if c.headline and c.text != "-" else c.text
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in body])
+
+
+def _seed_text(seed: int | None, log: str) -> str:
+    return f"seed {seed} ({log})" if seed is not None else log
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -139,6 +159,8 @@ def seed_table(record: Record) -> SeedTable:
     notes += [join.describe() for join in record.joined]
     notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]
     notes += [f"ambiguous: {text}" for text in record.ambiguities]
+    chosen = submitted_run(record.logs, kind, record.submission)
+    submitted = SubmittedRun(chosen[0].seed, chosen[0].file_name, chosen[1].val_bpb) if chosen else None
     sized = [row for row in rows if row.total_bytes is not None]
     worst_row = max(sized, key=lambda row: row.total_bytes) if sized else None
     worst = WorstSize(worst_row.seed, worst_row.log, worst_row.total_bytes) if worst_row else None
@@ -146,4 +168,4 @@ def seed_table(record: Record) -> SeedTable:
         record=record.name, headline_kind=kind, headline_reason=record.headline_reason, rows=rows,
         bpb=summarize([r.headline_bpb for r in counted]),
         val_loss=summarize([r.val_loss for r in counted if r.val_loss is not None]),
-        worst_size=worst, notes=notes)
+        worst_size=worst, notes=notes, submitted=submitted)

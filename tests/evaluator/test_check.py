@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from evaluator.check import Status, compliance_report
+from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.record import load_record
 from evaluator.records.writer import CodeFileSpec, RecordWriteError, write_record
 from tests.evaluator.builders import CODE, META, code_file, fake_evaluation, hand_record, make_run, written_record
@@ -101,10 +102,38 @@ def test_submission_contradicting_the_logs_fails(tmp_path):
     assert sizes["size_claims"].status is Status.FAIL
 
 
-def test_one_seed_value_as_the_headline_warns(tmp_path):
-    result = rows(hand_record(tmp_path / "oneseed", submission={"val_bpb": 1.18720375}))
-    assert result["claims"].status is Status.WARN
-    assert any("matches train_seed1337.log (seed 1337)'s value" in e.text for e in result["claims"].evidence)
+def test_one_seed_value_is_read_as_the_submitted_run_with_the_mean_beside_it(tmp_path):
+    folder = hand_record(tmp_path / "oneseed", submission={"val_bpb": 1.18720375})
+    report = compliance_report(load_record(folder))
+    claims = next(row for row in report.rows if row.rule == "claims")
+    assert claims.status is Status.WARN
+    table = report.seed_table
+    assert table.submitted.seed == 1337 and table.headline_bpb == 1.18720375 != table.bpb.mean
+    assert any("is train_seed1337.log (seed 1337)'s sliding_window BPB 1.18720375, read as the submitted run; the "
+               f"other reading, the mean over 3 log(s), is {table.bpb.mean:.8f}" in e.text for e in claims.evidence)
+    assert "submitted run: seed 1337 (train_seed1337.log) at 1.18720375" in table.summary_line()
+
+
+def test_a_claim_two_seeds_print_is_not_one_submitted_run(tmp_path):
+    folder = hand_record(tmp_path / "tie", seeds={1: 1.2, 2: 1.2, 3: 1.4}, submission={"val_bpb": 1.2})
+    report = compliance_report(load_record(folder))
+    assert report.seed_table.submitted is None and report.seed_table.headline_bpb == report.seed_table.bpb.mean
+    claims = next(row for row in report.rows if row.rule == "claims")
+    assert claims.status is Status.WARN
+    assert any("val_bpb = 1.2 but the mean sliding_window BPB over 3 log(s) is 1.26666667; it matches" in e.text
+               for e in claims.evidence)
+
+
+def test_a_run_scored_at_two_strides_is_read_at_the_stride_every_run_prints(tmp_path):
+    folder = hand_record(tmp_path / "strides")
+    log = folder / "train_seed42.log"
+    log.write_text(log.read_text() + "final_int6_sliding_window_s16 val_loss:1.9000 val_bpb:1.1000 stride:16 "
+                   "eval_time:9000ms\nfinal_int6_sliding_window_s16_exact val_loss:1.90000000 val_bpb:1.10000000\n")
+    record = load_record(folder)
+    assert [log.final(MetricKind.SLIDING_WINDOW).stride for log in record.logs] == [64, 64, 64]
+    assert any("seed 42 (train_seed42.log) also prints sliding-window scores at stride 16; read at stride 64" in text
+               for text in record.ambiguities)
+    assert rows(folder)["claims"].status is Status.PASS
 
 
 def test_fewer_than_three_seeds_warn(tmp_path):

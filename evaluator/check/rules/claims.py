@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from evaluator.check.context import Context, mean
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
-from evaluator.records.headline import headline_metric
+from evaluator.records.headline import headline_metric, submitted_run
 from evaluator.records.logs import TrainLog
 from evaluator.records.printed import printed_claim
 from evaluator.records.record import Record
@@ -20,7 +20,8 @@ RULE = Rule("claims", "Claims vs evidence", 80,
             "tolerance is half a unit in the claim's last decimal (1.1874 -> ±5e-5, 1.18742567 -> ±5e-9), so step "
             "counts and other integers must be equal; a claim of 4 or more decimals off by at most one unit in its "
             "last decimal (a mean of already rounded values) WARNs. Top-level values are compared with the mean over the logs of "
-            "the headline kind; matching only one seed's value, the population std, or another metric kind WARNs, "
+            "the headline kind; a val_bpb that is one run's score and not the mean is read as the submitted run (the "
+            "headline) and WARNs with the mean beside it; matching the population std or another metric kind WARNs, "
             "and so does a std that does not reproduce (a derived statistic). A headline read from a free-form line "
             "(`Final BPB: 1.1070`) WARNs with its line. A val_bpb claim the headline does not reproduce is looked up "
             "in every .log and .txt of the folder: each line printing it is shown with why it is not the headline "
@@ -89,7 +90,14 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     losses = [m.val_loss for _, m in metrics if m.val_loss is not None]
     n = f"{len(metrics)} log(s)"
     top = [(name, claim) for name, claim in sub.numbers.items()] + sub.alias_claims
+    submitted = submitted_run(logs, kind, sub)
     for claim in (claim for name, claim in top if name == "val_bpb"):
+        if submitted and claim is sub.numbers.get("val_bpb"):
+            log, metric = submitted
+            checker.found.add(Status.WARN, f"val_bpb = {_claim_text(claim)} is {_log_name(log)}'s {kind} BPB "
+                                           f"{_value_text(metric.val_bpb)}, read as the submitted run; the other "
+                                           f"reading, the mean over {n}, is {_value_text(mean(bpbs))}", *log.where(metric))
+            continue
         checker.compare(claim, mean(bpbs), f"the mean {kind} BPB over {n}", first,
                         {f"{_log_name(log)}'s value": m.val_bpb for log, m in metrics})
         if not claim.matches(mean(bpbs)):

@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawler.contract import TRAIN_CAP_SECONDS
 from crawler.errors import PgolfError
 
 
@@ -71,7 +72,7 @@ class CrawlerConfig:
     warmdown_iters: int = 2000
     train_batch_tokens: int = 786_432
     grad_accum_steps: int = 0  # 0 = 8 // world_size, as the challenge's trainer (1 on 8 GPUs)
-    max_wallclock_seconds: float = 600.0
+    max_wallclock_seconds: float = TRAIN_CAP_SECONDS
     # a step's time on 2 idle CPU cores, for presets made for CPU (0: none): the trainer warns far above it
     cpu_step_ms: float = 0.0
     val_loss_every: int = 4000

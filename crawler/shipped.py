@@ -8,9 +8,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 ENTRY_SCRIPT = "train_gpt.py"  # the script the challenge runs, beside the crawler package (checkout or install)
-SIZE_CAP_BYTES = 16_000_000  # the challenge's cap on code + compressed model, in decimal bytes
 SHIPPED_MODULES = ("crawler.train_cli", "crawler.train", "crawler.shipped", "crawler.config", "crawler.errors",
-                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.run_files", "crawler.bpb", "crawler.scoring",
+                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.contract", "crawler.bpb", "crawler.scoring",
                    "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.ptz",
                    "crawler.files")
 

@@ -42,7 +42,7 @@ from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
 from crawler.ptz import export_model, load_artifact
-from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
+from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
 from crawler.scoring import BPBResult, evaluate_bpb
 from crawler.shards import load_split
 from crawler.shipped import code_files

@@ -18,7 +18,8 @@ import typer
 from crawler.config import load_config
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from crawler.run_files import RUN_ARTIFACT, RUN_LOG, evaluation_report
+from crawler.contract import RUN_ARTIFACT, RUN_LOG
+from evaluator.artifacts.paths import evaluation_report
 from crawler.shipped import code_files
 from evaluator.artifacts.cli import format_report
 from evaluator.check import compliance_report

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from crawler.errors import PgolfError, first_line
-from crawler.run_files import RUN_CONFIG, RUN_LOG
+from crawler.contract import RUN_CONFIG, RUN_LOG
 from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.report import load_results_folder, plan_arms

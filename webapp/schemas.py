@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from crawler.shipped import SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES
 from evaluator.ablation.compare import SettingDiff
 from evaluator.artifacts.eval_report import AuditReport, PassScore, SizeReport
 from evaluator.check import RuleResult

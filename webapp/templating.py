@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from crawler.shipped import SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES
 from evaluator import units
 from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS
 from webapp.charts import PLOTLY_JS_URL, effect_decimals

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.config import ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, load_config
-from crawler.run_files import RUN_ARTIFACT, RUN_CHECKPOINT, evaluation_report
+from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT
+from evaluator.artifacts.paths import evaluation_report
 
 LAUNCHERS = ("python", "torchrun")
 _TOP_KEYS = {"name", "description", "preset", "seeds", "wallclock_seconds", "control", "eval_max_tokens", "results",

@@ -26,7 +26,8 @@ from typing import Callable
 
 from crawler.errors import PgolfError, first_line
 from crawler.files import atomic_write_text
-from crawler.run_files import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG, evaluation_report
+from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG
+from evaluator.artifacts.paths import evaluation_report
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
 from evaluator.artifacts.eval_report import EvalReport
 from evaluator.records.logs import parse_log

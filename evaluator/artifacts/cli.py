@@ -10,7 +10,7 @@ import typer
 from crawler.config import env_overrides
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from crawler.run_files import evaluation_report
+from evaluator.artifacts.paths import evaluation_report
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file, output_file

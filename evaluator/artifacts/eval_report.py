@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from crawler.config import CrawlerConfig
-from crawler.shipped import SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.typed_json import from_json_data
 

@@ -30,16 +30,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class MetricKind(StrEnum):
-    PRE_QUANT = "pre_quant"
-    ROUNDTRIP = "roundtrip"
-    SLIDING_WINDOW = "sliding_window"
-    TTT = "ttt"
-    UNKNOWN = "unknown"
-
+from crawler.contract import MetricKind
 
 KIND_DESCRIPTIONS = {
     MetricKind.PRE_QUANT: "the trained weights before quantisation",

@@ -17,8 +17,9 @@ import datetime as dt
 from pathlib import Path
 
 from crawler.errors import PgolfError
-from crawler.run_files import RUN_LOG
-from crawler.shipped import ENTRY_SCRIPT, SIZE_CAP_BYTES
+from crawler.contract import RUN_LOG
+from crawler.contract import SIZE_CAP_BYTES
+from crawler.shipped import ENTRY_SCRIPT
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind

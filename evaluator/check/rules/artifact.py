@@ -1,7 +1,7 @@
 """With --artifact: the .ptz re-evaluated against the logged BPB and bytes."""
 from __future__ import annotations
 
-from crawler.shipped import SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES
 from evaluator.check.context import Context, at, b, mean, seed_name
 from evaluator.check.findings import Rule, RuleResult, Status
 from evaluator.records.metric_kinds import MetricKind

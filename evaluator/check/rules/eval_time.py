@@ -1,6 +1,8 @@
 """The scored evaluation within 600 s."""
 from __future__ import annotations
 
+from crawler.contract import EVAL_CAP_SECONDS
+
 from evaluator.check.context import Context, seed_name
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.check.rules.train_time import cap_status, timed_check
@@ -10,7 +12,7 @@ from evaluator.records.logs import TrainLog
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.record import Record
 
-EVAL_CAP_S = 600.0
+EVAL_CAP_S = EVAL_CAP_SECONDS
 
 RULE = Rule("eval_time", "Evaluation time <= 600 s", 50,
             "Evaluation <= 600 s (FAQ): the scored evaluation's time, i.e. `total_eval_time` when the log prints it, "

@@ -1,7 +1,8 @@
 """Code bytes + compressed model bytes under the cap, per seed and under every accounting of the code."""
 from __future__ import annotations
 
-from crawler.shipped import ENTRY_SCRIPT, SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES
+from crawler.shipped import ENTRY_SCRIPT
 from evaluator.check.context import Context, SeedSize, at, b, seed_name, seed_sizes
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 

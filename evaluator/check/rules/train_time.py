@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Callable
 
+from crawler.contract import TRAIN_CAP_SECONDS
 from evaluator.check.context import Context, seed_name
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.forensics import log_facts
 from evaluator.records.logs import TrainLog
 from evaluator.records.record import Record
 
-TRAIN_CAP_S = 600.0
+TRAIN_CAP_S = TRAIN_CAP_SECONDS
 # a wallclock_cap stop ends after the step in flight; end-of-loop overshoots under this are accepted
 WALLCLOCK_GRACE_S = 1.0
 EXPECTED_WORLD_SIZE = 8

@@ -64,6 +64,7 @@ class RunSummary:
     """A run's final numbers, written as RUN_SUMMARY beside RUN_LOG when the run ends."""
     run_id: str
     seed: int
+    world_size: int
     steps: int
     iterations: int
     train_time_ms: float

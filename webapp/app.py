@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from webapp.blobs import BlobStore
-from webapp.catalog import RecordCatalog
+from evaluator.service import RecordCatalog
 from webapp.db import init_db, make_engine
 from webapp.queue import EvalQueue
 from webapp.routers import ablation, api_index, charts, evaluations, leaderboard, logs, loops, overlay, records

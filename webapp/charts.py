@@ -16,9 +16,8 @@ import plotly
 import plotly.graph_objects as go
 from pydantic import BaseModel, Field
 
-from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
-from evaluator.records.seeds import seed_row
+from crawler.contract import MetricKind
+from evaluator.service import KIND_WORDS, TrainLog, seed_row
 
 # plotly ships the bundle its Python figures are written for, so the two always match
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"

@@ -7,7 +7,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import sessionmaker
 
 from webapp.blobs import BlobStore
-from webapp.catalog import CatalogEntry, RecordCatalog
+from evaluator.service import CatalogEntry, RecordCatalog
 from webapp.queue import EvalQueue
 from webapp.settings import Settings
 

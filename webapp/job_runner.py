@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import select
 import signal
@@ -25,10 +24,10 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy.orm import sessionmaker
 
-from crawler.errors import PgolfError
+from evaluator.service import (LOOPS_PASSES, LOOPS_STAGE, DoneMessage, EvaluationRequest, JobResult, PgolfError,
+                               PlanMessage, ProgressMessage, decode_message, one_line)
 from webapp import jobs
 from webapp.blobs import BlobStore
-from webapp.job_child import LOOPS_PASSES, one_line
 from webapp.queue import EvalQueue
 from webapp.settings import Settings
 from webapp.tables import Evaluation, JobState, StoredFile
@@ -56,7 +55,7 @@ def worker_name() -> str:
 @dataclass
 class _Outcome:
     """What the child reported: its result and loop plots (PNG bytes by name), or the one-line error."""
-    result: dict | None = None
+    result: JobResult | None = None
     plots: dict[str, bytes] = field(default_factory=dict)
     error: str = ""
 
@@ -65,9 +64,9 @@ def _measured_loops_passes(plan: list[list], finished: float, loops_tokens: int)
     """The loop-wise analysis' time over the sliding-window pass's time per token fed, per token of the analysis'
     slice: its cost in passes, which the next job's plan weighs it at. None without both stages' starts."""
     starts = {name: (weight, started) for name, weight, started in plan}
-    if not loops_tokens or "loops" not in starts or "sliding_window" not in starts:
+    if not loops_tokens or LOOPS_STAGE not in starts or "sliding_window" not in starts:
         return None
-    (_, loops_began), (sliding_weight, sliding_began) = starts["loops"], starts["sliding_window"]
+    (_, loops_began), (sliding_weight, sliding_began) = starts[LOOPS_STAGE], starts["sliding_window"]
     if not (loops_began and sliding_began and loops_began > sliding_began):
         return None
     seconds_per_token = (loops_began - sliding_began) / sliding_weight
@@ -129,9 +128,9 @@ class JobRunner:
             if self._stopping.is_set() and jobs.release(self.sessions, job_id, worker):
                 self.queue.enqueue(job_id)  # started after stop_children looked: given back here instead
             return
-        if outcome.result is not None and "loops" in outcome.result:
-            outcome.result["loops"]["plots"] = self._keep_plots(outcome.plots)
-        jobs.finish(self.sessions, job_id, worker, outcome.result, outcome.error)
+        if outcome.result is not None and outcome.result.loops is not None:
+            outcome.result.loops.plots = self._keep_plots(outcome.plots)
+        jobs.finish(self.sessions, job_id, worker, outcome.result.to_dict() if outcome.result else None, outcome.error)
 
     def stop_children(self) -> None:
         """The worker is stopping: kill every evaluation still running (none outlives its worker) and give
@@ -151,7 +150,7 @@ class JobRunner:
                 progress.abandoned.set()
                 return
 
-    def _request(self, job_id: int) -> dict:
+    def _request(self, job_id: int) -> EvaluationRequest:
         """What the child needs: local paths of the job's files and its options; refused without server data."""
         with self.sessions() as session:
             job = session.get(Evaluation, job_id)
@@ -166,11 +165,11 @@ class JobRunner:
             artifact = local(job.artifact_sha256)
             # the server's tokenizer beside its data unless one was uploaded: never the artifact config's path
             tokenizer = local(job.tokenizer_sha256) if job.tokenizer_sha256 else Path(data_dir) / "tokenizer.model"
-        return {"artifact": str(artifact), "tokenizer": str(tokenizer), "data_dir": data_dir, "options": options,
-                "device": self.settings.eval_device, "loops_tokens": self.settings.loops_tokens,
-                "max_params": self.settings.max_params, "max_memory_bytes": self.settings.job_max_memory_bytes}
+        return EvaluationRequest(str(artifact), str(tokenizer), data_dir, options, self.settings.eval_device,
+                                 self.settings.loops_tokens, self.settings.max_params,
+                                 self.settings.job_max_memory_bytes)
 
-    def _run_child(self, job_id: int, worker: str, request: dict, progress: _Progress) -> _Outcome | None:
+    def _run_child(self, job_id: int, worker: str, request: EvaluationRequest, progress: _Progress) -> _Outcome | None:
         """The child's outcome, or None when the job was abandoned or the worker is stopping."""
         read_fd, write_fd = os.pipe()
         # the child inherits this thread's signal mask: with SIGINT and SIGTERM blocked from the fork on, a
@@ -184,9 +183,9 @@ class JobRunner:
             os.close(write_fd)
         with self._children_lock:
             self._children[job_id] = (worker, child)
-        progress.loops_tokens = request["loops_tokens"]
+        progress.loops_tokens = request.loops_tokens
         try:
-            child.stdin.write(json.dumps(request).encode())
+            child.stdin.write(request.to_json().encode())
             child.stdin.close()
             return self._follow(job_id, worker, child, read_fd, progress)
         finally:
@@ -222,27 +221,26 @@ class JobRunner:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                message = json.loads(line)
-                if message["kind"] == "plan":  # stored at once, the heartbeat carries only progress
+                message = decode_message(line)
+                if isinstance(message, PlanMessage):  # stored at once, the heartbeat carries only progress
                     passes = self._loops_passes()
-                    progress.plan = [[name, weight if name != "loops" else round(weight / LOOPS_PASSES * passes), None]
-                                     for name, weight in message["stages"]]
+                    progress.plan = [[name, weight if name != LOOPS_STAGE else round(weight / LOOPS_PASSES * passes),
+                                      None] for name, weight in message.stages]
                     self._stage_began(job_id, worker, progress, progress.plan[0][0] if progress.plan else None)
-                elif message["kind"] == "progress":
-                    if message["stage"] != progress.stage:
-                        self._stage_began(job_id, worker, progress, message["stage"])
-                    progress.stage, progress.scored, progress.to_score = (
-                        message["stage"], message["scored"], message["to_score"])
+                elif isinstance(message, ProgressMessage):
+                    if message.stage != progress.stage:
+                        self._stage_began(job_id, worker, progress, message.stage)
+                    progress.stage, progress.scored, progress.to_score = message.stage, message.scored, message.to_score
                     progress.last_report = time.time()
-                elif message["kind"] == "done":
-                    result = message["result"]
+                elif isinstance(message, DoneMessage):
+                    result = JobResult.from_dict(message.result)
                     passes = _measured_loops_passes(progress.plan, time.time(), progress.loops_tokens)
-                    if passes is not None and "loops" in result:  # an analysis that failed early measures nothing
-                        result["timing"] = {"loops_passes": passes}
+                    if passes is not None and result.loops is not None:  # a failed analysis measures nothing
+                        result.loops_passes = passes
                     return _Outcome(result=result, plots={
-                        name: base64.b64decode(png) for name, png in message["plots"].items()})
+                        name: base64.b64decode(png) for name, png in message.plots.items()})
                 else:
-                    return _Outcome(error=message["error"])
+                    return _Outcome(error=message.error)
 
     def _loops_passes(self) -> float:
         """What the latest analysis on this server cost, in sliding-window passes over its slice (the same machine,
@@ -250,7 +248,7 @@ class JobRunner:
         with self.sessions() as session:
             for result in session.scalars(sqlalchemy.select(Evaluation.result).where(Evaluation.state == JobState.DONE)
                                           .order_by(Evaluation.finished_at.desc()).limit(LOOPS_HISTORY)):
-                if result and (passes := result.get("timing", {}).get("loops_passes")):
+                if result and (passes := JobResult.from_dict(result).loops_passes):
                     return passes
         return LOOPS_PASSES
 

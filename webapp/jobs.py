@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from webapp.settings import Settings
 from webapp.tables import EvalSlot, Evaluation, JobState, utcnow
@@ -56,6 +56,13 @@ def heartbeat(sessions: sessionmaker, job_id: int, worker: str, stage: str, scor
             update(Evaluation).where(Evaluation.id == job_id, Evaluation.worker == worker,
                                      Evaluation.state == JobState.RUNNING)
             .values(heartbeat_at=utcnow(), stage=stage, scored=scored, to_score=to_score)).rowcount == 1
+
+
+def run_again(session: Session, job_id: int) -> None:
+    """A failed job queued again from scratch (its inputs were uploaded again), in the caller's transaction."""
+    session.execute(update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.FAILED)
+                    .values(state=JobState.QUEUED, attempts=0, error="", note="", result=None, stage="", scored=0,
+                            to_score=0, plan=None, worker="", started_at=None, heartbeat_at=None, finished_at=None))
 
 
 def set_plan(sessions: sessionmaker, job_id: int, worker: str, stages: list) -> bool:

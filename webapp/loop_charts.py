@@ -6,7 +6,7 @@ import json
 
 import plotly.graph_objects as go
 
-from evaluator.loops.report import LoopsReport
+from evaluator.service import LoopsReport
 from webapp.charts import COLOURS, Panel
 
 _LAYOUT = {"template": "plotly_white", "height": 340, "hovermode": "closest", "showlegend": True,

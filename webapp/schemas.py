@@ -11,12 +11,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from crawler.contract import SIZE_CAP_BYTES
-from evaluator.ablation.compare import SettingDiff
-from evaluator.artifacts.eval_report import AuditReport, PassScore, SizeReport
-from evaluator.check import RuleResult
-from evaluator.loops.report import ExitRow
-from evaluator.records.compare import RecordComparison
-from evaluator.records.seeds import SeedTable
+from evaluator.service import (AuditReport, ExitRow, PassScore, RecordComparison, RuleResult, SeedTable, SettingDiff,
+                               SizeReport)
 
 
 class RecordRow(BaseModel):

@@ -7,9 +7,8 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from crawler.contract import SIZE_CAP_BYTES
-from evaluator import units
-from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS
+from crawler.contract import ARTIFACT_PASSES, SIZE_CAP_BYTES, MetricKind
+from evaluator.service import KIND_ORDER, KIND_WORDS, LOADING_STAGE, LOOPS_STAGE, units
 from webapp.charts import PLOTLY_JS_URL, effect_decimals
 from webapp.markdown import render_markdown
 
@@ -61,9 +60,9 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters.update(fixed=fixed, signed=signed, thousands=thousands, p_value=p_value, when=when,
                              duration=duration, mebibytes=mebibytes, breakable=breakable, markdown=markdown)
 templates.env.globals.update(PLOTLY_JS_URL=PLOTLY_JS_URL, effect_decimals=effect_decimals, SIZE_CAP_BYTES=SIZE_CAP_BYTES,
-                             KIND_ORDER=KIND_ORDER, KIND_WORDS=KIND_WORDS)
+                             KIND_ORDER=KIND_ORDER, KIND_WORDS=KIND_WORDS, ARTIFACT_PASSES=ARTIFACT_PASSES)
 # what a running job is doing, in words (the job page hands the table to static/evaluation.js)
-templates.env.globals["STAGES"] = {"loading": "loading the artifact", "roundtrip": "roundtrip evaluation",
-                                   "sliding_window": "sliding-window evaluation",
-                                   "pre_quant": "pre-quantisation evaluation",
-                                   "loops": "loop-wise analysis"}
+templates.env.globals["STAGES"] = {LOADING_STAGE: "loading the artifact", MetricKind.ROUNDTRIP: "roundtrip evaluation",
+                                   MetricKind.SLIDING_WINDOW: "sliding-window evaluation",
+                                   MetricKind.PRE_QUANT: "pre-quantisation evaluation",
+                                   LOOPS_STAGE: "loop-wise analysis"}

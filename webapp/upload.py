@@ -4,34 +4,25 @@ the body has been read in full (Starlette's form parsing would spool the whole b
 File parts go to temporary files under the blob store's incoming/ folder, hashed on the way; on any
 rejection every temporary file is deleted before the error is raised.
 
-An uploaded artifact's compressed frames are then measured by streaming them through the decompressor
-64 KiB at a time and counting (check_container), before the artifact reader decompresses anything
-whole: a 32 KB bomb costs this process 64 KiB of output, never its decompressed size.
+What the files hold is then the evaluator's to check (evaluator.service.check_upload).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
-import zstandard
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from crawler.errors import first_line
+from evaluator.service import first_line
 from webapp.blobs import BlobStore
 
 TEXT_FIELD_MAX_BYTES = 4096
 DISPLAY_NAME_MAX = 200
-STREAM_CHUNK = 1 << 16
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-TORCH_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class UploadRejected(Exception):
@@ -210,80 +201,3 @@ class MultipartReceiver:
         part.handle.close()
         if discard:
             part.path.unlink(missing_ok=True)
-
-
-class _Window:
-    """At most `size` bytes of a file from its current position, as a readable stream."""
-
-    def __init__(self, handle: BinaryIO, size: int):
-        self.handle, self.left = handle, size
-
-    def read(self, size: int = -1) -> bytes:
-        size = self.left if size < 0 else min(size, self.left)
-        data = self.handle.read(size)
-        self.left -= len(data)
-        return data
-
-
-def _zstd_chunks(source) -> Iterator[bytes]:
-    """One zstd frame's output in chunks; a corrupt frame ends where the decompressor stops (the artifact
-    reader then names the fault)."""
-    try:
-        with zstandard.ZstdDecompressor().stream_reader(source, read_size=STREAM_CHUNK, closefd=False) as reader:
-            while chunk := reader.read(STREAM_CHUNK):
-                yield chunk
-    except zstandard.ZstdError:
-        return
-
-
-def _zlib_chunks(handle: BinaryIO) -> Iterator[bytes]:
-    d = zlib.decompressobj()
-    try:
-        while data := handle.read(STREAM_CHUNK):
-            while data and not d.eof:
-                yield d.decompress(data, STREAM_CHUNK)
-                data = d.unconsumed_tail
-    except zlib.error:
-        return
-
-
-def _measure(chunks: Iterator[bytes], budget: int, what: str, head: bytes = b"") -> int:
-    """The bytes a frame decompresses to, refused past budget, or as soon as it does not start with head."""
-    total = 0
-    # closed on the way out: the decompressor and its window (up to 128 MiB for zstd) are freed here, on the
-    # checking thread, not whenever the refusal's traceback is collected
-    with contextlib.closing(chunks):
-        for chunk in chunks:
-            if total == 0 and head and not chunk.startswith(head):
-                raise UploadRejected(422, f"{what}: decompressed data is not a torch.save zip archive")
-            total += len(chunk)
-            if total > budget:
-                raise UploadRejected(422, f"{what}: decompresses to more than {budget:,} bytes (refused)")
-    return total
-
-
-def check_container(path: Path, cap: int, name: str) -> None:
-    """Refuse an uploaded artifact whose compressed frames decompress, together, to more than cap bytes,
-    or a foreign one whose frame does not hold a torch.save archive, measuring without keeping the output.
-    Anything else wrong with the file is left to the artifact reader, which then stays within cap."""
-    from crawler.ptz import CODECS, HEADERS, MANIFEST_CAP  # torch loads on the first upload, not at start-up
-
-    with path.open("rb") as handle:
-        first = handle.read(4)
-        handle.seek(0)
-        _, header = HEADERS.get(first, (None, None))
-        if header is not None:
-            fields = header.unpack(handle.read(header.size).ljust(header.size, b"\0"))
-            codec_id, m = fields[1], fields[2]  # then, in format 2, the manifest's CRC
-            used = _measure(_zstd_chunks(_Window(handle, m)), MANIFEST_CAP, f"{name}: manifest")
-            if codec_id < len(CODECS) and CODECS[codec_id] == "zstd":
-                _measure(_zstd_chunks(handle), cap - used, f"{name}: payload")
-            elif codec_id < len(CODECS):  # rans: a uint32 length, then the zstd side stream; the rest is rANS words
-                raw = handle.read(4)
-                if len(raw) == 4:
-                    _measure(_zstd_chunks(_Window(handle, struct.unpack("<I", raw)[0])), cap - used,
-                             f"{name}: side stream")
-        elif first.startswith(ZSTD_MAGIC):
-            _measure(_zstd_chunks(handle), cap, name, TORCH_ZIP_MAGIC)
-        elif len(first) >= 2 and (first[0] & 0x0F) == 8 and ((first[0] << 8) | first[1]) % 31 == 0:  # zlib
-            _measure(_zlib_chunks(handle), cap, name, TORCH_ZIP_MAGIC)

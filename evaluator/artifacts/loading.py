@@ -41,6 +41,14 @@ from evaluator.artifacts.baseline_gpt import infer_config as infer_baseline_conf
 from evaluator.cli_inputs import positive_int_env
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+TORCH_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive
+
+
+def is_zlib(head: bytes) -> bool:
+    """A zlib stream's two-byte header: deflate, and a check value that makes it a multiple of 31."""
+    return len(head) >= 2 and (head[0] & 0x0F) == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+
+
 RECORD_DEFAULT_LOOPS = 3  # leg3's CRAWLER_LOOPS
 
 # The record's CrawlerGPT (newjordan/parameter-golf, experiments/*/train_gpt.py, USE_CRAWLER=1) uses
@@ -104,7 +112,7 @@ def build_model(config: CrawlerConfig | BaselineConfig, state_dict: dict[str, Te
 def _decompress(blob: bytes, cap: int, where: str) -> bytes:
     if blob.startswith(ZSTD_MAGIC):
         return zstd_decompress_capped(blob, cap, where)
-    if len(blob) >= 2 and (blob[0] & 0x0F) == 8 and ((blob[0] << 8) | blob[1]) % 31 == 0:  # a zlib header
+    if is_zlib(blob):
         d = zlib.decompressobj()
         try:
             raw = d.decompress(blob, cap + 1)
@@ -122,7 +130,7 @@ def _decompress(blob: bytes, cap: int, where: str) -> bytes:
 
 
 def _torch_load(raw: bytes, where: str):
-    if not raw.startswith(b"PK\x03\x04"):
+    if not raw.startswith(TORCH_ZIP_MAGIC):
         raise ArtifactError(f"{where}: decompressed data is not a torch.save zip archive")
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as z:

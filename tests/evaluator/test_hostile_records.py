@@ -15,7 +15,7 @@ from evaluator.records import logs as record_logs
 from evaluator.records.record import load_record, read_readme
 from pgolf import app as pgolf_app
 from tests.evaluator.builders import SECRET, TRACK, build_corpus, hand_record
-from webapp import catalog as catalog_module
+from evaluator.service import catalog as catalog_module
 from webapp.app import create_app
 from webapp.settings import Settings
 
@@ -233,5 +233,5 @@ def test_the_ablation_page_reads_a_records_log_once_not_per_request(client, monk
     def no_reads(*args, **kwargs):
         raise AssertionError("a record's log was read again")
 
-    monkeypatch.setattr("webapp.arms.read_capped", no_reads)
+    monkeypatch.setattr("evaluator.service.arms.read_capped", no_reads)
     assert client.get(query).json() == first

@@ -122,7 +122,7 @@ def test_where_the_claim_is_printed_the_claims_row_says_why_that_line_is_not_the
 
 
 def test_the_web_app_lists_every_folder_of_the_same_root(tmp_path):
-    from webapp.catalog import RecordCatalog
+    from evaluator.service import RecordCatalog
     snapshot = RecordCatalog([_root(tmp_path)]).snapshot()
     assert sorted(entry.id for entry in snapshot.entries) == ["code_only", "good", "overclaims"]
     assert snapshot.problems == []

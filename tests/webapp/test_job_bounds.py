@@ -8,23 +8,23 @@ import os
 import subprocess
 import sys
 
+from evaluator.service import EvaluationRequest, JobResult, evaluation, failure, run_evaluation
 from tests.conftest import REPO
-from webapp import job_child
 
 
-def _request(artifact, data, **overrides) -> dict:
-    return {"artifact": str(artifact), "tokenizer": str(data / "tokenizer.model"), "data_dir": str(data),
-            "options": {"max_tokens": 256}, "device": "cpu", "loops_tokens": 0, "max_params": 1 << 25,
-            "max_memory_bytes": 0, **overrides}
+def _request(artifact, data, **overrides) -> EvaluationRequest:
+    return EvaluationRequest(**{"artifact": str(artifact), "tokenizer": str(data / "tokenizer.model"),
+                                "data_dir": str(data), "options": {"max_tokens": 256}, "device": "cpu",
+                                "loops_tokens": 0, "max_params": 1 << 25, "max_memory_bytes": 0, **overrides})
 
 
-def _run_child(request: dict) -> tuple[int, list[dict]]:
+def _run_child(request: EvaluationRequest) -> tuple[int, list[dict]]:
     """The job process as the worker starts it: the request on stdin, its messages on a pipe."""
     read_fd, write_fd = os.pipe()
     child = subprocess.Popen([sys.executable, "-m", "webapp.job_child", str(write_fd), str(os.getpid())], cwd=REPO,
                              stdin=subprocess.PIPE, pass_fds=(write_fd,), stderr=subprocess.PIPE)
     os.close(write_fd)
-    child.stdin.write(json.dumps(request).encode())
+    child.stdin.write(request.to_json().encode())
     child.stdin.close()
     with os.fdopen(read_fd) as channel:
         messages = [json.loads(line) for line in channel]
@@ -42,16 +42,15 @@ def test_a_job_past_its_address_space_fails_in_one_line(tiny_artifact, eval_data
 
 
 def test_a_failed_loop_analysis_keeps_the_bpb(tiny_artifact, eval_data, monkeypatch):
-    from webapp.views import loops
-
     def out_of_memory(*args):
         raise MemoryError()
 
-    monkeypatch.setattr(loops, "run_analysis", out_of_memory)
-    result, plots = job_child._evaluate(_request(tiny_artifact, eval_data, loops_tokens=64), lambda message: None)
-    assert result["loops_error"] == "MemoryError" and plots == {}  # no limit set: the error as it came
+    monkeypatch.setattr(evaluation, "run_loop_analysis", out_of_memory)
+    result, plots = run_evaluation(_request(tiny_artifact, eval_data, loops_tokens=64), lambda message: None)
+    assert result.loops_error == "MemoryError" and result.loops is None and plots == {}  # no limit: the error as it came
     limited = _request(tiny_artifact, eval_data, max_memory_bytes=1 << 30)
-    assert job_child.failure(MemoryError(), limited).startswith("out of memory: this job may map 1,073,741,824 bytes")
+    assert failure(MemoryError(), limited).startswith("out of memory: this job may map 1,073,741,824 bytes")
     missing = FileNotFoundError(f"{eval_data}/fineweb_val_000000.bin: not found")
-    assert job_child.failure(missing, limited) == "FileNotFoundError: the server's data/fineweb_val_000000.bin: not found"
-    assert result["roundtrip"]["val_bpb"] > 0 and result["sliding_window"]["val_bpb"] > 0
+    assert failure(missing, limited) == "FileNotFoundError: the server's data/fineweb_val_000000.bin: not found"
+    assert result.report["roundtrip"]["val_bpb"] > 0 and result.report["sliding_window"]["val_bpb"] > 0
+    assert JobResult.from_dict(result.to_dict()) == result

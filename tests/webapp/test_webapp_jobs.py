@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from evaluator.service import JobResult
 from tests.webapp.helpers import make_settings
 from webapp import jobs
 from webapp.db import init_db, make_engine
@@ -110,7 +111,7 @@ def test_a_job_handed_back_keeps_its_place_in_line(world, monkeypatch):
     runner.queue = _RecordingQueue()
     ran = []
     monkeypatch.setattr(runner, "_request", lambda job_id: {})
-    monkeypatch.setattr(runner, "_run_child", lambda job_id, *args: ran.append(job_id) or _Outcome(result={}))
+    monkeypatch.setattr(runner, "_run_child", lambda job_id, *args: ran.append(job_id) or _Outcome(result=JobResult({})))
     for message in (2, 1):  # the order the queue delivers them
         runner(message)
     assert ran == [1, 2] and jobs.queued_ids(sessions) == []

@@ -9,7 +9,7 @@ from tests.conftest import DEMO_RECORD, REPO
 from tests.webapp.helpers import make_settings
 from webapp.app import create_app
 from webapp.db import init_db, make_engine
-from webapp.job_child import LOOPS_PASSES
+from evaluator.service import LOOPS_PASSES
 from webapp.job_runner import JobRunner
 from webapp.tables import Evaluation
 

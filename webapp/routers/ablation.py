@@ -7,13 +7,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from webapp.arms import all_arms, load_ablations
 from webapp.charts import Panel, ablation_figure
-from webapp.comparability import arm_corpus
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.schemas import Ablation
 from webapp.templating import templates
-from webapp.views.ablation import AblationError, UnknownArm, ablation, ablation_links, refuse_cross_corpus
+from webapp.views.ablation import AblationError, UnknownArm, ablation_view
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["ablation"])
@@ -24,22 +22,12 @@ KindQuery = Annotated[str, Query(max_length=40, description="metric kind; defaul
 
 
 def _ablation(catalog, settings, control: str, arms: list[str], kind: str) -> Ablation:
-    ablations, ablation_problems = load_ablations(settings.ablations)
-    choices, problems = all_arms(catalog, settings.runs, ablations)
     try:
-        result = ablation(choices, control or None, arms, kind or None, problems + ablation_problems,
-                          ablation_links(ablations))
+        return ablation_view(catalog, settings.runs, settings.ablations, control or None, arms, kind or None)
     except UnknownArm as exc:
         raise HTTPException(404, str(exc)) from None
     except AblationError as exc:
         raise HTTPException(422, str(exc)) from None
-    if result.control:
-        # a CPU demo's BPB on Wikipedia text set against FineWeb records is a difference of corpora, not of models
-        by_id, plans = {arm.id: arm for arm in choices}, {plan.name: (plan, runs) for plan, runs in ablations}
-        records = {entry.id: entry for entry in catalog.entries()}
-        refuse_cross_corpus(result, {row.id: arm_corpus(by_id[row.id], records, plans)
-                                     for row in [result.control, *result.arms]})
-    return result
 
 
 @api.get("/ablation", response_model=Ablation, summary="Each arm against the control, in one metric kind")

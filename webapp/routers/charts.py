@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
-from webapp.catalog import CatalogEntry
+from evaluator.service import CatalogEntry
 from webapp.charts import PLOTLY_JS, PLOTLY_JS_URL, Panel, log_series, panels
 from webapp.deps import EntryDep
 

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from webapp.arms import all_arms, load_ablations
 from webapp.deps import CatalogDep, SettingsDep
 from webapp.templating import templates
-from webapp.views.overlay import (MAX_ITEMS, MetricChoice, Overlay, OverlayError, TooManyItems, overlay,
-                                  overlay_csv)
+from webapp.views.overlay import (MAX_ITEMS, MetricChoice, Overlay, OverlayError, TooManyItems, overlay_csv,
+                                  overlay_view)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["overlay"])
@@ -26,9 +25,7 @@ MetricQuery = Annotated[MetricChoice, Query(description="reference: every score 
 
 
 def _compute(catalog, settings, items: list[str], reference: str, metric: str) -> Overlay:
-    ablations, ablation_problems = load_ablations(settings.ablations)
-    arms, problems = all_arms(catalog, settings.runs, ablations)
-    return overlay(items, arms, problems + ablation_problems, catalog, settings.runs, ablations, reference, metric)
+    return overlay_view(catalog, settings.runs, settings.ablations, items, reference, metric)
 
 
 def _refusal(exc: OverlayError) -> HTTPException:

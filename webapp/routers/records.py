@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from webapp.comparability import FINEWEB, record_corpus
+from evaluator.service import FINEWEB, has_record_loops, record_corpus
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
 from webapp.schemas import RecordDetail, RecordIndex
 from webapp.templating import templates
-from webapp.views.loops import has_record_loops
 from webapp.views.records import SortKey, StatusFilter, index_csv, record_detail, record_index
 
 pages = APIRouter(include_in_schema=False)

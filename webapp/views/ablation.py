@@ -2,11 +2,10 @@
 table), the arms to choose from, and the ablations `pgolf ablate` has run."""
 from __future__ import annotations
 
-from evaluator.ablation.compare import ArmSeeds, compare_arms
-from evaluator.ablation.plan import AblationPlan
-from evaluator.ablation.runner import RunResult
-from evaluator.records.metric_kinds import KIND_ORDER
-from webapp.comparability import corpus_warning
+from pathlib import Path
+
+from evaluator.service import (KIND_ORDER, AblationPlan, ArmSeeds, RecordCatalog, RunResult, all_arms, arm_corpus,
+                               compare_arms, corpus_warning, load_ablations)
 from webapp.schemas import Ablation, AblationLink, ArmChoice, ArmRow
 
 
@@ -62,3 +61,19 @@ def refuse_cross_corpus(result: Ablation, corpora: dict[str, str]) -> None:
             row.delta, row.seed_deltas, row.p_value = None, [], None
             row.not_comparable = f"other corpus ({corpora[row.id]} vs the control's {control})"
     result.comparability = corpus_warning({row.label: corpora[row.id] for row in [result.control, *result.arms]})
+
+
+def ablation_view(catalog: RecordCatalog, run_roots: list[Path], ablation_roots: list[Path], control: str | None,
+                  arm_ids: list[str], kind: str | None) -> Ablation:
+    """The page's model over every arm the server knows: records, training runs and ablations; UnknownArm or
+    AblationError when the choice cannot be compared."""
+    ablations, ablation_problems = load_ablations(ablation_roots)
+    choices, problems = all_arms(catalog, run_roots, ablations)
+    result = ablation(choices, control, arm_ids, kind, problems + ablation_problems, ablation_links(ablations))
+    if result.control:
+        # a CPU demo's BPB on Wikipedia text set against FineWeb records is a difference of corpora, not of models
+        by_id, plans = {arm.id: arm for arm in choices}, {plan.name: (plan, runs) for plan, runs in ablations}
+        records = {entry.id: entry for entry in catalog.entries()}
+        refuse_cross_corpus(result, {row.id: arm_corpus(by_id[row.id], records, plans)
+                                     for row in [result.control, *result.arms]})
+    return result

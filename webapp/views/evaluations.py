@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
-from crawler.errors import PgolfError, first_line
-from evaluator.artifacts.eval_report import EvalReport
+from evaluator.service import (EvalReport, JobResult, UploadLimits, UploadRefused, UploadedFile, check_upload,
+                               config_options)
+from webapp import jobs
 from webapp.blobs import BlobStore
 from webapp.capacity import check_capacity
 from webapp.queue import EvalQueue
 from webapp.schemas import EvalResultOut, EvaluationOut, StoredFileOut
 from webapp.settings import Settings
 from webapp.tables import Evaluation, JobState, StoredFile, utcnow
-from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected, check_container
+from webapp.upload import ReceivedFile, ReceivedForm, UploadRejected
 from webapp.views.progress import overall_progress
 
 FILE_FIELDS = {"artifact", "tokenizer", "config"}
-# the config settings an evaluation can apply, and the evaluator argument each one sets
-CONFIG_OPTIONS = {"crawler_loops": "loops", "eval_seq_len": "seq_len", "eval_stride": "stride"}
-_CONFIG_FIELDS = {f.name for f in fields(CrawlerConfig)}
-CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
 # Uploads' artifacts are measured, decompressed and dequantised on these two threads only, whatever the
 # number of concurrent uploads: each check can hold a few hundred MB, and the C allocator keeps freed
 # blocks in per-thread arenas, so checks spread over the web server's 40 request threads would leave up
@@ -55,34 +50,8 @@ class Upload:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _reason(exc: Exception, received: ReceivedFile) -> str:
-    """The checker's one-line message, naming the upload instead of its temporary path."""
-    return first_line(exc).replace(str(received.path), received.display_name)
-
-
-def _config_options(received: ReceivedFile) -> dict:
-    if received.size > CONFIG_MAX_BYTES:
-        raise UploadRejected(422, f"config {received.display_name}: {received.size:,} bytes, over the "
-                                  f"{CONFIG_MAX_BYTES:,}-byte limit for a config")
-    raw = received.path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-        data = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
-    # ValueError: malformed JSON or TOML, or an integer past Python's digit limit; RecursionError: deep nesting
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise UploadRejected(422, f"config {received.display_name}: neither a JSON object nor TOML "
-                                  f"({first_line(exc)})") from None
-    if not isinstance(data, dict):
-        raise UploadRejected(422, f"config {received.display_name}: expected a JSON object of settings")
-    data = {str(k).lower(): v for k, v in data.items()}
-    unknown = sorted(set(data) - _CONFIG_FIELDS)
-    if unknown:
-        raise UploadRejected(422, f"config {received.display_name}: unknown setting {unknown[0]!r}")
-    try:
-        applied = coerce_overrides({k: v for k, v in data.items() if k in CONFIG_OPTIONS})
-    except ConfigError as exc:
-        raise UploadRejected(422, f"config {received.display_name}: {_reason(exc, received)}") from None
-    return {CONFIG_OPTIONS[k]: v for k, v in applied.items()}
+def _uploaded(received: ReceivedFile) -> UploadedFile:
+    return UploadedFile(received.path, received.display_name, received.size)
 
 
 def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
@@ -96,7 +65,10 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
         raise UploadRejected(503, "this server has no evaluation data (start it with --eval-data DIR or "
                                   "PGOLF_EVAL_DATA_DIR), so it evaluates no uploads; an upload never chooses the data "
                                   "it is evaluated on")
-    options = _config_options(form.files["config"]) if "config" in form.files else {}
+    try:
+        options = config_options(_uploaded(form.files["config"])) if "config" in form.files else {}
+    except UploadRefused as exc:
+        raise UploadRejected(422, str(exc)) from None
     # what the server evaluates on belongs to the job too: a later change of settings is a new evaluation
     options["data_dir"] = str(settings.eval_data_dir.resolve())
     if settings.eval_max_tokens is not None:
@@ -105,30 +77,13 @@ def read_upload(form: ReceivedForm, settings: Settings) -> Upload:
 
 
 def check_files(upload: Upload) -> str:
-    """The artifact's format, once it and the tokenizer have passed the safe readers."""
-    # torch and sentencepiece load on the first upload, not when the web process starts
-    from crawler.tokenizer import check_vocab, load_tokenizer
-    from evaluator.artifacts.loading import open_artifact
-
-    artifact, options = upload.form.files["artifact"], upload.options
-    check_container(artifact.path, upload.max_decompressed_bytes, artifact.display_name)
+    """The artifact's format, once it and the tokenizer have passed the evaluator's safe readers."""
+    files = upload.form.files
     try:
-        loaded = open_artifact(artifact.path, loops=options.get("loops"),
-                               max_decompressed_bytes=upload.max_decompressed_bytes, max_params=upload.max_params)
-    except PgolfError as exc:
-        raise UploadRejected(422, _reason(exc, artifact)) from None
-    window = {"eval_seq_len": options.get("seq_len"), "eval_stride": options.get("stride")}
-    try:
-        loaded.config.replace(**{k: v for k, v in window.items() if v is not None})
-    except ConfigError as exc:
-        raise UploadRejected(422, f"config: {exc}") from None
-    if "tokenizer" in upload.form.files:
-        tokenizer = upload.form.files["tokenizer"]
-        try:
-            check_vocab(load_tokenizer(tokenizer.path), loaded.config.vocab_size, tokenizer.display_name)
-        except PgolfError as exc:
-            raise UploadRejected(422, _reason(exc, tokenizer)) from None
-    return loaded.format
+        return check_upload(_uploaded(files["artifact"]), _uploaded(files["tokenizer"]) if "tokenizer" in files else None,
+                            upload.options, UploadLimits(upload.max_decompressed_bytes, upload.max_params))
+    except UploadRefused as exc:
+        raise UploadRejected(422, str(exc)) from None
 
 
 def _keep_files(session: Session, form: ReceivedForm, store: BlobStore, settings: Settings) -> None:
@@ -162,10 +117,7 @@ def submit(upload: Upload, sessions: sessionmaker, store: BlobStore, queue: Eval
         _keep_files(session, form, store, settings)
         if existing is not None:
             job_id = existing.id
-            session.execute(update(Evaluation).where(Evaluation.id == job_id, Evaluation.state == JobState.FAILED)
-                            .values(state=JobState.QUEUED, attempts=0, error="", note="", result=None, stage="",
-                                    scored=0, to_score=0, plan=None, worker="", started_at=None, heartbeat_at=None,
-                                    finished_at=None))
+            jobs.run_again(session, job_id)
         else:
             job = Evaluation(inputs_key=key, artifact_sha256=files["artifact"].sha256,
                              tokenizer_sha256=files["tokenizer"].sha256 if "tokenizer" in files else None,
@@ -188,14 +140,14 @@ def _file_out(session: Session, sha256: str | None) -> StoredFileOut | None:
     return StoredFileOut(sha256=stored.sha256, name=stored.display_name, size=stored.size) if stored else None
 
 
-def _result_out(result: dict) -> EvalResultOut:
-    # "timing" is the worker's measure of the loop-wise analysis, for the next job's estimate: not the report's
-    report = EvalReport.from_dict({k: v for k, v in result.items() if k not in ("loops", "loops_error", "timing")})
+def _result_out(stored: dict) -> EvalResultOut:
+    result = JobResult.from_dict(stored)
+    report = EvalReport.from_dict(result.report)
     # the loop-wise report is large and has its own endpoint: the result only says whether there is one; what
     # the page leaves out of the report (the server's paths to the artifact, data and tokenizer) is not shown
     # the report is validated already: its parts go in as they are, not through a dict to be validated again
     shown = {name: getattr(report, name) for name in EvalResultOut.model_fields if hasattr(report, name)}
-    return EvalResultOut(**shown, has_loops="loops" in result, loops_error=result.get("loops_error", ""))
+    return EvalResultOut(**shown, has_loops=result.loops is not None, loops_error=result.loops_error)
 
 
 def evaluation_out(session: Session, job: Evaluation, settings: Settings) -> EvaluationOut:

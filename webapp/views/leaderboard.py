@@ -13,9 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from evaluator.records.metric_kinds import KIND_WORDS
-from webapp.catalog import CatalogEntry, RecordCatalog
-from webapp.comparability import CHALLENGE_TRACKS, FINEWEB, record_corpus
+from evaluator.service import CHALLENGE_TRACKS, FINEWEB, KIND_WORDS, CatalogEntry, RecordCatalog, record_corpus
 from webapp.views.records import record_row
 from webapp.views.standing import RANKING_RULES, flagged, kept_out_by, verdict
 

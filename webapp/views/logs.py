@@ -10,8 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
-from evaluator.records.files import RecordFileError, list_files, read_capped
-from webapp.catalog import CatalogEntry
+from evaluator.service import CatalogEntry, RecordFileError, list_files, read_capped
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_LINES = 20_000

@@ -1,124 +1,77 @@
-"""The loop-wise view: evaluator.loops.analysis run on an evaluated artifact, and its report turned into the page's model.
-
-Two sources render the same page: an evaluation, whose worker ran the analysis on a small seeded
-validation slice and stored the report in the job's result and the plots as files in the database
-(so a web process on another machine can serve them), and a record folder holding the loops/
-folder that `pgolf loops` writes. Plots are looked up by fixed names only, never by a path from a request,
-and a record's files are read only when its listing has them as regular files (no symlinks), under a size cap.
-"""
+"""The loop-wise view's page model, from either source: an evaluation, whose worker ran the analysis on a small
+seeded validation slice and stored the report in the job's result and the plots as files in the database (so a web
+process on another machine can serve them), or a record folder holding the loops/ folder `pgolf loops` writes
+(read by the evaluator service, by fixed names only)."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy.orm import sessionmaker
 
-from crawler.errors import PgolfError
-from evaluator.loops.report import LoopsReport
-from evaluator.records import safe_json
-from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
-from webapp.catalog import CatalogEntry
+from evaluator.service import (LOOPS_DIR, PLOTS, CatalogEntry, JobResult, LoopsReport, LoopsResult, RecordLoopsError,
+                               has_record_loops, record_loops_report, record_plots)
+from webapp.loop_charts import loop_panels
+from webapp.charts import Panel
 from webapp.schemas import LoopStepOut, LoopsView, StageRowOut
 from webapp.tables import Evaluation, StoredFile
 
-# write_plots' file names (without .png), in the order the page shows them, with what each one shows
-PLOTS = {
-    "logit_lens": "Each stage decoded as the final one: BPB of the logit lens by depth",
-    "early_exit": "BPB of the whole model run with k crawler loops (the trained count is marked)",
-    "repr_change": "Relative step and update cosine of the residual stream per crawler loop",
-    "similarity": "Cosine similarity between the residual streams after each loop",
-    "attention_distance": "Mean attention distance per stage and head",
-    "activations": "RMS and absolute maximum of the residual stream per stage",
-    "quant_error": "Relative error of the dequantised model's residual stream against the float one",
-}
-SEED = 0  # one fixed slice, so the analysis of the same artifact is the same every time
-LOOPS_DIR = "loops"  # where `pgolf loops` writes its report and plots for a record's artifact (its default --out)
 LOOPS_JSON = f"{LOOPS_DIR}/loops.json"
 
 
-class RecordLoopsError(PgolfError):
-    """A record's loops/loops.json that cannot be shown: refused, too big, or not a `pgolf loops` report."""
-
-
-def has_record_loops(entry: CatalogEntry) -> bool:
-    return LOOPS_JSON in entry.record.files
-
-
-def record_plots(entry: CatalogEntry) -> list[str]:
-    return [name for name in PLOTS if f"{LOOPS_DIR}/{name}.png" in entry.record.files]
-
-
-def record_loops_report(entry: CatalogEntry) -> dict:
-    """The record's loops.json, parsed; RecordLoopsError (one line) when it is refused, oversized or malformed."""
-    if refused := entry.record.refused.get(LOOPS_JSON):
-        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {refused}")
-    try:
-        capped = read_capped(Path(entry.record.path, LOOPS_JSON), JSON_LIMIT)
-        if capped.truncated:
-            raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is {capped.size:,} bytes, over {JSON_LIMIT:,}")
-        report = safe_json.loads(capped.text(), LOOPS_JSON)
-    except (RecordFileError, safe_json.JsonError) as exc:
-        raise RecordLoopsError(f"record {entry.id!r}: {exc}") from None
-    if not isinstance(report, dict):
-        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON} is not a JSON object")
-    return report
-
-
-def record_plot(entry: CatalogEntry, name: str) -> bytes | None:
-    """A plot's PNG bytes when `name` is one of PLOTS and the record ships it as a regular file."""
-    if name not in record_plots(entry):
-        return None
-    try:
-        capped = read_capped(Path(entry.record.path, LOOPS_DIR, f"{name}.png"), PLOT_LIMIT)
-    except RecordFileError:
-        return None  # replaced by a symlink or removed since the listing: as absent as never shipped
-    return None if capped.truncated else capped.data
-
-
-def run_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
-                 device) -> tuple[LoopsReport, dict[str, bytes]]:
-    """The report of `pgolf loops` on the job's artifact and data, and its plots as PNG bytes by name."""
-    # torch and matplotlib load in the job's process only: the web process imports this module for its pages
-    from evaluator.loops.analysis import analyse_artifact
-    from evaluator.loops.plots import write_plots
-
-    report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"), seed=SEED,
-                              loops=options.get("loops"), device=device)
-    with tempfile.TemporaryDirectory(prefix="loops-") as out:
-        plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
-    return report, plots
-
-
-def stored_loops(sessions: sessionmaker, job_id: int) -> tuple[dict, str]:
-    """An evaluation's stored {"report", "plots"} and its artifact's name; LookupError says what is missing."""
+def _stored(sessions: sessionmaker, job_id: int) -> tuple[LoopsResult, str]:
+    """An evaluation's stored analysis and its artifact's name; LookupError says what is missing."""
     with sessions() as session:
         job = session.get(Evaluation, job_id)
         if job is None:
             raise LookupError(f"no evaluation {job_id}")
-        if not job.result or "loops" not in job.result:
+        loops = JobResult.from_dict(job.result).loops if job.result else None
+        if loops is None:
             raise LookupError(f"evaluation {job_id} has no loop-wise analysis")
-        return job.result["loops"], session.get(StoredFile, job.artifact_sha256).display_name
+        return loops, session.get(StoredFile, job.artifact_sha256).display_name
 
 
 def stored_plot(sessions: sessionmaker, job_id: int, name: str) -> bytes:
     """A plot the worker stored for an evaluation, by one of its names; LookupError when there is none."""
-    stored, _ = stored_loops(sessions, job_id)
-    if name not in stored["plots"]:
+    stored, _ = _stored(sessions, job_id)
+    if name not in stored.plots:
         raise LookupError(f"no plot {name!r}")
     with sessions() as session:
-        return session.get(StoredFile, stored["plots"][name]).content
+        return session.get(StoredFile, stored.plots[name]).content
+
+
+def evaluation_loops_view(sessions: sessionmaker, job_id: int) -> LoopsView:
+    stored, name = _stored(sessions, job_id)
+    return loops_view(LoopsReport.from_dict(stored.report), list(stored.plots), f"Loop-wise view of {name}",
+                      f"/evaluations/{job_id}", f"/evaluations/{job_id}/loops", f"evaluation #{job_id}")
+
+
+def evaluation_loop_panels(sessions: sessionmaker, job_id: int) -> list[Panel]:
+    return loop_panels(LoopsReport.from_dict(_stored(sessions, job_id)[0].report))
+
+
+def _record_report(entry: CatalogEntry) -> LoopsReport:
+    """LookupError when the record ships no loops.json, RecordLoopsError when it ships one that cannot be shown."""
+    if not has_record_loops(entry) and LOOPS_JSON not in entry.record.refused:
+        raise LookupError(f"record {entry.id!r} has no {LOOPS_JSON}")
+    try:
+        return LoopsReport.from_dict(record_loops_report(entry))
+    except ValueError as exc:
+        raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None
 
 
 def record_loops_view(entry: CatalogEntry) -> LoopsView:
-    """The loop-wise view of a record; RecordLoopsError when its loops.json is not a report this page can show."""
+    report = _record_report(entry)
     try:
-        return loops_view(LoopsReport.from_dict(record_loops_report(entry)), record_plots(entry),
-                          f"Loop-wise view of {entry.title}", f"/records/{quote(entry.id, safe='')}",
-                          f"/records/{quote(entry.id, safe='')}/loops",
+        return loops_view(report, record_plots(entry), f"Loop-wise view of {entry.title}",
+                          f"/records/{quote(entry.id, safe='')}", f"/records/{quote(entry.id, safe='')}/loops",
                           f"record {entry.id}")
     except ValueError as exc:
         raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None
+
+
+def record_loop_panels(entry: CatalogEntry) -> list[Panel]:
+    record_loops_view(entry)  # the same refusals as the page: none without loops.json, none it cannot show
+    return loop_panels(_record_report(entry))
 
 
 def loops_view(report: LoopsReport, plots: list[str], title: str, back_url: str, plot_url: str,

@@ -16,17 +16,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from evaluator.ablation.compare import ArmSeeds, arm_stats
-from evaluator.ablation.plan import AblationPlan
-from evaluator.ablation.runner import RunResult
-from evaluator.records.files import RecordFileError
-from evaluator.records.logs import TrainLog, parse_log
-from evaluator.records.metric_kinds import KIND_WORDS, MetricKind
-from webapp.arms import RUN_LOG
-from webapp.catalog import CatalogEntry, RecordCatalog
-from evaluator.csv_table import csv_table
+from crawler.contract import RUN_LOG, MetricKind
+from evaluator.service import (KIND_WORDS, AblationPlan, ArmSeeds, CatalogEntry, RecordCatalog, RecordFileError,
+                               RunResult, TrainLog, all_arms, arm_corpus, arm_stats, corpus_warning, csv_table,
+                               load_ablations, parse_log)
 from webapp.charts import Panel, Series, log_series, panels
-from webapp.comparability import arm_corpus, corpus_warning
 
 MAX_ITEMS = 10  # one colour each
 MetricChoice = Literal["reference", "headline"]
@@ -221,6 +215,14 @@ def overlay(item_ids: list[str], arms: list[ArmSeeds], problems: list[str], cata
 
 CSV_COLUMNS = ("id", "label", "source", "corpus", "kind", "n", "mean", "std", "delta", "not_comparable", "steps",
                "train_time_s")
+
+
+def overlay_view(catalog: RecordCatalog, run_roots: list[Path], ablation_roots: list[Path], item_ids: list[str],
+                 reference: str = "", metric: MetricChoice = "reference") -> Overlay:
+    """The overlay of the given items, over every arm the server knows (records, training runs, ablations)."""
+    ablations, ablation_problems = load_ablations(ablation_roots)
+    arms, problems = all_arms(catalog, run_roots, ablations)
+    return overlay(item_ids, arms, problems + ablation_problems, catalog, run_roots, ablations, reference, metric)
 
 
 def overlay_csv(result: Overlay) -> str:

@@ -5,11 +5,8 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
-from evaluator.check import compliance_report
-from evaluator.check.findings import Evidence, RuleResult
-from evaluator.records.record import read_readme
-from webapp.catalog import CatalogEntry, RecordCatalog
-from evaluator.csv_table import csv_table
+from evaluator.service import (CatalogEntry, Evidence, RecordCatalog, RuleResult, compliance_report, csv_table,
+                               read_readme)
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
 from webapp.views.standing import flagged, verdict
 

@@ -7,8 +7,7 @@ badge under its own rule's name, never folded into it.
 """
 from __future__ import annotations
 
-from evaluator.check import ComplianceReport
-from evaluator.check.findings import Status, worst
+from evaluator.service import ComplianceReport, Status, worst
 
 RANKING_RULES = ("size", "train_time", "eval_time", "claims")
 

@@ -5,8 +5,9 @@ A run's settings are its config.json. A record ships no config, so its settings 
 and `key=value` pairs its first log prints before training starts (hyperparameter dumps, env echoes),
 which is what differs between two records' scripts in practice.
 
-Both are read once: a record's arm per catalog entry (a new entry when a file of the record changes),
-a run's arm per path, size and mtime of its train.log and config.json.
+A run's numbers are its run.json, as the trainer wrote them (a run made before the trainer wrote one is read from
+its log). Both are read once: a record's arm per catalog entry (a new entry when a file of the record changes),
+a run's arm per path, size and mtime of its train.log, config.json and run.json.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from crawler.contract import CONFIG_LABEL, RUN_CONFIG, RUN_LOG, RUN_SUMMARY, MetricKind, RunSummary
 from crawler.errors import PgolfError, first_line
-from crawler.contract import RUN_CONFIG, RUN_LOG
 from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.report import load_results_folder, plan_arms
@@ -25,10 +26,10 @@ from evaluator.records import safe_json
 from evaluator.records.files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
-from evaluator.records.seeds import seed_row
-from webapp.catalog import CatalogEntry, RecordCatalog
+from evaluator.records.seeds import SeedRow, seed_row
+from evaluator.service.catalog import CatalogEntry, RecordCatalog
+from evaluator.typed_json import from_json_data
 
-_CONFIG_LINE = "config:"
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*(\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|[^\s,]+)")
 # torch's launcher warnings and nvidia-smi's table (drawn with |) carry no settings
@@ -93,9 +94,9 @@ def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str
         except (RecordFileError, safe_json.JsonError, AttributeError) as exc:
             problems.append(f"run {run_dir.name}: {RUN_CONFIG} unreadable ({first_line(exc)})")
     for line in read_capped(Path(log.path), LOG_LIMIT).text().splitlines():
-        if line.startswith(_CONFIG_LINE):
+        if line.startswith(CONFIG_LABEL):
             try:
-                return config_settings(safe_json.loads(line[len(_CONFIG_LINE):], _CONFIG_LINE))
+                return config_settings(safe_json.loads(line[len(CONFIG_LABEL):], CONFIG_LABEL))
             except (safe_json.JsonError, AttributeError):
                 break
     return log_settings(log)
@@ -103,7 +104,7 @@ def _run_settings(run_dir: Path, log: TrainLog, problems: list[str]) -> dict[str
 
 def _stat_key(run_dir: Path) -> tuple:
     key = []
-    for name in (RUN_LOG, RUN_CONFIG):
+    for name in (RUN_LOG, RUN_CONFIG, RUN_SUMMARY):
         try:
             info = os.lstat(run_dir / name)
         except OSError:
@@ -112,15 +113,48 @@ def _stat_key(run_dir: Path) -> tuple:
     return tuple(key)
 
 
+def _summary_row(summary: RunSummary, log_name: str) -> SeedRow:
+    """A run's row from the numbers the trainer wrote, its headline the sliding-window score it ends with."""
+    sliding = summary.scores.get(MetricKind.SLIDING_WINDOW)
+    bpb_by_kind = {MetricKind.PRE_QUANT.value: summary.pre_quant.val_bpb,
+                   **{kind: score.val_bpb for kind, score in summary.scores.items()}}
+    return SeedRow(seed=summary.seed, log=log_name, bpb_by_kind=bpb_by_kind,
+                   headline_kind=MetricKind.SLIDING_WINDOW if sliding else None,
+                   headline_bpb=sliding.val_bpb if sliding else None, val_loss=sliding.val_loss if sliding else None,
+                   steps=summary.steps, train_time_s=summary.train_time_ms / 1000.0,
+                   eval_time_s=sliding.eval_ms / 1000.0 if sliding else None, world_size=summary.world_size,
+                   code_bytes=summary.code_bytes, model_bytes=summary.model_bytes, total_bytes=summary.total_bytes)
+
+
+def read_run_summary(run_dir: Path) -> RunSummary | None:
+    """The run's run.json as the trainer wrote it; None for a run made before the trainer wrote one."""
+    path = run_dir / RUN_SUMMARY
+    if not (path.exists() or path.is_symlink()):
+        return None
+    data = safe_json.loads(read_capped(path, JSON_LIMIT).text(), RUN_SUMMARY)
+    return from_json_data(RunSummary, data, f"a {RUN_SUMMARY} of pgolf train")
+
+
 @lru_cache(maxsize=1024)
 def _run_arm(run_dir: Path, key: tuple) -> ArmSeeds:
-    """key: _stat_key(run_dir), so that a changed run is read again."""
+    """key: _stat_key(run_dir), so that a changed run is read again. The numbers come from run.json; a run made
+    before the trainer wrote one is read from its log."""
     problems: list[str] = []
     log = parse_log(run_dir / RUN_LOG)
     log.file_name = f"{run_dir.name}/{RUN_LOG}"
-    kind, _ = choose_headline_kind([log], None)
-    return ArmSeeds(f"run:{run_dir.name}", run_dir.name, "run", _run_settings(run_dir, log, problems),
-                    [seed_row(log, kind)], kind.value if kind else None, problems)
+    settings = _run_settings(run_dir, log, problems)
+    try:
+        summary = read_run_summary(run_dir)
+    except (RecordFileError, safe_json.JsonError, ValueError) as exc:
+        problems.append(f"run {run_dir.name}: {RUN_SUMMARY} unreadable ({first_line(exc)})")
+        summary = None
+    if summary is not None:
+        row = _summary_row(summary, log.file_name)
+        kind = row.headline_kind
+    else:
+        kind, _ = choose_headline_kind([log], None)
+        row = seed_row(log, kind)
+    return ArmSeeds(f"run:{run_dir.name}", run_dir.name, "run", settings, [row], kind.value if kind else None, problems)
 
 
 def run_arms(roots: list[Path]) -> tuple[list[ArmSeeds], list[str]]:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from evaluator.ablation.compare import ArmSeeds
 from evaluator.ablation.plan import AblationPlan
 from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from webapp.catalog import CatalogEntry
+from evaluator.service.catalog import CatalogEntry
 
 FINEWEB = "FineWeb"
 CHALLENGE_TRACKS = {"10min_16mb", "non_record_16mb"}

@@ -24,8 +24,8 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy.orm import sessionmaker
 
-from evaluator.service import (LOOPS_PASSES, LOOPS_STAGE, DoneMessage, EvaluationRequest, JobResult, PgolfError,
-                               PlanMessage, ProgressMessage, decode_message, one_line)
+from evaluator.service import (LOADING_STAGE, LOOPS_PASSES, LOOPS_STAGE, DoneMessage, EvaluationRequest, JobResult,
+                               PgolfError, PlanMessage, ProgressMessage, decode_message, one_line)
 from webapp import jobs
 from webapp.blobs import BlobStore
 from webapp.queue import EvalQueue
@@ -77,7 +77,7 @@ class _Progress:
     """The latest progress, written by the job's thread and read by the heartbeat thread."""
 
     def __init__(self):
-        self.stage, self.scored, self.to_score = "loading", 0, 0
+        self.stage, self.scored, self.to_score = LOADING_STAGE, 0, 0
         self.plan: list[list] = []  # [stage, weight, started (Unix time) or None], as stored for the page
         self.last_report: float | None = None  # Unix time of the latest progress message
         self.loops_tokens = 0  # the loop-wise analysis' slice, 0 when it does not run

@@ -5,14 +5,15 @@ derives their schema for OpenAPI.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import typing
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from crawler.contract import SIZE_CAP_BYTES
-from evaluator.service import (AuditReport, ExitRow, PassScore, RecordComparison, RuleResult, SeedTable, SettingDiff,
-                               SizeReport)
+from evaluator.service import EvalReport, ExitRow, RecordComparison, RuleResult, SeedTable, SettingDiff
 
 
 class RecordRow(BaseModel):
@@ -86,23 +87,21 @@ class RecordDetail(BaseModel):
     curves: list[SeedCurve]
 
 
-class EvalResultOut(BaseModel):
-    sha256: str
-    format: str
-    assumptions: list[str]
-    device: str
-    max_tokens: int
-    prefix_note: str
-    roundtrip: PassScore
-    sliding_window: PassScore
-    pre_quant: PassScore | None = None
-    audit: AuditReport
-    size: SizeReport
-    estimated_full_seconds: float | None
-    seconds: float
-    config: dict
-    has_loops: bool = Field(False, description="the loop-wise analysis ran: see /api/evaluations/{id}/loops")
-    loops_error: str = Field("", description="why the loop-wise analysis could not run on this artifact")
+def _report_fields(report: type, hidden: set[str]) -> dict:
+    """A dataclass's fields as create_model takes them, less the hidden ones: a page model that shows a report
+    declares none of its fields again."""
+    hints = typing.get_type_hints(report)
+    default = lambda f: (f.default if f.default is not dataclasses.MISSING
+                         else Field(default_factory=f.default_factory) if f.default_factory is not dataclasses.MISSING
+                         else ...)
+    return {f.name: (hints[f.name], default(f)) for f in dataclasses.fields(report) if f.name not in hidden}
+
+
+# an evaluation as its page shows it: the report without the server's paths to the artifact, data and tokenizer
+EvalResultOut = create_model(
+    "EvalResultOut", **_report_fields(EvalReport, {"artifact", "data_path", "tokenizer", "world_size"}),
+    has_loops=(bool, Field(False, description="the loop-wise analysis ran: see /api/evaluations/{id}/loops")),
+    loops_error=(str, Field("", description="why the loop-wise analysis could not run on this artifact")))
 
 
 class StageRowOut(BaseModel):

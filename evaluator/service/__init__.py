@@ -25,7 +25,7 @@ from evaluator.records.record import Record, read_readme
 from evaluator.records.seeds import SeedTable, seed_row
 from evaluator.service.arms import all_arms, load_ablations
 from evaluator.service import catalog
-from evaluator.service.catalog import CatalogEntry, RecordCatalog
+from evaluator.service.catalog import CatalogEntry, RecordCatalog, record_entry
 from evaluator.service.corpus import CHALLENGE_TRACKS, FINEWEB, arm_corpus, corpus_warning, record_corpus
 from evaluator.service import evaluation
 from evaluator.service.evaluation import LOOPS_PASSES, failure, one_line, run_evaluation

@@ -108,10 +108,19 @@ def _list(folder: Path, before: _Listed | None, now: float) -> _Listed:
     return _Listed(listing, now, tuple((d, _mtime_ns(d)) for d in sorted(directories)), key, version)
 
 
+def record_entry(folder: Path, record_id: str | None = None, root: Path | None = None,
+                 listing: Listing | None = None) -> CatalogEntry:
+    """One record folder read, its seed table made and its compliance checked: what an index row and a record page
+    show (listing: files.list_files of the folder, when the caller has just made one)."""
+    record = load_record(folder, listing)
+    return CatalogEntry(record_id or folder.name, root or folder.parent, record, seed_table(record),
+                        compliance_report(record))
+
+
 def _parse(record_id: str, root: Path, folder: Path, key: tuple, listing) -> _Parsed:
     try:
-        record = load_record(folder, listing)
-        entry = CatalogEntry(record_id, root, record, seed_table(record), compliance_report(record))
+        entry = record_entry(folder, record_id, root, listing)
+        record = entry.record
     # the reader turns bad content into warnings; this is the last line that keeps one record's fault in its row
     except (PgolfError, OSError, ValueError, ArithmeticError, RecursionError) as exc:
         return _Parsed(key, None, (f"{record_id}: not read ({first_line(exc)})",))

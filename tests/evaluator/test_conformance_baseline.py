@@ -35,7 +35,7 @@ from tests.conftest import PARAGRAPHS, reference_module, sample_docs
 from tests.float_bounds import F32, F64, gamma
 from webapp.settings import Settings
 from webapp.upload import ReceivedFile, ReceivedForm
-from webapp.views.evaluations import check_files, read_upload
+from webapp.intake import check_files, read_upload
 
 VOCAB = 400
 SEQ = 1024  # the baseline's TRAIN_SEQ_LEN, which is also what the evaluator assumes for its artifacts

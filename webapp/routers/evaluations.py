@@ -6,10 +6,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from webapp.deps import JobId, QueueDep, SessionsDep, SettingsDep, StoreDep
+from webapp.intake import FILE_FIELDS, read_upload, submit
 from webapp.schemas import EvaluationList, EvaluationOut, SubmitOut
 from webapp.templating import templates
 from webapp.upload import MultipartReceiver
-from webapp.views.evaluations import FILE_FIELDS, get_evaluation, read_upload, recent_evaluations, submit
+from webapp.views.evaluations import get_evaluation, recent_evaluations
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["evaluations"])

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from evaluator.records import files as record_files
+from evaluator.records import untrusted_files as record_files
 from evaluator.records import logs as record_logs
 from evaluator.records.record import load_record, read_readme
 from pgolf import app as pgolf_app

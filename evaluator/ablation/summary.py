@@ -152,7 +152,7 @@ def write_summary(plan: AblationPlan, report: AblationReport, charts: bool) -> P
     path = plan.results_dir / SUMMARY
     atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")
     if charts and report.comparison.kind is not None:
-        from evaluator.ablation.plots import delta_charts  # matplotlib only when drawing
+        from evaluator.ablation.delta_charts import delta_charts  # matplotlib only when drawing
 
         delta_charts(report, plan.results_dir / CHARTS)
     return path

@@ -72,7 +72,7 @@ def loops_command(
 
         from evaluator.artifacts.loading import load_float_checkpoint
         from evaluator.loopwise.analysis import MAX_LOOPS, LoopsError, analyse_artifact
-        from evaluator.loopwise.plots import write_plots
+        from evaluator.loopwise.loop_plots import write_plots
 
         if extra_loops > MAX_LOOPS:
             raise LoopsError(f"--extra-loops must be at most {MAX_LOOPS}, got {extra_loops}")

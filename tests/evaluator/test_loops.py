@@ -17,7 +17,7 @@ from evaluator.artifacts.loading import open_artifact
 from evaluator.loopwise import analysis
 from evaluator.loopwise.loops_report import LoopsReport
 from evaluator.loopwise.output_files import PLOT_NAMES, plot_file, plot_names
-from evaluator.loopwise.plots import DRAWERS
+from evaluator.loopwise.loop_plots import DRAWERS
 from pgolf import app
 from tests.conftest import sample_docs
 from tests.float_bounds import F32, F64, gamma

@@ -39,7 +39,8 @@ class ArmSeeds:
 
     def quant_gaps(self) -> list[float]:
         """Roundtrip minus pre-quant BPB, per seed that has both: what int6 export costs."""
-        pairs = [(row.bpb_by_kind.get(MetricKind.ROUNDTRIP), row.bpb_by_kind.get(MetricKind.PRE_QUANT)) for row in self.rows]
+        pairs = [(row.bpb_by_kind.get(MetricKind.ROUNDTRIP), row.bpb_by_kind.get(MetricKind.PRE_QUANT))
+                 for row in self.rows]
         return [roundtrip - pre_quant for roundtrip, pre_quant in pairs if roundtrip is not None and pre_quant is not None]
 
 

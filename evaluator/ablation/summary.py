@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from crawler.contract import MetricKind
+from crawler.contract import RUN_LOG, MetricKind
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
 from evaluator.ablation.arm_comparison import ArmComparison, ArmSeeds, compare_arms, config_settings
@@ -16,7 +16,8 @@ from evaluator.records.seeds import SeedRow
 
 SUMMARY = "summary.json"
 CHARTS = "deltas.png"
-METRICS = (MetricKind.SLIDING_WINDOW, MetricKind.ROUNDTRIP, MetricKind.PRE_QUANT)  # what a delta may compare, default first
+# what a delta may compare, the default first
+METRICS = (MetricKind.SLIDING_WINDOW, MetricKind.ROUNDTRIP, MetricKind.PRE_QUANT)
 
 
 @dataclass
@@ -53,7 +54,7 @@ def check_metric(metric: str) -> None:
 
 def result_row(result: RunResult, world_size: int) -> SeedRow:
     sliding = result.bpb.get(MetricKind.SLIDING_WINDOW)
-    return SeedRow(seed=result.seed, log=f"runs/{result.run_id}/train.log",
+    return SeedRow(seed=result.seed, log=f"runs/{result.run_id}/{RUN_LOG}",
                    bpb_by_kind={k.value: result.bpb.get(k.value) for k in MetricKind if k is not MetricKind.UNKNOWN},
                    headline_kind=MetricKind.SLIDING_WINDOW, headline_bpb=sliding,
                    val_loss=result.val_loss.get(MetricKind.SLIDING_WINDOW), steps=result.steps,

@@ -7,7 +7,8 @@ from evaluator.ablation.cli import register as register_ablate
 from evaluator.artifacts.cli import register as register_eval
 from evaluator.check.cli import register as register_check
 from evaluator.demo import register as register_demo
-from evaluator.loops.cli import register as register_loops
+from evaluator.loopwise.cli import register as register_loops
+from evaluator.record_cli import register as register_record
 from evaluator.records.cli import register as register_records
 from webapp.cli import register as register_webapp
 
@@ -18,6 +19,7 @@ register_train(app)
 register_eval(app)
 register_check(app)
 register_records(app)
+register_record(app)
 register_demo(app)
 register_loops(app)
 register_ablate(app)

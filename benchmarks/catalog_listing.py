@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from evaluator.service import catalog
+from evaluator.serving import catalog
 from webapp.app import create_app
 from webapp.settings import Settings
 

@@ -1,5 +1,5 @@
 """What the loop-wise analysis costs against the scoring passes, in passes of the model over its slice: the weight the
-web app's job plan gives it (evaluator.service.evaluation.LOOPS_PASSES), so that the job page's estimate covers it.
+web app's job plan gives it (evaluator.serving.evaluation.LOOPS_PASSES), so that the job page's estimate covers it.
 
     python benchmarks/loops_weight.py                      # tiny preset, 65,536 targets, 4,096 analysis tokens
     python benchmarks/loops_weight.py --targets 8192 --loops-tokens 1024 --threads 2
@@ -27,7 +27,7 @@ from crawler.prep.prepare import prepare_data  # noqa: E402
 from crawler.ptz import export_model  # noqa: E402
 from evaluator.artifacts.eval_report import evaluate_artifact  # noqa: E402
 from tests.conftest import TINY_CODE, TINY_VOCAB, sample_docs  # noqa: E402
-from evaluator.service.evaluation import LOOPS_PASSES, run_loop_analysis  # noqa: E402
+from evaluator.serving.evaluation import LOOPS_PASSES, run_loop_analysis  # noqa: E402
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ from crawler.contract import RUN_ARTIFACT, RUN_LOG
 from evaluator.artifacts.paths import evaluation_report
 from crawler.shipped import code_files
 from evaluator.artifacts.cli import format_report
-from evaluator.check import compliance_report
-from evaluator.records import load_record
+from evaluator.check.compliance import compliance_report
+from evaluator.records.record import load_record
 from evaluator.records.writer import RecordMeta, code_spec, write_record
 
 DEMO_BLURB = ("CPU demo of the Micro Crawler topology (2 flat + 1 shared block x3 + 2 flat) at tiny scale, "

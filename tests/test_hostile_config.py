@@ -200,7 +200,7 @@ def test_an_analysis_past_its_memory_budget_is_refused_before_any_model_is_built
     _one_line(["loops", str(tiny_artifact), "--data", str(eval_data), "--device", "cpu", "--out", str(tmp_path / "l")],
               "over the budget of 1,000 (PGOLF_ANALYSIS_MAX_BYTES): lower --batch-seqs or --seq-len",
               env={"PGOLF_ANALYSIS_MAX_BYTES": "1000"})
-    from evaluator.loops.analysis import LoopsError, analysis_bytes, check_cost
+    from evaluator.loopwise.analysis import LoopsError, analysis_bytes, check_cost
 
     # the widest config the bounds allow, at the longest window: refused by the default budget, in one line
     cfg = load_config("tiny", environ={}, vocab_size=65_536, eval_seq_len=1 << 17)

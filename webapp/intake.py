@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from evaluator.service import UploadedFile, UploadLimits, UploadRefused, check_upload, config_options
+from evaluator.service import UploadLimits, UploadRefused, UploadedFile, check_upload, config_options
 from webapp import jobs
 from webapp.blobs import BlobStore
 from webapp.capacity import check_capacity

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from tqdm import tqdm
 
+from crawler.contract import MetricKind
 from crawler.errors import exit_on_error
 from evaluator.ablation.plan import child_environment, load_plan
 from evaluator.cli_inputs import input_file
@@ -20,11 +21,11 @@ def ablate_command(
     report: Annotated[bool, typer.Option("--report", help="Show the comparison table and write its bar charts; train nothing.")] = False,
     only: Annotated[Optional[list[str]], typer.Option("--only", help="Run only this arm (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the pending runs' commands; train nothing.")] = False,
-    metric: Annotated[str, typer.Option(help="The BPB the deltas compare: sliding_window, roundtrip or pre_quant.")] = "sliding_window",
+    metric: Annotated[str, typer.Option(help="The BPB the deltas compare: sliding_window, roundtrip or pre_quant.")] = MetricKind.SLIDING_WINDOW.value,
 ) -> None:
     """Train and evaluate every (arm, seed) of FILE that has no finished result yet (re-running resumes)."""
     with exit_on_error():
-        from evaluator.ablation.report import build_report, check_metric, format_report, write_summary  # torch-free --help
+        from evaluator.ablation.summary import build_report, check_metric, format_report, write_summary  # torch-free --help
         from evaluator.ablation.runner import plan_status, run_plan
 
         if file.exists():  # a named pipe would block the read and /dev/zero never end it (a missing file: load_plan)

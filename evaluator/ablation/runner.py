@@ -24,14 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG, MetricKind
 from crawler.errors import PgolfError, first_line
 from crawler.files import atomic_write_text
-from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG
-from evaluator.artifacts.paths import evaluation_report
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
 from evaluator.artifacts.eval_report import EvalReport
+from evaluator.artifacts.paths import evaluation_report
 from evaluator.records.logs import parse_log
-from evaluator.records.metric_kinds import MetricKind
 
 PLAN_COPY = "ablation.toml"
 RESULTS = "results"

@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from crawler.config import env_overrides
+from crawler.contract import ARTIFACT_PASSES
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
 from evaluator.artifacts.paths import evaluation_report
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file, output_file
+from evaluator.records.metric_kinds import KIND_WORDS
 from evaluator.units import duration
 
 if TYPE_CHECKING:
@@ -30,8 +32,9 @@ def format_report(r: EvalReport) -> str:
     ]
     if r.pre_quant:
         lines.append(f"pre-quant       val_loss {r.pre_quant.val_loss:.8f}  val_bpb {r.pre_quant.val_bpb:.8f}")
-    for name, m in (("roundtrip", r.roundtrip), ("sliding window", r.sliding_window)):
-        lines.append(f"{name:<15} val_loss {m.val_loss:.8f}  val_bpb {m.val_bpb:.8f}  "
+    for kind in ARTIFACT_PASSES:
+        m = getattr(r, kind.value)  # EvalReport has one field per pass, named by its kind
+        lines.append(f"{KIND_WORDS[kind]:<15} val_loss {m.val_loss:.8f}  val_bpb {m.val_bpb:.8f}  "
                      f"(seq {m.seq_len}, stride {m.stride}, {m.scored_tokens:,} tokens, "
                      f"{m.byte_sum:,} bytes, coverage {m.coverage:.2%}, {m.seconds:.1f} s)")
     rec = r.sliding_window.record

@@ -6,11 +6,8 @@ bytes <= 16,000,000 (decimal); training and evaluation each <= 600 s on 8xH100; 
 improvement at p < 0.01 over a baseline; and every claim in submission.json backed by the logs and the files.
 FAIL means the evidence contradicts a rule; WARN means it cannot be confirmed from what the folder holds, or only
 under one reading. Each rule is one module in rules/ (see its docstring for how to add one); findings.py is the
-collector they share, report.py runs them.
-"""
-from evaluator.check.context import Context
-from evaluator.check.findings import Evidence, Rule, RuleResult, Status, worst
-from evaluator.check.report import RULES, ComplianceReport, compliance_report
+collector they share, compliance.py runs them (compliance_report).
 
-__all__ = ["RULES", "ComplianceReport", "Context", "Evidence", "Rule", "RuleResult", "Status",
-           "compliance_report", "worst"]
+This package imports nothing here: importing one of its modules runs this file first, so a re-export would import
+the package's modules back into each other.
+"""

@@ -12,11 +12,12 @@ from typing import Optional
 import typer
 
 from crawler.errors import PgolfError, first_line
-from evaluator.check import ComplianceReport, Status, compliance_report
+from evaluator.check.compliance import ComplianceReport, compliance_report
+from evaluator.check.findings import Status
 from evaluator.check.triage import ERROR, TABLE_HEADER, summary_line, triage, write_triage
-from evaluator.records.cli import fail, load_folder, render_seed_table, render_warnings, text_table
 from evaluator.records.leader import leader_before, record_date
 from evaluator.records.record import Record, RecordError, scan_records
+from evaluator.records.terminal import fail, load_folder, render_seed_table, render_warnings, text_table
 
 _WRAP = 110
 

@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from evaluator.records.compare import RecordComparison
-from evaluator.records.logs import ByteCount, TrainLog
+from evaluator.records.comparison import RecordComparison
 from evaluator.records.record import Record
+from evaluator.records.train_log import ByteCount, TrainLog
 
 if TYPE_CHECKING:  # the evaluator pulls in torch; the checker needs only its report's fields
     from evaluator.artifacts.eval_report import EvalReport
@@ -22,11 +22,13 @@ class Context:
     artifact: "EvalReport | None" = None
 
 
-def b(value: int | float) -> str:
+def commas(value: int | float) -> str:
+    """A count (bytes, tokens) as evidence prints it: a whole number with thousands separators."""
     return f"{int(value):,}"
 
 
-def at(log: TrainLog, count: ByteCount | None) -> tuple[str, int | None]:
+def where_logged(log: TrainLog, count: ByteCount | None) -> tuple[str, int | None]:
+    """The file and line of a size a log prints, as a finding's evidence takes them (no line when it prints none)."""
     return log.file_name, count.line if count else None
 
 

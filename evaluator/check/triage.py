@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from crawler.errors import first_line
 from crawler.files import atomic_write_text
+from evaluator.check.compliance import ComplianceReport, compliance_report
 from evaluator.check.findings import RuleResult, Status
-from evaluator.check.report import ComplianceReport, compliance_report
 from evaluator.check.rules.claims import one_unit_off
 from evaluator.csv_table import csv_table
 from evaluator.records.jsonable import JsonMixin

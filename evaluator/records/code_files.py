@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.records.files import LOG_LIMIT, FileStat, RecordFileError, read_capped
+from evaluator.records.untrusted_files import LOG_LIMIT, FileStat, RecordFileError, read_capped
 
 _TOKENIZER_SUFFIXES = (".model", ".vocab")
 _WRAPPER_BLOB = re.compile(rb"b85decode\(\s*b?(?:\"\"\"|'''|\"|')([^\"']+)")

@@ -13,8 +13,8 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from evaluator.records.logs import TrainLog
 from evaluator.records.runs import run_label
+from evaluator.records.train_log import TrainLog
 
 _PHASE_WORDS = re.compile(r"(?:^|(?<=[_\-.]))(?:eval|evaluation|ttt|lora|rerun|sliding|score|train|training|log|run)"
                           r"(?=$|[_\-.])")

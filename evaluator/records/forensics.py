@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from evaluator.records.logs import TrainLog
+from evaluator.records.train_log import TrainLog
+from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
 
 LN2 = math.log(2.0)
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 
-from evaluator.records.logs import Metric, TrainLog
-from evaluator.records.metric_kinds import CANDIDATE_KINDS, MetricKind
+from crawler.contract import MetricKind
+from evaluator.records.metric_kinds import CANDIDATE_KINDS
 from evaluator.records.submission import Submission
+from evaluator.records.train_log import Metric, TrainLog
 
 
 def _mean(values: list[float]) -> float:

@@ -1,7 +1,7 @@
 """The leader at the time: the best record of a record's track dated before it, among the records given.
 
 A record's date is its submission.json `date`, else the YYYY-MM-DD its folder name starts with; "best" is the lowest
-mean of its per-seed scores (records.compare.record_samples: the logs' headline BPB, else the claimed results).
+mean of its per-seed scores (records.comparison.record_samples: the logs' headline BPB, else the claimed results).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import re
 from datetime import date
 
-from evaluator.records.compare import record_samples
+from evaluator.records.comparison import record_samples
 from evaluator.records.record import Record
 
 _FOLDER_DATE = re.compile(r"^(\d{4}-\d\d-\d\d)")

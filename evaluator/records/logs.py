@@ -1,6 +1,6 @@
-"""Parse one training log, in any of the shapes the records use, into typed facts with line numbers.
+"""Parse one training log, in any of the shapes the records use, into typed facts with line numbers (train_log).
 
-Lines are recognised by what they report, not by one script's wording: step lines with or without
+Lines are recognised by what they report, not by one script's wording (log_patterns): step lines with or without
 the `step:` prefix and with `key:value` or `key: value`; train_time in ms or minutes; final
 evaluation lines classified by metric kind (see metric_kinds); free-form score lines after the last step
 (`Quantized BPB: 1.0276`, `🏁 Final BPB: 1.1070`) as loose metrics, taken only where no `val_bpb` line of their kind
@@ -13,226 +13,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluator.records.embedded_source import EmbeddedSource, find_embedded_source
-from evaluator.records.files import LOG_LIMIT, read_capped, truncation_note
-from evaluator.records.metric_kinds import (LEGACY_REPEAT, STRIDE_ON_LINE, KindDecision, MetricKind, SeenMetric,
-                                            base_label, decide_kind, kind_from_label)
+from crawler.contract import MetricKind
+from evaluator.records import log_patterns as patterns
+from evaluator.records.embedded_source import find_embedded_source
+from evaluator.records.metric_kinds import (STRIDE_ON_LINE, KindDecision, SeenMetric, base_label, decide_kind,
+                                            kind_from_label)
 from evaluator.records.safe_json import NumberError, finite_float as _float, parse_int as _int
-
-# the longest line in the real records is 1,505 characters; past this a line is not interpreted, which also
-# keeps the regexes (some backtrack over runs of spaces) linear in the log's size
-MAX_LINE = 8192
-# a unix-time or ISO timestamp some launchers put before every line; the line is read without it
-_TIME_PREFIX = re.compile(r"^(?:\[?\d{9,10}(?:\.\d+)?\]?|\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?Z?\]?)\s+")
-
-_STEP_LINE = re.compile(r"^(?:step:|Step |step )?(\d+)/(\d+):?\s+(\S.*)$")
-_KEY_VALUE = re.compile(r"([A-Za-z_][\w/]*)[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(ms|m|s)?(?![\w.])")
-_FINAL_METRIC = re.compile(
-    r"^(?P<label>[A-Za-z][^\n]*?)\s+(?:val_loss[:=]\s*(?P<loss>-?\d+(?:\.\d+)?)\s+)?"
-    r"val_bpb[:=]\s*(?P<bpb>-?\d+(?:\.\d+)?)(?P<rest>.*)$")
-# a free-form score: a label naming BPB as a word (not val_bpb, not running_bpb), one number, at most a stride after it
-# a free-form score: a label naming BPB as a word (not val_bpb, not running_bpb) up to the line's first `:` or `=`,
-# then one number, at most a stride after it; matched in two linear steps (one pattern backtracks quadratically)
-_LOOSE_LABEL = re.compile(r"^[^\w]*(?P<label>[A-Za-z][\w \-./()]*)$")
-_LOOSE_VALUE = re.compile(r"\s*(?P<bpb>\d+\.\d+)(?P<rest>[^\d]*(?:\bstride[=:]\s*\d+[^\d]*)?)$")
-_BPB_WORD = re.compile(r"\bbpb\b", re.IGNORECASE)
-_LABEL_NOISE = re.compile(r"\s+\w+[:=]\S+")
-_STOP = re.compile(r"^stopping_early:\s*(\S+)\s+train_time:\s*(\d+(?:\.\d+)?)ms\s+step:\s*(\d+)/(\d+)")
-_CODE_SIZE = re.compile(r"^Code size(?: \((uncompressed|compressed)\))?:\s*(\d+) bytes")
-_LAUNCHER_CODE = re.compile(r"^(?:Uploading \S+ \((\d+) bytes\)|\[modal\] Script size: (\d+) bytes)")
-_SERIALIZED = re.compile(r"^Serialized model(?: ([^:]+?))?:\s*(\d+) bytes")
-_TOTAL = re.compile(r"^Total submission size(?: ([^:]+?))?:\s*(\d+) bytes")
-_PIPED_SIZES = re.compile(r"^(?P<format>[\w+\-.]+) model:\s*(?P<model>\d+) bytes\s*\|\s*Total submission(?: size)?:\s*"
-                          r"(?P<total>\d+) bytes")
-_BUDGET = re.compile(r"^budget:(\d+)/(\d+)")
-_ARTIFACT_CODE = re.compile(r"^artifact:.*\bcode:(\d+)")
-_SEED = re.compile(r"^\s*seed:\s*(\d+)\s*$")
-_COMPACT_PARAMS = re.compile(r"^params:(\d+)\b.*?\bws:(\d+).*?\bs:(\d+)\b")
-_WORLD_SIZE = re.compile(r"(?:^|\s)world_size:\s*(\d+)\b")
-_MODEL_PARAMS = re.compile(r"^model_params:\s*(\d+)")
-_ITERATIONS = re.compile(r"(?:^|\s)iterations:\s*(\d+)\b")
-_SEQ_LEN = re.compile(r"(?:^|\s)train_seq_len[:=]\s*(\d+)\b")
-_WALLCLOCK = re.compile(r"(?:^|\s)max_wallclock_seconds:\s*(\d+(?:\.\d+)?)")
-_TOKENIZER_PATH = re.compile(r"tokenizer_path[=:]\s*(\S+)")
-_TOKENIZER_KIND = re.compile(r"tokenizer_kind=(\w+)")
-_VOCAB = re.compile(r"(?:^|\s)vocab_size[=:]\s*(\d+)")
-_VAL_TOKENS = re.compile(r"^(?:val_tokens:\s*(\d+)|val_loader:.*\btokens:(\d+))")
-_GPTQ_RESERVE = re.compile(r"^gptq:reserving (\d+(?:\.\d+)?)(ms|s)\b")
-_TOTAL_EVAL = re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s")
-_FILE_SEED = re.compile(r"(?:seed[_-]?|_)(\d{1,18})\.(?:log|txt)$", re.IGNORECASE)
-_TRAINING_END = re.compile(r"^(?:stopping_early|peak memory)")
-# every non-step fact above names one of these words; most lines of a log name none (a quick rejection)
-_MAYBE_FACT = re.compile(r"seed|params|world_size|iterations|seq_len|wallclock|tokenizer|vocab|val_|gptq|Upload|\[modal\]|"
-                         r"bytes|budget|artifact|total_eval")
-
-
-@dataclass(frozen=True)
-class TrainPoint:
-    step: int
-    total_steps: int
-    train_loss: float
-    train_time_ms: float | None
-    step_avg_ms: float | None
-    line: int
-
-
-@dataclass(frozen=True)
-class ValPoint:
-    step: int
-    total_steps: int
-    val_loss: float | None
-    val_bpb: float | None
-    train_time_ms: float | None
-    step_avg_ms: float | None
-    line: int
-    bpb_decimals: int = 0  # as printed
-
-
-@dataclass(frozen=True)
-class Metric:
-    kind: MetricKind
-    label: str
-    val_loss: float | None
-    val_bpb: float
-    decimals: int  # of val_bpb as printed: 8 on `_exact` lines, 4 on rounded ones
-    eval_time_ms: float | None
-    stride: int | None
-    line: int
-    reason: str  # why this kind (see metric_kinds)
-    loose: bool = False  # read from a free-form line (`Final BPB: 1.1070`), not a `val_bpb` one
-    file: str | None = None  # the evaluation log printing it, when not the run's own (records.evaluations)
-
-
-@dataclass(frozen=True)
-class ByteCount:
-    bytes: int
-    label: str
-    line: int
-
-
-@dataclass(frozen=True)
-class StopInfo:
-    reason: str
-    train_time_ms: float
-    step: int
-    total_steps: int
-    line: int
-
-
-@dataclass(frozen=True)
-class LineValue:
-    value: int | float
-    line: int
-
-
-@dataclass
-class TrainLog:
-    """One training run as a log shows it: a whole file, or one of several runs a file holds one after another
-    (lines first_line..n_lines of it). Every line number in it is a line of the file."""
-    path: str
-    file_name: str
-    sha256: str
-    n_lines: int  # the run's last line
-    first_line: int = 1
-    runs_in_file: int = 1
-    seed: int | None = None
-    seed_evidence: str | None = None
-    world_size: LineValue | None = None
-    model_params: LineValue | None = None
-    iterations: LineValue | None = None
-    train_seq_len: int | None = None
-    max_wallclock_seconds: LineValue | None = None
-    tokenizer: str | None = None
-    vocab_size: int | None = None
-    val_tokens: int | None = None
-    gptq_reserve_ms: LineValue | None = None
-    train_curve: list[TrainPoint] = field(default_factory=list)
-    val_curve: list[ValPoint] = field(default_factory=list)
-    stop: StopInfo | None = None
-    code_bytes: ByteCount | None = None  # the script as run (uncompressed)
-    code_bytes_compressed: ByteCount | None = None  # when the log counts a compressed wrapper
-    launcher_code_bytes: ByteCount | None = None  # what a launcher said it uploaded
-    model_bytes_raw: ByteCount | None = None  # unquantised torch.save, not what counts
-    model_bytes_by_format: list[ByteCount] = field(default_factory=list)
-    total_bytes_by_format: list[ByteCount] = field(default_factory=list)
-    total_bytes_raw: ByteCount | None = None
-    metrics: list[Metric] = field(default_factory=list)
-    total_eval_time_ms: LineValue | None = None
-    source: EmbeddedSource | None = None
-    time_prefixed: bool = False  # its lines carry a timestamp prefix, read without it
-    warnings: list[str] = field(default_factory=list)
-    eval_stride: int | None = None  # of the sliding-window score the record's mean is over (records.strides)
-
-    @property
-    def is_training_log(self) -> bool:
-        return bool(self.train_curve or self.val_curve or self.metrics or self.stop)
-
-    @property
-    def evaluation_only(self) -> bool:
-        """Final scores and no training: an evaluation run on its own (a TTT rerun of a trained model)."""
-        return bool(self.metrics) and not (self.train_curve or self.val_curve or self.stop)
-
-    def where(self, metric: Metric) -> tuple[str, int]:
-        """The file and line printing one of this run's metrics."""
-        return metric.file or self.file_name, metric.line
-
-    def final(self, kind: MetricKind) -> Metric | None:
-        """The most precise reading of a kind; among equally precise prints the last one that is
-        not a legacy-label repeat (the repeat carries the same numbers under a misleading name). A loose
-        reading only where the kind has no `val_bpb` line; a reading at another stride than `eval_stride` only
-        where the kind has none at it."""
-        readings = [m for m in self.metrics if m.kind is kind]
-        if not readings:
-            return None
-        return max(readings, key=lambda m: (self.eval_stride is None or m.stride == self.eval_stride, not m.loose,
-                                            m.decimals, not m.reason.startswith(LEGACY_REPEAT), m.line))
-
-    def kinds(self) -> list[MetricKind]:
-        return [kind for kind in MetricKind if kind is not MetricKind.UNKNOWN and self.final(kind)]
-
-    @property
-    def final_step(self) -> int | None:
-        if self.stop:
-            return self.stop.step
-        steps = [p.step for p in self.train_curve] + [p.step for p in self.val_curve]
-        return max(steps) if steps else None
-
-    @property
-    def train_time_ms(self) -> LineValue | None:
-        if self.stop:
-            return LineValue(self.stop.train_time_ms, self.stop.line)
-        timed = [(p.train_time_ms, p.line) for p in [*self.train_curve, *self.val_curve]
-                 if p.train_time_ms is not None]
-        return LineValue(*max(timed, key=lambda pair: pair[1])) if timed else None
-
-    @property
-    def last_step_avg_ms(self) -> float | None:
-        points = [p for p in [*self.train_curve, *self.val_curve] if p.step_avg_ms is not None]
-        return max(points, key=lambda p: p.line).step_avg_ms if points else None
-
-    @property
-    def model_bytes(self) -> ByteCount | None:
-        """The compressed model: the last `Serialized model <format>` line."""
-        return self.model_bytes_by_format[-1] if self.model_bytes_by_format else None
-
-    @property
-    def total_bytes(self) -> ByteCount | None:
-        """Code + compressed model as the log states it, in the model's format when printed."""
-        if not self.total_bytes_by_format:
-            return None
-        if self.model_bytes:
-            same = [t for t in self.total_bytes_by_format if t.label == self.model_bytes.label]
-            if same:
-                return same[-1]
-        return self.total_bytes_by_format[-1]
-
-    @property
-    def counted_code_bytes(self) -> ByteCount | None:
-        """The code size the log's total uses: the compressed wrapper when it reports one."""
-        return self.code_bytes_compressed or self.code_bytes or self.launcher_code_bytes
+from evaluator.records.train_log import ByteCount, LineValue, Metric, StopInfo, TrainLog, TrainPoint, ValPoint
+from evaluator.records.untrusted_files import LOG_LIMIT, read_capped, truncation_note
 
 
 def _number_and_unit_ms(value: str, unit: str | None) -> float:
@@ -247,16 +37,17 @@ def _decimals(text: str) -> int:
 def _loose_score(text: str) -> tuple[str, str] | None:
     """(label, number) of a free-form score line (`🏁 Final BPB: 1.1070`), else None."""
     cut = min((i for i in (text.find(":"), text.find("=")) if i >= 0), default=-1)
-    if cut < 0 or not (label := _LOOSE_LABEL.match(text[:cut].rstrip())) or not _BPB_WORD.search(label.group("label")):
+    label = patterns.LOOSE_LABEL.match(text[:cut].rstrip()) if cut >= 0 else None
+    if not label or not patterns.BPB_WORD.search(label.group("label")):
         return None
-    value = _LOOSE_VALUE.match(text, cut + 1)
+    value = patterns.LOOSE_VALUE.match(text, cut + 1)
     return (label.group("label").strip(), value.group("bpb")) if value else None
 
 
 def _timeless(raw: str) -> str:
     if not raw[:1].isdigit() and raw[:1] != "[":
         return raw
-    prefix = _TIME_PREFIX.match(raw)
+    prefix = patterns.TIME_PREFIX.match(raw)
     return raw[prefix.end():] if prefix else raw
 
 
@@ -267,10 +58,10 @@ def run_starts(lines: list[str]) -> list[int]:
     starts, finished, last_metric, previous_step = [0], False, 0, -1
     for index, raw in enumerate(lines):
         # only step lines (N/M) and final metrics (val_bpb) matter here: plain substring tests skip the rest fast
-        if len(raw) > MAX_LINE or ("/" not in raw and "val_bpb" not in raw):
+        if len(raw) > patterns.MAX_LINE or ("/" not in raw and "val_bpb" not in raw):
             continue
         text = _timeless(raw)
-        if step := _STEP_LINE.match(text):
+        if step := patterns.STEP_LINE.match(text):
             if len(step.group(1)) > 18:
                 continue
             number = int(step.group(1))
@@ -278,7 +69,7 @@ def run_starts(lines: list[str]) -> list[int]:
                 starts.append(last_metric + 1)
                 finished = False
             previous_step = number
-        elif _FINAL_METRIC.match(text) and not text.startswith(("val_bpb:", "val_loss:")):
+        elif patterns.FINAL_METRIC.match(text) and not text.startswith(("val_bpb:", "val_loss:")):
             finished, last_metric = True, index
     return starts
 
@@ -306,11 +97,11 @@ class _LogParser:
             range(source.first_line - 1 - self.offset), range(source.last_line - self.offset, len(self.lines)))
         for index in indices:
             raw, number = self.lines[index], self.offset + index + 1
-            if len(raw) > MAX_LINE:
+            if len(raw) > patterns.MAX_LINE:
                 long_lines.append(number)
                 continue
             text = raw.rstrip("\r")
-            if prefix := _TIME_PREFIX.match(text):
+            if prefix := patterns.TIME_PREFIX.match(text):
                 text = text[prefix.end():]
                 self.log.time_prefixed = True
             try:
@@ -318,7 +109,7 @@ class _LogParser:
             except NumberError as exc:
                 bad_numbers.append(f"line {number}: {exc}")
         if long_lines:
-            self.log.warnings.append(f"{len(long_lines)} line(s) over {MAX_LINE:,} characters not read (first: line {long_lines[0]})")
+            self.log.warnings.append(f"{len(long_lines)} line(s) over {patterns.MAX_LINE:,} characters not read (first: line {long_lines[0]})")
         if bad_numbers:
             self.log.warnings.append(f"{len(bad_numbers)} line(s) with a number out of range not read ({bad_numbers[0]})")
         self._finish()
@@ -334,37 +125,37 @@ class _LogParser:
             return
         # step lines start with a digit or "step:", the end of training with "stopping_early" or "peak memory";
         # any other line that names no fact is context (progress lines: ttt chunks, warmup steps, nvidia-smi)
-        if not (text[0].isdigit() or text[0] in "spS") and not _MAYBE_FACT.search(text):
+        if not (text[0].isdigit() or text[0] in "spS") and not patterns.MAYBE_FACT.search(text):
             self.context.append(text)
             return
-        if step := _STEP_LINE.match(text):
+        if step := patterns.STEP_LINE.match(text):
             self._step_line(_int(step.group(1)), _int(step.group(2)), step.group(3), number)
             self.context = []
             return
-        if stop := _STOP.match(text):
+        if stop := patterns.STOP.match(text):
             log.stop = StopInfo(stop.group(1), _float(stop.group(2)), _int(stop.group(3)), _int(stop.group(4)), number)
             self.context = []
             return
-        if _TRAINING_END.match(text):
+        if patterns.TRAINING_END.match(text):
             self.context = []
-        if not _MAYBE_FACT.search(text):
+        if not patterns.MAYBE_FACT.search(text):
             self.context.append(text)
             return
         if self._size_line(text, number) or self._setting_line(text, number):
             self.context.append(text)
             return
-        if (metric := _FINAL_METRIC.match(text)) and not text.startswith(("val_bpb:", "val_loss:")):
+        if (metric := patterns.FINAL_METRIC.match(text)) and not text.startswith(("val_bpb:", "val_loss:")):
             self._metric_line(metric, text, number)
             self.context = []
             return
-        if total := _TOTAL_EVAL.match(text):
+        if total := patterns.TOTAL_EVAL.match(text):
             log.total_eval_time_ms = LineValue(_float(total.group(1)) * 1000.0, number)
         self.context.append(text)
 
     def _step_line(self, step: int, total: int, rest: str, number: int) -> None:
         values: dict[str, float] = {}
         bpb_decimals = 0
-        for key, value, unit in _KEY_VALUE.findall(rest):
+        for key, value, unit in patterns.KEY_VALUE.findall(rest):
             if key in ("train_time", "t", "step_avg", "avg"):
                 values[key] = _number_and_unit_ms(value, unit)
             else:
@@ -381,32 +172,32 @@ class _LogParser:
 
     def _size_line(self, text: str, number: int) -> bool:
         log = self.log
-        if piped := _PIPED_SIZES.match(text):
+        if piped := patterns.PIPED_SIZES.match(text):
             # the total printed beside a model size in a format is code + that model
             label = piped.group("format")
             log.model_bytes_by_format.append(ByteCount(_int(piped.group("model")), label, number))
             log.total_bytes_by_format.append(ByteCount(_int(piped.group("total")), label, number))
-        elif code := _CODE_SIZE.match(text):
+        elif code := patterns.CODE_SIZE.match(text):
             count = ByteCount(_int(code.group(2)), f"Code size{' (' + code.group(1) + ')' if code.group(1) else ''}", number)
             if code.group(1) == "compressed":
                 log.code_bytes_compressed = count
             else:
                 log.code_bytes = count
-        elif launcher := _LAUNCHER_CODE.match(text):
+        elif launcher := patterns.LAUNCHER_CODE.match(text):
             log.launcher_code_bytes = ByteCount(_int(launcher.group(1) or launcher.group(2)), "launcher upload", number)
-        elif model := _SERIALIZED.match(text):
+        elif model := patterns.SERIALIZED.match(text):
             if model.group(1):
                 log.model_bytes_by_format.append(ByteCount(_int(model.group(2)), model.group(1).strip(), number))
             else:
                 log.model_bytes_raw = ByteCount(_int(model.group(2)), "raw", number)
-        elif total := _TOTAL.match(text):
+        elif total := patterns.TOTAL.match(text):
             if total.group(1):
                 log.total_bytes_by_format.append(ByteCount(_int(total.group(2)), total.group(1).strip(), number))
             else:
                 log.total_bytes_raw = ByteCount(_int(total.group(2)), "raw", number)
-        elif budget := _BUDGET.match(text):
+        elif budget := patterns.BUDGET.match(text):
             log.total_bytes_by_format.append(ByteCount(_int(budget.group(1)), "budget", number))
-        elif artifact := _ARTIFACT_CODE.match(text):
+        elif artifact := patterns.ARTIFACT_CODE.match(text):
             log.code_bytes = ByteCount(_int(artifact.group(1)), "artifact code", number)
         else:
             return False
@@ -414,42 +205,42 @@ class _LogParser:
 
     def _setting_line(self, text: str, number: int) -> bool:
         log, matched = self.log, False
-        if seed := _SEED.match(text):
+        if seed := patterns.SEED.match(text):
             self._set_seed(_int(seed.group(1)), f"{log.file_name}:{number}")
             matched = True
-        if compact := _COMPACT_PARAMS.match(text):
+        if compact := patterns.COMPACT_PARAMS.match(text):
             log.model_params = LineValue(_int(compact.group(1)), number)
             log.world_size = LineValue(_int(compact.group(2)), number)
             self._set_seed(_int(compact.group(3)), f"{log.file_name}:{number}")
             matched = True
-        if world := _WORLD_SIZE.search(text):
+        if world := patterns.WORLD_SIZE.search(text):
             log.world_size = LineValue(_int(world.group(1)), number)
             matched = True
-        if params := _MODEL_PARAMS.match(text):
+        if params := patterns.MODEL_PARAMS.match(text):
             log.model_params = LineValue(_int(params.group(1)), number)
             matched = True
-        if iterations := _ITERATIONS.search(text):
+        if iterations := patterns.ITERATIONS.search(text):
             log.iterations = LineValue(_int(iterations.group(1)), number)
             matched = True
-        if seq_len := _SEQ_LEN.search(text):
+        if seq_len := patterns.SEQ_LEN.search(text):
             log.train_seq_len = _int(seq_len.group(1))
             matched = True
-        if wallclock := _WALLCLOCK.search(text):
+        if wallclock := patterns.WALLCLOCK.search(text):
             log.max_wallclock_seconds = LineValue(_float(wallclock.group(1)), number)
             matched = True
-        if tokenizer := _TOKENIZER_PATH.search(text):
+        if tokenizer := patterns.TOKENIZER_PATH.search(text):
             log.tokenizer = Path(tokenizer.group(1)).name
             matched = True
-        elif (kind := _TOKENIZER_KIND.search(text)) and kind.group(1) != "sentencepiece":
+        elif (kind := patterns.TOKENIZER_KIND.search(text)) and kind.group(1) != "sentencepiece":
             log.tokenizer = kind.group(1)
             matched = True
-        if vocab := _VOCAB.search(text):
+        if vocab := patterns.VOCAB.search(text):
             log.vocab_size = _int(vocab.group(1))
             matched = True
-        if tokens := _VAL_TOKENS.match(text):
+        if tokens := patterns.VAL_TOKENS.match(text):
             log.val_tokens = _int(tokens.group(1) or tokens.group(2))
             matched = True
-        if reserve := _GPTQ_RESERVE.match(text):
+        if reserve := patterns.GPTQ_RESERVE.match(text):
             log.gptq_reserve_ms = LineValue(_number_and_unit_ms(reserve.group(1), reserve.group(2)), number)
             matched = True
         return matched
@@ -461,11 +252,12 @@ class _LogParser:
         self.log.seed, self.log.seed_evidence = seed, evidence
 
     def _metric_line(self, match: re.Match[str], text: str, number: int) -> None:
-        label = _LABEL_NOISE.sub("", match.group("label")).strip()
+        label = patterns.LABEL_NOISE.sub("", match.group("label")).strip()
         loss = _float(match.group("loss")) if match.group("loss") else None
         bpb = _float(match.group("bpb"))
         decision: KindDecision = decide_kind(label, text, self.context, self.seen, loss, bpb)
-        extras = {key: (value, unit) for key, value, unit in _KEY_VALUE.findall(match.group("rest") + " " + text)}
+        extras = {key: (value, unit)
+                  for key, value, unit in patterns.KEY_VALUE.findall(match.group("rest") + " " + text)}
         eval_time = _number_and_unit_ms(*extras["eval_time"]) if "eval_time" in extras else None
         stride = int(_float(extras["stride"][0])) if "stride" in extras else None
         if eval_time is None or stride is None:
@@ -477,7 +269,7 @@ class _LogParser:
                 eval_time = eval_time if eval_time is not None else original.eval_time_ms
                 stride = stride if stride is not None else original.stride
         decimals = _decimals(match.group("bpb"))
-        exact = next((value for key, value, _ in _KEY_VALUE.findall(match.group("rest"))
+        exact = next((value for key, value, _ in patterns.KEY_VALUE.findall(match.group("rest"))
                       if key in ("exact", "val_bpb_exact", "bpb_exact")), None)
         if exact is not None and _decimals(exact) > decimals and abs(_float(exact) - bpb) <= 0.5 * 10.0 ** -decimals:
             # `val_bpb:0.1154 exact:0.11544435`: the same score printed again to more decimals on the line
@@ -491,7 +283,7 @@ class _LogParser:
 
     def _loose_line(self, label: str, bpb: str, text: str, number: int) -> None:
         kind = MetricKind.SLIDING_WINDOW if STRIDE_ON_LINE.search(text) else kind_from_label(
-            _BPB_WORD.sub("", label).strip() or label)
+            patterns.BPB_WORD.sub("", label).strip() or label)
         self.loose.append(Metric(kind, label, None, _float(bpb), _decimals(bpb), None, None, number,
                                  f"read loosely from the free-form line {text.strip()!r}", loose=True))
 
@@ -503,9 +295,9 @@ class _LogParser:
         log.metrics.sort(key=lambda m: m.line)
         log.train_curve = list({p.step: p for p in log.train_curve}.values())
         log.val_curve = list({p.step: p for p in log.val_curve}.values())
-        if log.seed is None and (from_name := _FILE_SEED.search(log.file_name)):
+        if log.seed is None and (from_name := patterns.FILE_SEED.search(log.file_name)):
             log.seed, log.seed_evidence = int(from_name.group(1)), f"file name {log.file_name}"
-        elif log.seed is not None and (from_name := _FILE_SEED.search(log.file_name)) \
+        elif log.seed is not None and (from_name := patterns.FILE_SEED.search(log.file_name)) \
                 and int(from_name.group(1)) != log.seed and "seed" in log.file_name.lower():
             log.warnings.append(f"file name says seed {from_name.group(1)} but the log says {log.seed}")
         if log.seed is None:
@@ -535,7 +327,7 @@ class _LogParser:
 
 def seed_in_file_name(name: str) -> int | None:
     """The seed a log's file name carries (train_seed42.log, log_7.txt), if any."""
-    found = _FILE_SEED.search(name.rsplit("/", 1)[-1])
+    found = patterns.FILE_SEED.search(name.rsplit("/", 1)[-1])
     return int(found.group(1)) if found else None
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from evaluator.records import safe_json
-from evaluator.records.files import JSON_LIMIT, RecordFileError, read_capped
+from evaluator.records.untrusted_files import JSON_LIMIT, RecordFileError, read_capped
 
 MANIFEST_NAME = "MANIFEST.json"
 _SEARCH_DEPTH = 4

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from dataclasses import dataclass
 
-from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from evaluator.records.logs import MAX_LINE, Metric, TrainLog
+from evaluator.records.log_patterns import MAX_LINE
 from evaluator.records.metric_kinds import KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.submission import Claim
+from evaluator.records.train_log import Metric, TrainLog
+from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
 
 _NUMBER = re.compile(r"(?<![\d.])\d+\.(\d+)(?![\d.])")
 _LOG_SUFFIXES = (".log", ".txt")

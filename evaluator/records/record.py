@@ -7,7 +7,7 @@ record folder whatever it holds. A log whose bytes equal an earlier one (train.l
 train_seed1337.log) is listed as a duplicate, not a seed; a candidate without training lines is listed in
 `ignored_logs`.
 Nothing here raises on messy content: what cannot be read becomes a warning, and a file that is
-not read at all (a symlink, a FIFO; see files.py) is listed in `refused`.
+not read at all (a symlink, a FIFO; see untrusted_files.py) is listed in `refused`.
 """
 from __future__ import annotations
 
@@ -16,18 +16,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler.contract import MetricKind
 from crawler.errors import PgolfError
 from evaluator.records.code_files import CodeInventory, inventory_code
-from evaluator.records.files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
 from evaluator.records.evaluations import Joined, join_evaluations
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.jsonable import JsonMixin
-from evaluator.records.logs import TrainLog, parse_runs
+from evaluator.records.logs import parse_runs
 from evaluator.records.manifest import ManifestEntry, find_manifest_entry
-from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.runs import SetAside, run_label, submitted_runs
 from evaluator.records.strides import align_strides
 from evaluator.records.submission import Submission, SubmissionError, read_submission
+from evaluator.records.train_log import TrainLog
+from evaluator.records.untrusted_files import README_LIMIT, Listing, RecordFileError, list_files, read_capped, truncation_note
 
 SUBMISSION_NAME = "submission.json"
 README_NAME = "README.md"

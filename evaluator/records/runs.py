@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from evaluator.records.logs import TrainLog
 from evaluator.records.metric_kinds import CANDIDATE_KINDS
 from evaluator.records.submission import Claim, Submission
+from evaluator.records.train_log import TrainLog
 
 
 @dataclass(frozen=True)

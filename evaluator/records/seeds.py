@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from crawler.contract import MetricKind
 from evaluator.records.headline import headline_metric, submitted_run
 from evaluator.records.jsonable import JsonMixin
-from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS, MetricKind
+from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, summarize
+from evaluator.records.train_log import TrainLog
 
 
 @dataclass

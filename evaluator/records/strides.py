@@ -3,8 +3,8 @@ stride 256 and 64, the other seeds at 256 only) is read at the stride every run 
 evaluation setting and not over whichever line each log printed last."""
 from __future__ import annotations
 
-from evaluator.records.logs import TrainLog
-from evaluator.records.metric_kinds import MetricKind
+from crawler.contract import MetricKind
+from evaluator.records.train_log import TrainLog
 
 
 def _strides(log: TrainLog) -> set[int]:

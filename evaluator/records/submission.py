@@ -17,7 +17,7 @@ from typing import Any
 
 from crawler.errors import PgolfError
 from evaluator.records import safe_json
-from evaluator.records.files import JSON_LIMIT, RecordFileError, read_capped
+from evaluator.records.untrusted_files import JSON_LIMIT, RecordFileError, read_capped
 
 # The fields the challenge's example submissions carry; their absence is reported.
 CORE_FIELDS = ("author", "github_id", "name", "blurb", "date", "val_bpb", "val_loss",

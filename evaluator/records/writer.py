@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import datetime as dt
 from pathlib import Path
 
+from crawler.contract import RUN_LOG, SIZE_CAP_BYTES, MetricKind
 from crawler.errors import PgolfError
-from crawler.contract import RUN_LOG
-from crawler.contract import SIZE_CAP_BYTES
 from crawler.shipped import ENTRY_SCRIPT
 from evaluator.records.headline import choose_headline_kind
-from evaluator.records.logs import TrainLog, parse_log
-from evaluator.records.metric_kinds import KIND_DESCRIPTIONS, MetricKind
+from evaluator.records.logs import parse_log
+from evaluator.records.metric_kinds import KIND_DESCRIPTIONS
 from evaluator.records.seeds import SeedRow, markdown_table, seed_grid, seed_row
 from evaluator.records.stats import summarize
+from evaluator.records.train_log import TrainLog
 
 ARTIFACT_SUFFIX = ".ptz"
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from crawler.contract import MetricKind
 from crawler.errors import PgolfError
-from evaluator.ablation.compare import ArmSeeds, compare_arms
+from evaluator.ablation.arm_comparison import ArmSeeds, compare_arms
 from evaluator.ablation.plan import PlanError, child_environment, load_plan
-from evaluator.ablation.report import build_report, format_report, write_summary
 from evaluator.ablation.runner import plan_status, read_result, result_path, run_plan
-from evaluator.records.metric_kinds import MetricKind
+from evaluator.ablation.summary import build_report, format_report, write_summary
 from evaluator.records.seeds import SeedRow
 from evaluator.records.stats import welch_two_sided_p
 from pgolf import app

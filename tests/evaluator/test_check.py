@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.check import Status, compliance_report
-from evaluator.records.metric_kinds import MetricKind
+from crawler.contract import MetricKind
+from evaluator.check.compliance import compliance_report
+from evaluator.check.findings import Status
 from evaluator.records.record import load_record
 from evaluator.records.writer import CodeFileSpec, RecordWriteError, write_record
 from tests.evaluator.builders import CODE, META, code_file, fake_evaluation, hand_record, make_run, written_record
@@ -201,7 +202,7 @@ def test_artifact_rule(tmp_path):
 
 
 def test_the_rules_are_the_modules_of_the_rules_package_in_report_order():
-    from evaluator.check import RULES
+    from evaluator.check.compliance import RULES
     assert [module.RULE.id for module in RULES] == ["files", "size", "size_claims", "train_time", "eval_time", "seeds",
                                                      "significance", "significance_practice", "claims", "source", "bpb_denominator",
                                                      "data_fingerprint", "artifact"]

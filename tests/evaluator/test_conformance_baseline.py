@@ -29,7 +29,7 @@ from crawler.scoring import evaluate_bpb
 from crawler.shards import load_split
 from evaluator.artifacts.baseline_gpt import BaselineGPT, infer_config, rotary_tables
 from evaluator.artifacts.loading import open_artifact
-from evaluator.loops.analysis import LoopsError, analyse_artifact
+from evaluator.loopwise.analysis import LoopsError, analyse_artifact
 from pgolf import app
 from tests.conftest import PARAGRAPHS, reference_module, sample_docs
 from tests.float_bounds import F32, F64, gamma

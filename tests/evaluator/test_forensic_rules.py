@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluator.check import Status, compliance_report
+from evaluator.check.compliance import compliance_report
+from evaluator.check.findings import Status
 from evaluator.check.rules.bpb_denominator import KNOWN_BYTE_BUGS, known_bug
 from evaluator.records.forensics import ScoredLine
 from evaluator.records.headline import headline_metric

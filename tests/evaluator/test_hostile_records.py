@@ -10,12 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from evaluator.records import files as record_files
+from evaluator.records import untrusted_files as record_files
 from evaluator.records import logs as record_logs
 from evaluator.records.record import load_record, read_readme
 from pgolf import app as pgolf_app
 from tests.evaluator.builders import SECRET, TRACK, build_corpus, hand_record
-from evaluator.service import catalog as catalog_module
+from evaluator.serving import catalog as catalog_module
 from webapp.app import create_app
 from webapp.settings import Settings
 
@@ -233,5 +233,5 @@ def test_the_ablation_page_reads_a_records_log_once_not_per_request(client, monk
     def no_reads(*args, **kwargs):
         raise AssertionError("a record's log was read again")
 
-    monkeypatch.setattr("evaluator.service.arms.read_capped", no_reads)
+    monkeypatch.setattr("evaluator.serving.arms.read_capped", no_reads)
     assert client.get(query).json() == first

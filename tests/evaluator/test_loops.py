@@ -14,8 +14,10 @@ from crawler.prep.prepare import prepare_data
 from crawler.ptz import export_model
 from crawler.shards import load_split
 from evaluator.artifacts.loading import open_artifact
-from evaluator.loops import analysis as loops
-from evaluator.loops.report import LoopsReport
+from evaluator.loopwise import analysis
+from evaluator.loopwise.loops_report import LoopsReport
+from evaluator.loopwise.output_files import PLOT_NAMES, plot_file, plot_names
+from evaluator.loopwise.loop_plots import DRAWERS
 from pgolf import app
 from tests.conftest import sample_docs
 from tests.float_bounds import F32, F64, gamma
@@ -51,7 +53,7 @@ def run(tmp_path_factory):
     code.write_text("print('entry')\n")
     export_model(model, cfg, tmp / "data" / "tokenizer.model", [code], tmp / "model.ptz")
     art = open_artifact(tmp / "model.ptz")
-    windows = loops.val_slice(load_split(tmp / "data", "val", 400), 4 * SEQ, SEQ, seed=0)
+    windows = analysis.val_slice(load_split(tmp / "data", "val", 400), 4 * SEQ, SEQ, seed=0)
     lut = load_byte_lut(tmp / "data" / "tokenizer.model", 400)
     return tmp, art.config, art.state_dict, windows, lut
 
@@ -59,20 +61,20 @@ def run(tmp_path_factory):
 def test_val_slice_is_seeded_and_bad_sizes_are_errors(run):
     _, _, _, windows, _ = run
     val = np.arange(1000, dtype=np.uint16)
-    a, b = loops.val_slice(val, 100, 10, 3), loops.val_slice(val, 100, 10, 3)
+    a, b = analysis.val_slice(val, 100, 10, 3), analysis.val_slice(val, 100, 10, 3)
     assert a.shape == (10, 11) and (a == b).all() and (np.diff(a[:, 0]) >= 10).all()
     assert (a[:, 1:] - a[:, :-1] == 1).all()  # contiguous windows
-    with pytest.raises(loops.LoopsError):
-        loops.val_slice(val, 10_000, 10, 0)
-    with pytest.raises(loops.LoopsError):
-        loops.val_slice(val, 5, 10, 0)
+    with pytest.raises(analysis.LoopsError):
+        analysis.val_slice(val, 10_000, 10, 0)
+    with pytest.raises(analysis.LoopsError):
+        analysis.val_slice(val, 5, 10, 0)
 
 
 def test_every_block_application_is_keyed_by_block_and_loop(run):
     _, cfg, sd, windows, _ = run
     cfg = cfg.replace(num_crawler_layers=2, crawler_loops=3)
     model = lively(CrawlerGPT(cfg)).eval()
-    p = loops.capture(model, torch.as_tensor(windows[:2, :-1]))
+    p = analysis.capture(model, torch.as_tensor(windows[:2, :-1]))
     keys = [(name, loop) for name, loop, _ in p.stages]
     assert len(keys) == model.num_block_applications() == cfg.num_flat_layers + 2 * 3
     assert keys == [("flat_blocks.0", 0), ("flat_blocks.1", 0),
@@ -101,7 +103,7 @@ def fused_attention_bound(q, k, v, proj_weight) -> float:
 
 def test_recomputed_probabilities_reproduce_the_attention_output(run):
     _, cfg, sd, windows, _ = run
-    model = loops.build_model(cfg, sd, "cpu")
+    model = analysis.build_model(cfg, sd, "cpu")
     seen = {}
     with torch.no_grad():
         model.trunk(torch.as_tensor(windows[:1, :-1]),
@@ -125,13 +127,13 @@ def test_attention_stats_closed_forms():
     T = 20
     t = torch.arange(T, dtype=torch.float64)
     self_only = torch.eye(T, dtype=torch.float64)[None]
-    s = {k: v / T for k, v in loops.attention_stats(self_only).items()}
+    s = {k: v / T for k, v in analysis.attention_stats(self_only).items()}
     assert s["distance"].item() == 0 and s["entropy"].item() == 0 and s["mass_last8"].item() == 1
     uniform = (torch.ones(T, T, dtype=torch.float64).tril() / (t + 1)[:, None])[None]
     # in chunks of 7 rows from their first row's position, the sums add up to the whole; float64 throughout: rows
     # of at most T rounded products (log: within u/ln 2 + u relative for p <= 1/2), three chunk sums, then a mean
     # over T rows, against closed forms with a mean of their own
-    s = {k: sum(loops.attention_stats(uniform[:, i:i + 7], i)[k] for i in range(0, T, 7)) / T for k in s}
+    s = {k: sum(analysis.attention_stats(uniform[:, i:i + 7], i)[k] for i in range(0, T, 7)) / T for k in s}
     rel = gamma(2 * T + 16, F64)
     assert s["distance"].item() == pytest.approx((t / 2).mean().item(), rel=rel, abs=0)
     assert s["entropy"].item() == pytest.approx(torch.log(t + 1).mean().item(), rel=rel, abs=0)
@@ -147,7 +149,7 @@ def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
         yield 0, p.expand(x.size(0), attn.num_heads, T, T)
 
     monkeypatch.setattr(Attention, "probs", uniform)
-    r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    r = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     t = np.arange(SEQ)
     # float32 probabilities: per row at most SEQ rounded products (float32 log within 1 ulp, u/ln 2 from p's own
     # rounding), a mean over SEQ rows, a float32 sum over the 4 windows and its division: gamma_{2 SEQ + 16}(f32)
@@ -170,14 +172,14 @@ def direct_bpb(model, windows, lut, batch_seqs):
 
 def test_logit_lens_and_early_exit_match_the_model(run):
     _, cfg, sd, windows, lut = run
-    r = loops.analyse(cfg, sd, windows, lut, extra_loops=2, batch_seqs=3)
-    full = direct_bpb(loops.build_model(cfg, sd, "cpu"), windows, lut, batch_seqs=3)
+    r = analysis.analyse(cfg, sd, windows, lut, extra_loops=2, batch_seqs=3)
+    full = direct_bpb(analysis.build_model(cfg, sd, "cpu"), windows, lut, batch_seqs=3)
     assert r.model_bpb == full
     assert r.logit_lens[-1].bpb == full
     assert [e.loops for e in r.early_exit] == [1, 2, 3, 4, 5]
     trained = next(e for e in r.early_exit if e.trained)
     assert trained.loops == 3 and trained.bpb == full
-    one = direct_bpb(loops.build_model(cfg.replace(crawler_loops=1), sd, "cpu"), windows, lut, batch_seqs=3)
+    one = direct_bpb(analysis.build_model(cfg.replace(crawler_loops=1), sd, "cpu"), windows, lut, batch_seqs=3)
     assert r.early_exit[0].bpb == one
     assert len({round(e.bpb, 6) for e in r.early_exit}) == 5  # the loop count really changes the model
     assert [x.stage for x in r.logit_lens] == ["embed", "flat0", "flat1", "crawler0@0", "crawler0@1",
@@ -189,7 +191,7 @@ def test_loops_past_per_loop_tensors_are_reported_not_computed(run):
     _, cfg, _, windows, lut = run
     cfg = cfg.replace(loop_inst_dim=4)
     model = lively(CrawlerGPT(cfg))
-    r = loops.analyse(cfg, model.state_dict(), windows, lut, extra_loops=1)
+    r = analysis.analyse(cfg, model.state_dict(), windows, lut, extra_loops=1)
     by_k = {e.loops: e for e in r.early_exit}
     assert by_k[2].bpb is not None and by_k[3].bpb is not None
     assert by_k[4].bpb is None and "loop_inst" in by_k[4].reason
@@ -197,8 +199,8 @@ def test_loops_past_per_loop_tensors_are_reported_not_computed(run):
 
 def test_repr_change_and_activations_match_numpy(run):
     _, cfg, sd, windows, lut = run
-    r = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
-    p = loops.capture(loops.build_model(cfg, sd, "cpu"), torch.as_tensor(windows[:, :-1]))
+    r = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
+    p = analysis.capture(analysis.build_model(cfg, sd, "cpu"), torch.as_tensor(windows[:, :-1]))
     h32 = [p.stages[1][2], *(x for name, _, x in p.stages if name == "crawler_blocks.0")]  # the analysis' own states
     d = [(b - a).reshape(-1, a.size(-1)).double().numpy() for a, b in zip(h32, h32[1:])]  # its float32 updates
     h = [x.reshape(-1, x.size(-1)).double().numpy() for x in h32]
@@ -230,11 +232,15 @@ def test_repr_change_and_activations_match_numpy(run):
 
 def test_quant_error_is_zero_when_float_equals_dequantised(run):
     _, cfg, sd, windows, lut = run
-    r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=dict(sd), extra_loops=0)
+    r = analysis.analyse(cfg, sd, windows[:2], lut, float_state_dict=dict(sd), extra_loops=0)
     assert [q.rel_error for q in r.quant_error] == [0.0] * (cfg.num_flat_layers + 3 + 2)
     noisy = {k: v + 0.01 * torch.randn_like(v) for k, v in sd.items()}
-    r = loops.analyse(cfg, sd, windows[:2], lut, float_state_dict=noisy, extra_loops=0)
+    r = analysis.analyse(cfg, sd, windows[:2], lut, float_state_dict=noisy, extra_loops=0)
     assert all(q.rel_error > 0 for q in r.quant_error)
+
+
+def test_every_plot_name_has_its_drawer():
+    assert tuple(DRAWERS) == PLOT_NAMES
 
 
 def test_cli_writes_json_and_plots(run):
@@ -253,6 +259,8 @@ def test_cli_writes_json_and_plots(run):
     for name in ("logit_lens", "early_exit", "repr_change", "similarity", "attention_distance", "activations",
                  "quant_error"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    # the names the web app lists are the files written
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(map(plot_file, plot_names(LoopsReport.from_dict(report))))
     assert "early exit" in res.output and "crawler0@2" in res.output
 
     res = CliRunner().invoke(app, ["loops", str(tmp / "model.ptz"), "--tokens", "10000000", "--out", str(out)])
@@ -264,7 +272,7 @@ def test_cli_writes_json_and_plots(run):
 def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
     # 2 heads x 32 keys: a budget of 128 probabilities is 2 query rows per chunk, 16 chunks per sequence
     _, cfg, sd, windows, lut = run
-    whole = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    whole = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     chunks = []
     probs = Attention.probs
 
@@ -273,9 +281,9 @@ def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
             chunks.append(p.numel())
             yield start, p
 
-    monkeypatch.setattr(loops, "ATTENTION_CHUNK_ELEMENTS", 128)
+    monkeypatch.setattr(analysis, "ATTENTION_CHUNK_ELEMENTS", 128)
     monkeypatch.setattr(Attention, "probs", recorded)
-    chunked = loops.analyse(cfg, sd, windows, lut, extra_loops=0)
+    chunked = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     assert max(chunks) == 128 and len(chunks) == 16 * len(windows) * len(whole.attention)
     for a, b in zip(whole.attention, chunked.attention):
         # the same sums in another order: float32 sums of 32 terms below 32 differ by far less than 1e-4
@@ -290,7 +298,7 @@ def test_early_exit_stops_at_the_loop_bound(run):
     cfg = load_config("tiny", data_path=str(tmp / "data"), vocab_size=400, model_dim=8, num_heads=2, num_kv_heads=1,
                       rope_dims=4, num_flat_layers=0, crawler_loops=64, train_seq_len=SEQ, eval_seq_len=SEQ,
                       eval_stride=SEQ, bigram_vocab_size=64, bigram_dim=4, mlp_mult=1.0, crawler_mlp_mult=1.0)
-    r = loops.analyse(cfg, CrawlerGPT(cfg).state_dict(), windows[:1], lut, extra_loops=2)
+    r = analysis.analyse(cfg, CrawlerGPT(cfg).state_dict(), windows[:1], lut, extra_loops=2)
     assert [e.loops for e in r.early_exit] == list(range(1, 67))
     assert all(e.bpb is not None for e in r.early_exit[:64])
     assert [(e.bpb, e.reason) for e in r.early_exit[64:]] == [(None, "more than the 64 loops any config may hold")] * 2
@@ -300,11 +308,11 @@ def test_early_exit_models_share_the_analysed_models_weights(run):
     _, cfg, sd, _, _ = run
     cfg = cfg.replace(loop_inst_dim=4)
     model = lively(CrawlerGPT(cfg)).eval()
-    one = loops.sharing_weights(model, loops.with_loops(cfg, 1))
+    one = analysis.sharing_weights(model, analysis.with_loops(cfg, 1))
     assert one.tok_emb.weight.data_ptr() == model.tok_emb.weight.data_ptr()  # the same tensor, not a copy
     assert one.loop_inst.shape == (1, 4) and one.loop_inst.data_ptr() == model.loop_inst.data_ptr()
     ids = torch.randint(0, 400, (1, SEQ))
     with torch.no_grad():
-        direct = loops.build_model(cfg.replace(crawler_loops=1), {**model.state_dict(),
+        direct = analysis.build_model(cfg.replace(crawler_loops=1), {**model.state_dict(),
                                                                   "loop_inst": model.loop_inst[:1]}, "cpu")(ids)
         assert torch.equal(one(ids), direct)

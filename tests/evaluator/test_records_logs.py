@@ -4,9 +4,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler.contract import MetricKind
 from evaluator.records.embedded_source import find_embedded_source
 from evaluator.records.logs import parse_log, parse_log_text
-from evaluator.records.metric_kinds import MetricKind, kind_from_label
+from evaluator.records.metric_kinds import kind_from_label
 
 TORCHRUN = """W0330 16:31:20.557000 2002 site-packages/torch/distributed/run.py:851]
 W0330 16:31:20.557000 2002 site-packages/torch/distributed/run.py:851] *****************************************

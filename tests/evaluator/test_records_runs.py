@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from evaluator.check import Status, compliance_report
-from evaluator.records.metric_kinds import MetricKind
+from crawler.contract import MetricKind
+from evaluator.check.compliance import compliance_report
+from evaluator.check.findings import Status
 from evaluator.records.record import load_record, scan_records
 from pgolf import app
 from tests.conftest import shared_path

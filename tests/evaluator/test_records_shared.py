@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from evaluator.check import Status, compliance_report
-from evaluator.records.compare import compare_records
-from evaluator.records.metric_kinds import MetricKind
+from crawler.contract import MetricKind
+from evaluator.check.compliance import compliance_report
+from evaluator.check.findings import Status
+from evaluator.records.comparison import compare_records
 from evaluator.records.record import load_record, scan_records
 from evaluator.records.seeds import seed_table
 from tests.conftest import SHARED, shared_path

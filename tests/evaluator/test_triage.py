@@ -6,7 +6,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from evaluator.check import Status, compliance_report
+from evaluator.check.compliance import compliance_report
+from evaluator.check.findings import Status
 from evaluator.check.triage import ERROR, ClaimVerdict, triage, triage_row
 from evaluator.records.printed import printed_claim
 from evaluator.records.record import find_record_folders, load_record

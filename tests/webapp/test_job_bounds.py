@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 
-from evaluator.service import EvaluationRequest, JobResult, evaluation, failure, run_evaluation
+from evaluator.service import EvaluationRequest, JobResult, failure, run_evaluation
+from evaluator.serving import evaluation
 from tests.conftest import REPO
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from evaluator.ablation.report import build_report
+from evaluator.ablation.summary import build_report
 from tests.conftest import CRAWLER_RECORD, shared_path
 from tests.webapp.helpers import make_settings
 from webapp.app import create_app

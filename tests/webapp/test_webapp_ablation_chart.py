@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from evaluator.records.logs import parse_log
 from tests.conftest import DEMO_RECORD, REPO, shared_path
 from tests.webapp.helpers import catalog_client
-from evaluator.service.arms import log_settings, record_arm
+from evaluator.serving.arms import log_settings, record_arm
 from webapp.charts import effect_decimals
 
 HTML = {"accept": "text/html"}

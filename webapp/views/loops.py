@@ -8,15 +8,12 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import sessionmaker
 
-from evaluator.service import (LOOPS_DIR, PLOTS, CatalogEntry, JobResult, LoopsReport, LoopsResult, RecordLoopsError,
+from evaluator.service import (LOOPS_JSON, PLOTS, CatalogEntry, JobResult, LoopsReport, LoopsResult, RecordLoopsError,
                                has_record_loops, record_loops_report, record_plots)
 from webapp.loop_charts import loop_panels
 from webapp.charts import Panel
 from webapp.schemas import LoopStepOut, LoopsView, StageRowOut
 from webapp.tables import Evaluation, StoredFile
-
-LOOPS_JSON = f"{LOOPS_DIR}/loops.json"
-
 
 def _stored(sessions: sessionmaker, job_id: int) -> tuple[LoopsResult, str]:
     """An evaluation's stored analysis and its artifact's name; LookupError says what is missing."""

@@ -129,7 +129,7 @@ def _choice(arm: ArmSeeds, corpus: str, tracks: dict[str, str]) -> OverlayChoice
 
 def _row(arm: ArmSeeds, corpus: str, kind: str | None, reference: ArmSeeds | None, reference_row: OverlayRow | None) -> OverlayRow:
     """The item's final numbers in `kind`; its delta against the reference comes from the ablation comparison
-    (evaluator.ablation.compare.arm_stats), the one place a delta between arms is computed."""
+    (evaluator.ablation.arm_comparison.arm_stats), the one place a delta between arms is computed."""
     stats = arm_stats(arm, reference or arm, kind)
     score = stats.bpb.get(kind) if kind else None
     times = [r.train_time_s for r in arm.rows if r.train_time_s is not None]

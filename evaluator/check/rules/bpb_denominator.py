@@ -1,10 +1,10 @@
 """The BPB denominator: the bytes per token every scored line implies, against each other and the reference table."""
 from __future__ import annotations
 
-from evaluator.check.context import Context, b, seed_name
+from evaluator.check.context import Context, commas, seed_name
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.forensics import LogFacts, ScoredLine, log_facts
-from evaluator.records.logs import TrainLog
+from evaluator.records.train_log import TrainLog
 from evaluator.records.val_reference import ReferenceRow, TokenizerKey, reference_table
 
 # (bytes counted / bytes in the text, the bug) as openai/parameter-golf's issues measured them
@@ -51,7 +51,7 @@ def _implied(line: ScoredLine, facts: LogFacts) -> str:
             f"{line.val_bpb:.{line.bpb_decimals}f} x ln 2) = {line.bytes_per_token:.6f} bytes/token "
             f"[{low:.6f}, {high:.6f}]")
     if facts.val_tokens:
-        text += f", x {b(int(facts.val_tokens.value))} val tokens = {b(line.bytes_per_token * int(facts.val_tokens.value))} bytes"
+        text += f", x {commas(int(facts.val_tokens.value))} val tokens = {commas(line.bytes_per_token * int(facts.val_tokens.value))} bytes"
     return text
 
 

@@ -1,15 +1,16 @@
 """Every number submission.json claims, against the logs."""
 from __future__ import annotations
 
+from crawler.contract import MetricKind
 from evaluator.check.context import Context, mean
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.headline import headline_metric, submitted_run
-from evaluator.records.logs import TrainLog
+from evaluator.records.metric_kinds import CANDIDATE_KINDS
 from evaluator.records.printed import printed_claim
 from evaluator.records.record import Record
-from evaluator.records.metric_kinds import CANDIDATE_KINDS, MetricKind
 from evaluator.records.stats import population_std, summarize
 from evaluator.records.submission import Claim
+from evaluator.records.train_log import TrainLog
 
 # a claim this precise that is one unit off in its last decimal is a rounding artefact; at fewer decimals a unit
 # (0.001 BPB and up) is more than rounding can explain

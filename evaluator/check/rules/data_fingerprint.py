@@ -1,11 +1,11 @@
 """The data a run trained and was scored on, as its log prints it, against the reference table."""
 from __future__ import annotations
 
-from evaluator.check.context import Context, b, seed_name
+from evaluator.check.context import Context, commas, seed_name
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.check.rules.bpb_denominator import run_key
 from evaluator.records.forensics import LogFacts, log_facts
-from evaluator.records.logs import TrainLog
+from evaluator.records.train_log import TrainLog
 from evaluator.records.val_reference import reference_table
 
 # shard counts that only a known-bad data preparation prints
@@ -24,7 +24,7 @@ RULE = Rule("data_fingerprint", "Data fingerprint", 96,
 
 def _facts_text(log: TrainLog, facts: LogFacts) -> list[tuple[str, int]]:
     name = seed_name(log)
-    return [(f"{name}: {label} {fact.value if isinstance(fact.value, str) else b(fact.value)} ('{fact.text[:120]}')",
+    return [(f"{name}: {label} {fact.value if isinstance(fact.value, str) else commas(fact.value)} ('{fact.text[:120]}')",
              fact.line)
             for label, fact in (("dataset", facts.dataset), ("tokenizer", facts.tokenizer_file),
                                 ("vocab_size", facts.vocab_size), ("val_tokens", facts.val_tokens),
@@ -44,11 +44,11 @@ def _judge(found: Findings, log: TrainLog, facts: LogFacts) -> bool:
     if facts.val_tokens and tokens:
         logged = int(facts.val_tokens.value)
         if logged in tokens:
-            found.add(Status.PASS, f"{name}: val_tokens {b(logged)} is the reference validation set",
+            found.add(Status.PASS, f"{name}: val_tokens {commas(logged)} is the reference validation set",
                       log.file_name, facts.val_tokens.line)
         else:
             reference = max(tokens)
-            found.add(Status.WARN, f"{name}: val_tokens {b(logged)} but the reference set holds {b(reference)} "
+            found.add(Status.WARN, f"{name}: val_tokens {commas(logged)} but the reference set holds {commas(reference)} "
                                    f"({logged / reference:.4f} x): a validation set of another size",
                       log.file_name, facts.val_tokens.line)
     official = [row for row in rows if row.official_train_shards]

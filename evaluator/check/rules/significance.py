@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from evaluator.check.context import Context
 from evaluator.check.findings import Rule, RuleResult, Status
-from evaluator.records.compare import PRACTICE_P_BAR, README_P_BAR, RECORD_MARGIN_NATS, UnitComparison
+from evaluator.records.comparison import PRACTICE_P_BAR, README_P_BAR, RECORD_MARGIN_NATS, UnitComparison
 from evaluator.records.stats import WelchResult
 
 RULE = Rule("significance", f"Significance: README ({RECORD_MARGIN_NATS} nats, p < {README_P_BAR})", 70,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from evaluator.check.context import Context
 from evaluator.check.findings import Rule, RuleResult, Status
 from evaluator.check.rules.significance import welch_text
-from evaluator.records.compare import PRACTICE_P_BAR
+from evaluator.records.comparison import PRACTICE_P_BAR
 
 RULE = Rule("significance_practice", f"Significance: leaderboard practice (p < {PRACTICE_P_BAR})", 71,
             f"The leaderboard as the maintainers kept it (openai/parameter-golf #1902, with #1899 and #1900): a row is "

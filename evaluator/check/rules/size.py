@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from crawler.contract import SIZE_CAP_BYTES
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.check.context import Context, SeedSize, at, b, seed_name, seed_sizes
+from evaluator.check.context import Context, SeedSize, commas, seed_name, seed_sizes, where_logged
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 
 RULE = Rule("size", f"Size <= {SIZE_CAP_BYTES:,} bytes", 20,
@@ -21,9 +21,9 @@ def _accounting_line(label: str, code_bytes: int, sizes: list[SeedSize]) -> tupl
         return None
     log, total = max(totals, key=lambda pair: pair[1])
     fits = total <= SIZE_CAP_BYTES
-    per_seed = " / ".join(b(t) for _, t in totals)
-    return (f"{label}: code {b(code_bytes)} + model per seed = {per_seed}; worst {seed_name(log)} "
-            f"{b(total)} {'<=' if fits else '>'} {b(SIZE_CAP_BYTES)}"), fits
+    per_seed = " / ".join(commas(t) for _, t in totals)
+    return (f"{label}: code {commas(code_bytes)} + model per seed = {per_seed}; worst {seed_name(log)} "
+            f"{commas(total)} {'<=' if fits else '>'} {commas(SIZE_CAP_BYTES)}"), fits
 
 
 def _accountings(ctx: Context, sizes: list[SeedSize], found: Findings) -> list[str]:
@@ -39,10 +39,10 @@ def _accountings(ctx: Context, sizes: list[SeedSize], found: Findings) -> list[s
     where = "" if script.on_disk else ", left out of this copy: MANIFEST.json size"
     if inventory.wrapper:
         unwrapped = inventory.wrapper.unwrapped_bytes
-        label = (f"{script.path} as shipped: lzma+base85 wrapper ({b(script.bytes)} bytes"
-                 + (f", unwraps to {b(unwrapped)}" if unwrapped else "") + ")")
+        label = (f"{script.path} as shipped: lzma+base85 wrapper ({commas(script.bytes)} bytes"
+                 + (f", unwraps to {commas(unwrapped)}" if unwrapped else "") + ")")
     else:
-        label = f"raw {script.path} ({b(script.bytes)} bytes{where})"
+        label = f"raw {script.path} ({commas(script.bytes)} bytes{where})"
     accountings = [(label, script.bytes)]
     if inventory.helpers:
         names = ", ".join(f.path for f in inventory.helpers)
@@ -73,35 +73,35 @@ def check(ctx: Context) -> RuleResult:
             return found.result("no size in the logs or submission.json", Status.WARN)
         over = claim.value > SIZE_CAP_BYTES
         found.add(Status.FAIL if over else Status.WARN,
-                  f"submission.json {claim.key} = {b(claim.value)} (claim only, no log size)", record.submission_file)
-        return found.result(f"no log reports a size; the claimed {b(claim.value)} bytes "
+                  f"submission.json {claim.key} = {commas(claim.value)} (claim only, no log size)", record.submission_file)
+        return found.result(f"no log reports a size; the claimed {commas(claim.value)} bytes "
                             + ("exceeds the cap" if over else "cannot be verified"))
     unbalanced = False
     for s in logged:
         fits = s.logged_total <= SIZE_CAP_BYTES
         parts = []
         if s.logged_code:
-            parts.append(f"code {b(s.logged_code.bytes)} ({s.logged_code.label}, line {s.logged_code.line})")
+            parts.append(f"code {commas(s.logged_code.bytes)} ({s.logged_code.label}, line {s.logged_code.line})")
         if s.model is not None:
             model_line = s.log.model_bytes
-            parts.append(f"model {b(s.model)}" + (f" ({model_line.label}, line {model_line.line})" if model_line else " (derived)"))
+            parts.append(f"model {commas(s.model)}" + (f" ({model_line.label}, line {model_line.line})" if model_line else " (derived)"))
         total_line = s.log.total_bytes
         found.add(Status.PASS if fits else Status.FAIL,
-                  f"{seed_name(s.log)}: as logged {b(s.logged_total)}" + (f" = {' + '.join(parts)}" if parts else "")
-                  + f"; {'headroom' if fits else 'over by'} {b(abs(SIZE_CAP_BYTES - s.logged_total))}",
-                  *at(s.log, total_line or s.logged_code))
+                  f"{seed_name(s.log)}: as logged {commas(s.logged_total)}" + (f" = {' + '.join(parts)}" if parts else "")
+                  + f"; {'headroom' if fits else 'over by'} {commas(abs(SIZE_CAP_BYTES - s.logged_total))}",
+                  *where_logged(s.log, total_line or s.logged_code))
         if total_line and s.logged_code and s.model is not None and s.logged_code.bytes + s.model != total_line.bytes:
             unbalanced = True
-            found.add(Status.WARN, f"{seed_name(s.log)}: logged total {b(total_line.bytes)} is not code + model "
-                                   f"({b(s.logged_code.bytes + s.model)})", *at(s.log, total_line))
+            found.add(Status.WARN, f"{seed_name(s.log)}: logged total {commas(total_line.bytes)} is not code + model "
+                                   f"({commas(s.logged_code.bytes + s.model)})", *where_logged(s.log, total_line))
     worst_seed = max(logged, key=lambda s: s.logged_total)
-    found.note(f"worst seed: {seed_name(worst_seed.log)} at {b(worst_seed.logged_total)} bytes",
-               *at(worst_seed.log, worst_seed.log.total_bytes))
+    found.note(f"worst seed: {seed_name(worst_seed.log)} at {commas(worst_seed.logged_total)} bytes",
+               *where_logged(worst_seed.log, worst_seed.log.total_bytes))
     over = _accountings(ctx, sizes, found)
-    as_logged = f"worst seed {b(worst_seed.logged_total)} bytes as logged"
+    as_logged = f"worst seed {commas(worst_seed.logged_total)} bytes as logged"
     faults = ([f"over the cap counting {' and '.join(over)}"] if over else []) + (
         ["a logged total is not code + model"] if unbalanced else [])
     return found.result({Status.PASS: as_logged + (f"; code size unknown: {ENTRY_SCRIPT} absent"
                                                    if not record.code.script else ", every accounting fits"),
                          Status.WARN: f"{as_logged} fits; " + "; ".join(faults),
-                         Status.FAIL: f"worst seed {b(worst_seed.logged_total)} bytes as logged exceeds {b(SIZE_CAP_BYTES)}"})
+                         Status.FAIL: f"worst seed {commas(worst_seed.logged_total)} bytes as logged exceeds {commas(SIZE_CAP_BYTES)}"})

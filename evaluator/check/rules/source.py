@@ -5,10 +5,10 @@ import hashlib
 from pathlib import Path
 
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.check.context import Context, b, seed_name
+from evaluator.check.context import Context, commas, seed_name
 from evaluator.check.findings import Rule, RuleResult, Status
 from evaluator.records.embedded_source import normalised_sha256
-from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
+from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
 
 RULE = Rule("source", "Embedded source = train_gpt.py", 90,
             "When a log embeds the training script, its bytes (the lines before the '=' separator) must hash "
@@ -33,7 +33,7 @@ def check(ctx: Context) -> RuleResult:
             size_note = ""
             if script is not None:
                 same = "equals" if span.n_bytes == script.bytes else "differs from"
-                size_note = f"; its size {b(span.n_bytes)} {same} the MANIFEST.json size of {script.path} ({b(script.bytes)})"
+                size_note = f"; its size {commas(span.n_bytes)} {same} the MANIFEST.json size of {script.path} ({commas(script.bytes)})"
             found.add(Status.WARN, f"{name}: embedded source sha256 {span.sha256[:12]}; {ENTRY_SCRIPT} not in this copy"
                       + size_note, log.file_name, span.first_line)
             continue
@@ -44,8 +44,8 @@ def check(ctx: Context) -> RuleResult:
             continue
         close = span.normalised_sha256 == normalised_sha256(data.decode("utf-8", errors="surrogateescape"))
         found.add(Status.WARN if close else Status.FAIL,
-                  f"{name}: embedded source sha256 {span.sha256[:12]} ({b(span.n_bytes)} bytes) vs {script.path} "
-                  f"{digest[:12]} ({b(len(data))} bytes)" + (": equal after trimming whitespace" if close else ": different code"),
+                  f"{name}: embedded source sha256 {span.sha256[:12]} ({commas(span.n_bytes)} bytes) vs {script.path} "
+                  f"{digest[:12]} ({commas(len(data))} bytes)" + (": equal after trimming whitespace" if close else ": different code"),
                   log.file_name, span.first_line)
     return found.result({Status.PASS: f"embedded source hashes equal to {ENTRY_SCRIPT}",
                          Status.WARN: "embedded source could not be confirmed byte for byte",

@@ -40,7 +40,7 @@ from evaluator.artifacts.eval_report import eval_inputs
 from evaluator.artifacts.loading import build_model as family_model
 from evaluator.artifacts.loading import open_artifact
 from evaluator.cli_inputs import positive_int_env
-from evaluator.loops.report import (ActivationRow, AttentionRow, ExitRow, LensRow, LoopsReport, QuantRow, ReprChange,
+from evaluator.loopwise.loops_report import (ActivationRow, AttentionRow, ExitRow, LensRow, LoopsReport, QuantRow, ReprChange,
                                     SliceInfo, Stage)
 
 LAST_N = 8  # the "adjacent tokens" horizon of the causal-horizon claim

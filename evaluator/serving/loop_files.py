@@ -7,21 +7,11 @@ from pathlib import Path
 
 from crawler.errors import PgolfError
 from evaluator.records import safe_json
-from evaluator.records.files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
-from evaluator.service.catalog import CatalogEntry
+from evaluator.records.untrusted_files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
+from evaluator.loopwise.output_files import OUTPUT_FOLDER, PLOT_NAMES, REPORT_FILE, plot_file
+from evaluator.serving.catalog import CatalogEntry
 
-# write_plots' file names (without .png), in the order the page shows them, with what each one shows
-PLOTS = {
-    "logit_lens": "Each stage decoded as the final one: BPB of the logit lens by depth",
-    "early_exit": "BPB of the whole model run with k crawler loops (the trained count is marked)",
-    "repr_change": "Relative step and update cosine of the residual stream per crawler loop",
-    "similarity": "Cosine similarity between the residual streams after each loop",
-    "attention_distance": "Mean attention distance per stage and head",
-    "activations": "RMS and absolute maximum of the residual stream per stage",
-    "quant_error": "Relative error of the dequantised model's residual stream against the float one",
-}
-LOOPS_DIR = "loops"  # where `pgolf loops` writes its report and plots for a record's artifact (its default --out)
-LOOPS_JSON = f"{LOOPS_DIR}/loops.json"
+LOOPS_JSON = f"{OUTPUT_FOLDER}/{REPORT_FILE}"
 
 
 class RecordLoopsError(PgolfError):
@@ -33,7 +23,7 @@ def has_record_loops(entry: CatalogEntry) -> bool:
 
 
 def record_plots(entry: CatalogEntry) -> list[str]:
-    return [name for name in PLOTS if f"{LOOPS_DIR}/{name}.png" in entry.record.files]
+    return [name for name in PLOT_NAMES if f"{OUTPUT_FOLDER}/{plot_file(name)}" in entry.record.files]
 
 
 def record_loops_report(entry: CatalogEntry) -> dict:
@@ -53,11 +43,11 @@ def record_loops_report(entry: CatalogEntry) -> dict:
 
 
 def record_plot(entry: CatalogEntry, name: str) -> bytes | None:
-    """A plot's PNG bytes when `name` is one of PLOTS and the record ships it as a regular file."""
+    """A plot's PNG bytes when `name` is one of PLOT_NAMES and the record ships it as a regular file."""
     if name not in record_plots(entry):
         return None
     try:
-        capped = read_capped(Path(entry.record.path, LOOPS_DIR, f"{name}.png"), PLOT_LIMIT)
+        capped = read_capped(Path(entry.record.path, OUTPUT_FOLDER, plot_file(name)), PLOT_LIMIT)
     except RecordFileError:
         return None  # replaced by a symlink or removed since the listing: as absent as never shipped
     return None if capped.truncated else capped.data

@@ -12,7 +12,12 @@ matplotlib.use("Agg")  # files only: no display on servers and workers
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-PANELS = (("pre_quant", "pre-quant"), ("roundtrip", "int6 roundtrip"), ("sliding_window", "int6 sliding window"))
+from crawler.contract import ARTIFACT_PASSES, MetricKind  # noqa: E402
+from evaluator.records.metric_kinds import KIND_WORDS  # noqa: E402
+
+# the weights before export, then each pass over the int6 artifact
+PANELS = ((MetricKind.PRE_QUANT, KIND_WORDS[MetricKind.PRE_QUANT]),
+          *((kind, f"int6 {KIND_WORDS[kind]}") for kind in ARTIFACT_PASSES))
 
 
 def delta_panel(ax, labels: list[str], deltas: list[float | None], seeds: list[list[float]],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from crawler.errors import PgolfError, first_line
-from evaluator.service.jobs import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message, PlanMessage,
+from evaluator.serving.jobs import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message, PlanMessage,
                                     ProgressMessage)
 
 # The loop-wise analysis' cost in sliding-window passes over its slice, before the worker has measured one: the
@@ -49,8 +49,8 @@ def run_loop_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | N
                       device) -> tuple[dict, dict[str, bytes]]:
     """The report of `pgolf loops` on the job's artifact and data (as a dict), and its plots as PNG bytes by name."""
     # torch and matplotlib load in the job's process only
-    from evaluator.loops.analysis import analyse_artifact
-    from evaluator.loops.plots import write_plots
+    from evaluator.loopwise.analysis import analyse_artifact
+    from evaluator.loopwise.loop_plots import write_plots
 
     report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"),
                               seed=ANALYSIS_SEED, loops=options.get("loops"), device=device)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from evaluator.check import rules
 from evaluator.check.context import Context
 from evaluator.check.findings import RuleResult, Status, worst
-from evaluator.records.compare import RecordComparison, compare_records
+from evaluator.records.comparison import RecordComparison, compare_records
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.record import Record
 from evaluator.records.seeds import SeedTable, seed_table

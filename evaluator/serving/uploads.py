@@ -18,6 +18,7 @@ import zstandard
 
 from crawler.config import ConfigError, CrawlerConfig, coerce_overrides
 from crawler.errors import PgolfError, first_line
+from evaluator.artifacts.container import TORCH_ZIP_MAGIC, ZSTD, detect_container
 
 STREAM_CHUNK = 1 << 16
 CONFIG_MAX_BYTES = 65_536  # a config of every crawler setting is under 2 kB
@@ -99,7 +100,6 @@ def check_container(path: Path, cap: int, name: str) -> None:
     Anything else wrong with the file is left to the artifact reader, which then stays within cap."""
     # torch loads on the first upload, not when the web process starts
     from crawler.ptz import CODECS, HEADERS, MANIFEST_CAP
-    from evaluator.artifacts.loading import TORCH_ZIP_MAGIC, ZSTD_MAGIC, is_zlib
 
     with path.open("rb") as handle:
         first = handle.read(4)
@@ -116,10 +116,9 @@ def check_container(path: Path, cap: int, name: str) -> None:
                 if len(raw) == 4:
                     _measure(_zstd_chunks(_Window(handle, struct.unpack("<I", raw)[0])), cap - used,
                              f"{name}: side stream")
-        elif first.startswith(ZSTD_MAGIC):
-            _measure(_zstd_chunks(handle), cap, name, TORCH_ZIP_MAGIC)
-        elif is_zlib(first):
-            _measure(_zlib_chunks(handle), cap, name, TORCH_ZIP_MAGIC)
+        elif (container := detect_container(first)) is not None:
+            chunks = _zstd_chunks(handle) if container == ZSTD else _zlib_chunks(handle)
+            _measure(chunks, cap, name, TORCH_ZIP_MAGIC)
 
 
 def _named(exc: Exception, upload: UploadedFile) -> str:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import PgolfError, first_line
-from evaluator.check import ComplianceReport, compliance_report
-from evaluator.records.files import Listing, list_files
+from evaluator.check.compliance import ComplianceReport, compliance_report
+from evaluator.records.untrusted_files import Listing, list_files
 from evaluator.records.manifest import manifest_candidates
 from evaluator.records.record import Record, RecordError, find_record_folders, load_record
 from evaluator.records.seeds import SeedTable, seed_table

@@ -8,7 +8,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and workers
 import matplotlib.pyplot as plt  # noqa: E402
 
-from evaluator.loops.report import LoopsReport  # noqa: E402
+from evaluator.loopwise.loops_report import LoopsReport  # noqa: E402
+from evaluator.loopwise.output_files import plot_file, plot_names  # noqa: E402
 
 
 def _shade_crawler(ax, labels: list[str]) -> None:
@@ -67,12 +68,12 @@ def early_exit(report: LoopsReport, path: Path) -> Path:
 
 def repr_change(report: LoopsReport, path: Path) -> Path:
     rc = report.repr_change
-    loops = list(range(len(rc.rel_step)))
+    ks = list(range(len(rc.rel_step)))
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(loops, rc.rel_step, "o-", label="||h_k - h_k-1|| / ||h_k-1||")
-    ax.plot(loops[1:], rc.update_cosine, "s--", label="cos(update k, update k-1)")
+    ax.plot(ks, rc.rel_step, "o-", label="||h_k - h_k-1|| / ||h_k-1||")
+    ax.plot(ks[1:], rc.update_cosine, "s--", label="cos(update k, update k-1)")
     ax.set_xlabel("crawler loop k")
-    ax.set_xticks(loops)
+    ax.set_xticks(ks)
     return _finish(fig, ax, "Representation change per loop", path)
 
 
@@ -137,11 +138,10 @@ def quant_error(report: LoopsReport, path: Path) -> Path:
                       "Quantisation error per stage", ylabel="||h_deq - h_float|| / ||h_float||")
 
 
+DRAWERS = {"logit_lens": logit_lens, "early_exit": early_exit, "attention_distance": attention_distance,
+           "activations": activations, "repr_change": repr_change, "similarity": similarity, "quant_error": quant_error}
+
+
 def write_plots(report: LoopsReport, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
-    plots = [logit_lens, early_exit, attention_distance, activations]
-    if report.repr_change is not None:
-        plots += [repr_change, similarity]
-    if report.quant_error is not None:
-        plots.append(quant_error)
-    return [plot(report, out_dir / f"{plot.__name__}.png") for plot in plots]
+    return [DRAWERS[name](report, out_dir / plot_file(name)) for name in plot_names(report)]

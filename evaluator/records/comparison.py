@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from crawler.contract import MetricKind
 from evaluator.records.headline import headline_metric
 from evaluator.records.jsonable import JsonMixin
-from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, WelchResult, summarize, welch_one_sided
 

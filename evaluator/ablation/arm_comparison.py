@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from crawler.contract import MetricKind
 from evaluator.records.metric_kinds import KIND_ORDER
 from evaluator.records.seeds import SeedRow
 from evaluator.records.stats import Summary, summarize, welch_two_sided_p
@@ -38,8 +39,9 @@ class ArmSeeds:
 
     def quant_gaps(self) -> list[float]:
         """Roundtrip minus pre-quant BPB, per seed that has both: what int6 export costs."""
-        return [row.bpb_by_kind["roundtrip"] - row.bpb_by_kind["pre_quant"] for row in self.rows
-                if row.bpb_by_kind.get("roundtrip") is not None and row.bpb_by_kind.get("pre_quant") is not None]
+        pairs = [(row.bpb_by_kind.get(MetricKind.ROUNDTRIP), row.bpb_by_kind.get(MetricKind.PRE_QUANT))
+                 for row in self.rows]
+        return [roundtrip - pre_quant for roundtrip, pre_quant in pairs if roundtrip is not None and pre_quant is not None]
 
 
 @dataclass

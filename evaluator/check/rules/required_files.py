@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.check.context import Context, b
+from evaluator.check.context import Context, commas
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.record import README_NAME, SUBMISSION_NAME
 
@@ -19,7 +19,7 @@ def _need(found: Findings, ctx: Context, name: str, present: bool, alternatives:
         found.add(Status.PASS, f"{name}: present", name)
     elif name in left_out or any(a in left_out for a in alternatives or []):
         shown = name if name in left_out else next(a for a in alternatives or [] if a in left_out)
-        found.add(Status.WARN, f"{name}: left out of this copy ({shown}, {b(left_out[shown])} bytes per MANIFEST.json)",
+        found.add(Status.WARN, f"{name}: left out of this copy ({shown}, {commas(left_out[shown])} bytes per MANIFEST.json)",
                   record.manifest.manifest if record.manifest else None)
     else:
         found.add(Status.FAIL, f"{name}: missing")

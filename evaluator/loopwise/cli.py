@@ -13,7 +13,8 @@ from crawler.files import atomic_write_text, writable_folder
 from evaluator.cli_inputs import at_least
 from evaluator.cli_inputs import device as checked_device
 from evaluator.cli_inputs import input_dir, input_file
-from evaluator.loops.report import LoopsReport
+from evaluator.loopwise.loops_report import LoopsReport
+from evaluator.loopwise.output_files import OUTPUT_FOLDER, REPORT_FILE
 
 
 def format_table(r: LoopsReport) -> str:
@@ -70,12 +71,12 @@ def loops_command(
         import torch
 
         from evaluator.artifacts.loading import load_float_checkpoint
-        from evaluator.loops.analysis import MAX_LOOPS, LoopsError, analyse_artifact
-        from evaluator.loops.plots import write_plots
+        from evaluator.loopwise.analysis import MAX_LOOPS, LoopsError, analyse_artifact
+        from evaluator.loopwise.loop_plots import write_plots
 
         if extra_loops > MAX_LOOPS:
             raise LoopsError(f"--extra-loops must be at most {MAX_LOOPS}, got {extra_loops}")
-        out = writable_folder(out or artifact.parent / "loops", "--out")
+        out = writable_folder(out or artifact.parent / OUTPUT_FOLDER, "--out")
         device = checked_device(device)
         report = analyse_artifact(
             artifact, data, tokenizer, tokens=tokens,
@@ -85,7 +86,7 @@ def loops_command(
             device=device or ("cuda" if torch.cuda.is_available() else "cpu"), progress=True)
         report.checkpoint = str(checkpoint) if checkpoint else None
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "loops.json"
+        path = out / REPORT_FILE
         atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")
         plots = write_plots(report, out)
         typer.echo(format_table(report))

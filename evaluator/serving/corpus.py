@@ -11,10 +11,10 @@ import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from evaluator.ablation.compare import ArmSeeds
+from evaluator.ablation.arm_comparison import ArmSeeds
 from evaluator.ablation.plan import AblationPlan
-from evaluator.records.files import LOG_LIMIT, RecordFileError, read_capped
-from evaluator.service.catalog import CatalogEntry
+from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
+from evaluator.serving.catalog import CatalogEntry
 
 FINEWEB = "FineWeb"
 CHALLENGE_TRACKS = {"10min_16mb", "non_record_16mb"}

@@ -6,17 +6,18 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from crawler.contract import RUN_LOG, MetricKind
 from crawler.errors import PgolfError
 from crawler.files import atomic_write_text
-from evaluator.ablation.compare import ArmComparison, ArmSeeds, compare_arms, config_settings
+from evaluator.ablation.arm_comparison import ArmComparison, ArmSeeds, compare_arms, config_settings
 from evaluator.ablation.plan import AblationPlan, flag_value, load_plan
 from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
-from evaluator.records.metric_kinds import MetricKind
 from evaluator.records.seeds import SeedRow
 
 SUMMARY = "summary.json"
 CHARTS = "deltas.png"
-METRICS = ("sliding_window", "roundtrip", "pre_quant")
+# what a delta may compare, the default first
+METRICS = (MetricKind.SLIDING_WINDOW, MetricKind.ROUNDTRIP, MetricKind.PRE_QUANT)
 
 
 @dataclass
@@ -52,11 +53,11 @@ def check_metric(metric: str) -> None:
 
 
 def result_row(result: RunResult, world_size: int) -> SeedRow:
-    sliding = result.bpb.get("sliding_window")
-    return SeedRow(seed=result.seed, log=f"runs/{result.run_id}/train.log",
+    sliding = result.bpb.get(MetricKind.SLIDING_WINDOW)
+    return SeedRow(seed=result.seed, log=f"runs/{result.run_id}/{RUN_LOG}",
                    bpb_by_kind={k.value: result.bpb.get(k.value) for k in MetricKind if k is not MetricKind.UNKNOWN},
                    headline_kind=MetricKind.SLIDING_WINDOW, headline_bpb=sliding,
-                   val_loss=result.val_loss.get("sliding_window"), steps=result.steps,
+                   val_loss=result.val_loss.get(MetricKind.SLIDING_WINDOW), steps=result.steps,
                    train_time_s=result.train_seconds, eval_time_s=None, world_size=world_size,
                    code_bytes=result.code_bytes, model_bytes=result.model_bytes, total_bytes=result.total_bytes)
 
@@ -74,7 +75,7 @@ def plan_arms(plan: AblationPlan, results: list[RunResult] | None = None) -> lis
     return arms
 
 
-def build_report(plan: AblationPlan, metric: str = "sliding_window") -> AblationReport:
+def build_report(plan: AblationPlan, metric: str = MetricKind.SLIDING_WINDOW) -> AblationReport:
     check_metric(metric)
     results = results_of(plan)
     control, *arms = plan_arms(plan, results)
@@ -127,7 +128,8 @@ def format_report(report: AblationReport) -> str:
             " ".join(f"{k}={v}" for k, v in overrides.items()) or "-",
             f"{counts['finished']}/{total}" + (f" ({counts['failed']} failed)" if counts["failed"] else ""),
             "-" if stats.steps is None else f"{stats.steps:.0f}",
-            _mean(stats.bpb.get("pre_quant")), _mean(stats.bpb.get("roundtrip")), _mean(stats.bpb.get("sliding_window")),
+            *(_mean(stats.bpb.get(kind))
+              for kind in (MetricKind.PRE_QUANT, MetricKind.ROUNDTRIP, MetricKind.SLIDING_WINDOW)),
             _mean(stats.quant_gap),
             "control" if stats is c.control else _signed(stats.delta),
             "" if stats is c.control else spread,
@@ -151,7 +153,7 @@ def write_summary(plan: AblationPlan, report: AblationReport, charts: bool) -> P
     path = plan.results_dir / SUMMARY
     atomic_write_text(path, json.dumps(report.to_dict(), indent=1) + "\n")
     if charts and report.comparison.kind is not None:
-        from evaluator.ablation.plots import delta_charts  # matplotlib only when drawing
+        from evaluator.ablation.delta_charts import delta_charts  # matplotlib only when drawing
 
         delta_charts(report, plan.results_dir / CHARTS)
     return path

@@ -18,16 +18,16 @@ from pathlib import Path
 
 from crawler.contract import CONFIG_LABEL, RUN_CONFIG, RUN_LOG, RUN_SUMMARY, MetricKind, RunSummary
 from crawler.errors import PgolfError, first_line
-from evaluator.ablation.compare import NOT_SETTINGS, ArmSeeds, config_settings
+from evaluator.ablation.arm_comparison import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
-from evaluator.ablation.report import load_results_folder, plan_arms
+from evaluator.ablation.summary import load_results_folder, plan_arms
 from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
 from evaluator.records import safe_json
-from evaluator.records.files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
+from evaluator.records.untrusted_files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.seeds import SeedRow, seed_row
-from evaluator.service.catalog import CatalogEntry, RecordCatalog
+from evaluator.serving.catalog import CatalogEntry, RecordCatalog
 from evaluator.typed_json import from_json_data
 
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included

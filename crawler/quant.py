@@ -43,6 +43,11 @@ class QTensor:
     scale: Tensor | None = None  # float16 (rows,) for int6/int8
 
 
+def row_count(shape: tuple[int, ...]) -> int:
+    """Rows of a quantised tensor of this shape: one scale each."""
+    return shape[0] if len(shape) >= 2 else 1
+
+
 def _rows(t: Tensor) -> Tensor:
     return t.reshape(1, -1) if t.ndim < 2 else t.reshape(t.shape[0], -1)
 

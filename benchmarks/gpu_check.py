@@ -199,7 +199,8 @@ def preflight(data: Path, reference: Path, work: Path, dry_run: bool) -> dict:
 
 def tiny_data(src: Path, dst: Path) -> Path:
     """The first tokens of each split of src, with its tokenizer, as shards in dst."""
-    from crawler.shards import load_split, write_shard
+    from crawler.prep.shard_writing import write_shard
+    from crawler.shards import load_split
 
     dst.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", TINY_TRAIN_TOKENS), ("val", TINY_VAL_TOKENS)):

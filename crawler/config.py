@@ -217,7 +217,6 @@ ENV_NAMES: dict[str, str] = {
     "VAL_MAX_TOKENS": "val_max_tokens",
     "MATRIX_LR": "matrix_lr",
     "TIED_EMBED_LR": "tied_embed_lr",
-    "EMBED_LR": "tied_embed_lr",
     "SCALAR_LR": "scalar_lr",
     "MUON_MOMENTUM": "muon_momentum",
     "MUON_MOMENTUM_WARMUP_START": "muon_momentum_warmup_start",
@@ -330,9 +329,31 @@ def coerce_overrides(overrides: dict) -> dict:
     return {name: _coerce(name, value) for name, value in overrides.items()}
 
 
+# Read by the reference scripts and without effect here: EMBED_LR is the learning rate of an untied input
+# embedding, which they use only under TIE_EMBEDDINGS=0; our embeddings are always tied (their default), so
+# TIED_EMBED_LR is the one that counts and EMBED_LR is accepted and ignored, as there.
+IGNORED_ENV_NAMES = ("EMBED_LR",)
+
+
 def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
     environ = os.environ if environ is None else environ
     return {ENV_NAMES[k]: v for k, v in environ.items() if k in ENV_NAMES}
+
+
+def torchrun_ranks(environ: typing.Mapping[str, str] | None = None) -> tuple[int, int, int]:
+    """(RANK, WORLD_SIZE, LOCAL_RANK) as torchrun sets them; one process (0, 1, 0) without torchrun."""
+    environ = os.environ if environ is None else environ
+    return int(environ.get("RANK", "0")), int(environ.get("WORLD_SIZE", "1")), int(environ.get("LOCAL_RANK", "0"))
+
+
+def environment_without_challenge_names(environ: typing.Mapping[str, str] | None = None) -> tuple[dict, list[str]]:
+    """A copy of the environment without the challenge's variables (the config's and the ignored ones), and the
+    names dropped: what a child run inherits when its settings must come from elsewhere."""
+    environ = dict(os.environ if environ is None else environ)
+    dropped = sorted(k for k in environ if k in ENV_NAMES or k in IGNORED_ENV_NAMES)
+    for key in dropped:
+        del environ[key]
+    return environ, dropped
 
 
 TOML_MAX_BYTES = 1 << 20

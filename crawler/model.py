@@ -328,6 +328,3 @@ class CrawlerGPT(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
-
-    def loss(self, ids: Tensor, targets: Tensor) -> Tensor:
-        return self(ids, targets)

@@ -94,20 +94,10 @@ def dequantize_tensor(q: Tensor, scale: Tensor, shape: tuple[int, ...]) -> Tenso
     return (q.float() * scale.float()[:, None]).reshape(shape)
 
 
-class _FakeQuantize(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w: Tensor, bits: int) -> Tensor:
-        q, scale = quantize_tensor(w, bits)
-        return dequantize_tensor(q, scale, w.shape).to(w.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return grad, None  # straight-through
-
-
 def fake_quantize(w: Tensor, bits: int) -> Tensor:
-    """dequantize(quantize(w)) on the export grid in the forward pass, identity gradient in the backward."""
-    return _FakeQuantize.apply(w, bits)
+    """dequantize(quantize(w)) on the export grid, in w's dtype (CastedLinear passes the gradient straight through)."""
+    q, scale = quantize_tensor(w, bits)
+    return dequantize_tensor(q, scale, w.shape).to(w.dtype)
 
 
 def block_matrix_bits(qat_flat_bits: int = 0, qat_crawler_bits: int = 0) -> dict[str, int]:

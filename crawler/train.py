@@ -406,22 +406,25 @@ def apply_average(run: Run, average: WeightAverage, last_val: BPBResult) -> BPBR
     return val
 
 
-def export(run: Run) -> dict:
-    """The float checkpoint and the artifact, written by the master rank; their sizes ({} on other ranks)."""
-    sizes = {}
+def export(run: Run, summary: RunSummary) -> None:
+    """The float checkpoint and the artifact, written by the master rank, their sizes into the summary. run.json
+    is written before the size lines are printed: a run stopped once they are out (benchmarks/gpu_check.py)
+    leaves its training numbers and sizes; the artifact's scores complete it at the end."""
     if run.d.master:
         ckpt = save_checkpoint(run.gpt, run.cfg, run.run_dir)
         run.log(f"Serialized model: {ckpt.stat().st_size} bytes")
         shipped = code_files()
         artifact_path = run.run_dir / RUN_ARTIFACT
         sizes = export_model(run.gpt, run.cfg, run.cfg.tokenizer_file, shipped, artifact_path)
+        summary.code_bytes, summary.model_bytes = sizes["code_bytes"], sizes["model_bytes"]
+        summary.total_bytes, summary.codec = sizes["total_bytes"], sizes["codec"]
+        summary.write(run.run_dir)
         run.log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(shipped)}")
         run.log(f"{CODE_SIZE_LABEL} {sizes['code_bytes']} bytes")
         run.log(f"{MODEL_SIZE_LABEL} {sizes['model_bytes']} bytes")
         run.log(f"{TOTAL_SIZE_LABEL} {sizes['total_bytes']} bytes")
     if run.d.enabled:
         dist.barrier()
-    return sizes
 
 
 def score_artifact(run: Run) -> dict[str, Score]:
@@ -454,11 +457,10 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
     average = WeightAverage(run.gpt, cfg)
     trained = training_loop(run, average)
     pre_quant = apply_average(run, average, trained.last_val)
-    sizes = export(run)
     summary = RunSummary(cfg.run_id, cfg.seed, trained.steps, cfg.iterations, trained.train_ms, trained.stopped_early,
-                         Score(pre_quant.val_loss, pre_quant.val_bpb, 1000 * pre_quant.seconds),
-                         score_artifact(run), sizes.get("code_bytes"), sizes.get("model_bytes"),
-                         sizes.get("total_bytes"), sizes.get("codec"))
+                         Score(pre_quant.val_loss, pre_quant.val_bpb, 1000 * pre_quant.seconds))
+    export(run, summary)
+    summary.scores = score_artifact(run)
     if d.master:
         summary.write(run.run_dir)
     run.log.close()

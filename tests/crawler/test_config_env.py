@@ -1,9 +1,9 @@
 """The environment as crawler/config.py reads it: the challenge's names, torchrun's, and what a child inherits."""
-from crawler.config import PRESETS, environment_without_challenge_names, load_config, torchrun_ranks
+from crawler.config import environment_without_challenge_names, load_config, torchrun_ranks
 
 
 def test_embed_lr_is_ignored_as_the_reference_ignores_it_with_tied_embeddings():
-    default = PRESETS["leg3"].get("tied_embed_lr", load_config("leg3", environ={}).tied_embed_lr)
+    default = load_config("leg3", environ={}).tied_embed_lr
     assert load_config("leg3", environ={"EMBED_LR": "0.9"}).tied_embed_lr == default
     assert load_config("leg3", environ={"TIED_EMBED_LR": "0.02"}).tied_embed_lr == 0.02
     # whichever comes last in the environment, TIED_EMBED_LR is the one that counts

@@ -50,7 +50,7 @@ class CrawlerConfig:
     train_seq_len: int = 2048
     rope_dims: int = 16
     rope_base: float = 10000.0
-    # the record's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
+    # the reference script's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
     # and is bf16-rounded up to it; 0 = a fixed float32 base (format-1 artifacts, see crawler.ptz)
     rope_ntk_len: int = 1024
     logit_softcap: float = 30.0
@@ -119,7 +119,7 @@ class CrawlerConfig:
         return self.model_dim // self.num_heads
 
     def validate(self) -> "CrawlerConfig":
-        # bounds first: a manifest or a form is untrusted, and 1e6 loops or a 1e308 width is unbounded work
+        # bounds first: a manifest or a form is untrusted, and 1e6 crawler loops or a 1e308 width is unbounded work
         for name, value in dataclasses.asdict(self).items():
             for v in value if isinstance(value, tuple) else (value,):
                 if isinstance(v, float) and not math.isfinite(v):
@@ -167,7 +167,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-# The record's `leg3` run is the dataclass default; `tiny` keeps its topology at CPU scale.
+# The reference run (`leg3`) is the dataclass default; `tiny` keeps its topology at CPU scale.
 PRESETS: dict[str, dict] = {
     "leg3": {},
     "tiny": dict(
@@ -329,9 +329,8 @@ def coerce_overrides(overrides: dict) -> dict:
     return {name: _coerce(name, value) for name, value in overrides.items()}
 
 
-# Read by the reference scripts and without effect here: EMBED_LR is the learning rate of an untied input
-# embedding, which they use only under TIE_EMBEDDINGS=0; our embeddings are always tied (their default), so
-# TIED_EMBED_LR is the one that counts and EMBED_LR is accepted and ignored, as there.
+# The reference scripts read EMBED_LR and use it only for untied embeddings; ours are always tied (their
+# default), so it is ignored, as there, and TIED_EMBED_LR counts.
 IGNORED_ENV_NAMES = ("EMBED_LR",)
 
 
@@ -347,8 +346,7 @@ def torchrun_ranks(environ: typing.Mapping[str, str] | None = None) -> tuple[int
 
 
 def environment_without_challenge_names(environ: typing.Mapping[str, str] | None = None) -> tuple[dict, list[str]]:
-    """A copy of the environment without the challenge's variables (the config's and the ignored ones), and the
-    names dropped: what a child run inherits when its settings must come from elsewhere."""
+    """The environment without the challenge's variables, and the names dropped (a child run's settings)."""
     environ = dict(os.environ if environ is None else environ)
     dropped = sorted(k for k in environ if k in ENV_NAMES or k in IGNORED_ENV_NAMES)
     for key in dropped:

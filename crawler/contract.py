@@ -74,6 +74,10 @@ class Score:
     eval_ms: float
     stride: int | None = None  # of a sliding-window pass
 
+    @classmethod
+    def of(cls, r: BPBResult, stride: int | None = None) -> Score:
+        return cls(r.val_loss, r.val_bpb, 1000 * r.seconds, stride)
+
 
 @dataclass
 class RunSummary:

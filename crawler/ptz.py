@@ -13,7 +13,7 @@ Byte layout (little-endian; every byte counts toward the 16,000,000-byte cap):
 Format 1 (magic b"PGZ1", no manifest checksum: the header ends at offset 9) is
 still read. Its models rotated RoPE pairs the other way and used one fixed
 rope_base at every length; on load its c_q/c_k rows are converted to the
-record's direction (crawler.model.flip_rotary_direction, exact) and its config
+reference's direction (crawler.model.flip_rotary_direction, exact) and its config
 gets rope_ntk_len 0, so it scores exactly as it did.
 
 The manifest holds format_version, config (CrawlerConfig.to_dict(): every
@@ -25,7 +25,7 @@ The canonical stream is, tensor after tensor, its data (int8 q row-major, or
 the float16 values) followed, for int6/int8, by its float16 row scales.
 
 Codecs (the payload):
-    zstd  the canonical stream as one zstd-22 frame: the record's compression, without pickle.
+    zstd  the canonical stream as one zstd-22 frame: the reference script's compression, without pickle.
     rans  uint32 k; a zstd-22 frame of k bytes (the side stream) holding the frequency tables
           (uint16, each summing to 2**RANS_PREC: RANS_CLASSES tables of 63 entries for int6, then
           RANS_CLASSES of 255 for int8), one uint8 class per row of every quantised tensor, then
@@ -68,8 +68,8 @@ CODECS = ("zstd", "rans")
 DEFAULT_CODEC = "rans"
 ZSTD_LEVEL = 22
 MANIFEST_CAP = 1 << 20
-DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x a record-sized model's tensors
-# parameters a model may have (PGOLF_MAX_PARAMS): 2.3x the record's 14.5 M; a 16 MB artifact holds ~21 M at int6
+DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x the reference model's tensors
+# parameters a model may have (PGOLF_MAX_PARAMS): 2.3x the reference model's 14.5 M; a 16 MB artifact holds ~21 M at int6
 DEFAULT_MAX_PARAMS = 1 << 25
 
 

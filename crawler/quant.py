@@ -1,16 +1,16 @@
-"""The record's export quantisation, and fake quantisation onto the same grid for QAT.
+"""The reference script's export quantisation, and fake quantisation onto the same grid for QAT.
 
 Schemes, chosen per tensor by `scheme_for`:
   fp16  every float tensor with at most 65,536 elements, stored as float16.
   int6  attention and MLP matrices (names with .attn., .mlp. or .proj., the
-        record's classifier): per row, q in [-31, 31] in an int8 container,
+        reference's classifier): per row, q in [-31, 31] in an int8 container,
         scale = row clip / 31 in fp16, at least 1/31. The row clip is one
         percentile of |row| shared by the whole matrix, the one of
         INT6_CLIP_PERCENTILES with the least whole-matrix MSE.
   int8  every other large tensor (embeddings, bigram table): per row, clip at
         the 99.99984th percentile of |row|, scale = clip / 127, at least 1/127,
         q = round(clipped row / scale) in [-127, 127] with the float32 scale,
-        which is then stored in fp16 (the record's order, bit for bit).
+        which is then stored in fp16 (the reference's order, bit for bit).
 A tensor that is not 2-D is quantised as the rows of its (shape[0], -1) view,
 one row if it is 1-D. Where QAT trained a block group for int8
 (qat_*_bits == 8), its matrices export as int8 too, so the grids agree.
@@ -76,8 +76,8 @@ def quantize_tensor(w: Tensor, bits: int) -> tuple[Tensor, Tensor]:
     w = _rows(w.detach().float())
     a = w.abs()
     if bits == 8:
-        # the record's int8 rounds with the float32 scale and only then stores it as fp16 (int6 rounds with
-        # the fp16 scale): the dequantised value is not on the grid, but it is what the record writes
+        # the reference's int8 rounds with the float32 scale and only then stores it as fp16 (int6 rounds with
+        # the fp16 scale): the dequantised value is not on the grid, but it is what the reference writes
         clip = _row_quantiles(a, (INT8_CLIP_PERCENTILE,))[0][:, None]
         scale = (clip / QMAX[8]).clamp_min(1.0 / QMAX[8])
         q = torch.clamp(torch.round(torch.maximum(torch.minimum(w, clip), -clip) / scale), -QMAX[8], QMAX[8])

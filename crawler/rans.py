@@ -1,9 +1,4 @@
-"""The rANS coder of the `.ptz` rans codec: the int6/int8 symbols of every quantised row under a frequency table
-of its scheme and row class, as one stream interleaved over `lanes` states (layout: crawler.ptz).
-
-Encoding runs backwards so that decoding runs forwards; states live in [RANS_L, 2**32) and renormalise by
-16-bit words. Decoding checks that the words run out exactly where the states return to RANS_L.
-"""
+"""The rANS coder of the `.ptz` rans codec (its layout: crawler.ptz), interleaved over `lanes` states."""
 from __future__ import annotations
 
 import math

@@ -9,9 +9,9 @@ from pathlib import Path
 
 ENTRY_SCRIPT = "train_gpt.py"  # the script the challenge runs, beside the crawler package (checkout or install)
 SHIPPED_MODULES = ("crawler.train_cli", "crawler.train", "crawler.shipped", "crawler.config", "crawler.errors",
-                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.contract", "crawler.bpb", "crawler.scoring",
-                   "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.rans", "crawler.ptz",
-                   "crawler.files")
+                   "crawler.distributed", "crawler.shards", "crawler.tokenizer", "crawler.contract", "crawler.bpb",
+                   "crawler.scoring", "crawler.loader", "crawler.model", "crawler.muon", "crawler.quant", "crawler.rans",
+                   "crawler.ptz", "crawler.files")
 
 
 def code_files() -> list[Path]:

@@ -30,14 +30,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors.torch import save_file
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from crawler.bpb import ByteLUT, load_byte_lut
+from crawler.bpb import load_byte_lut
 from crawler.config import ConfigError, CrawlerConfig
 from crawler.contract import (ARTIFACT_PASSES, CODE_SIZE_LABEL, CONFIG_LABEL, MODEL_SIZE_LABEL, RUN_ARTIFACT,
                               RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG, STOP_LABEL, TOTAL_SIZE_LABEL, BPBResult, MetricKind,
@@ -218,29 +217,36 @@ def train(cfg: CrawlerConfig, progress: bool = True) -> TrainResult:
             dist.destroy_process_group()
 
 
-@dataclass
 class Run:
     """What every phase of a run shares: the config, the process, the data, the log, the model and how it steps."""
-    cfg: CrawlerConfig
-    d: Dist
-    progress: bool
-    val_tokens: np.ndarray
-    lut: ByteLUT
-    run_dir: Path
-    log: RunLog
-    gpt: CrawlerGPT
-    net: torch.nn.Module  # what runs forward in training: DDP / compiled / gpt
-    optimizers: list[torch.optim.Optimizer]
-    grad_accum: int
-    compiled: bool
-    train_loader: DistributedTokenLoader
 
-    @property
-    def cuda(self) -> bool:
-        return self.d.device.type == "cuda"
+    def __init__(self, cfg: CrawlerConfig, d: Dist, progress: bool):
+        self.cfg, self.d, self.progress = cfg, d, progress
+        self.cuda = d.device.type == "cuda"
+        # the data and the tokenizer are read before the run folder is made: a bad one leaves nothing behind
+        self.val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
+        self.lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
+        self.new_loader()
+        self.run_dir = Path(cfg.out_dir) / cfg.run_id
+        if d.master:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(self.run_dir / RUN_LOG if d.master else None)
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.grad_accum = grad_accum_for(cfg, d.world_size)
+        self.compiled = cfg.compile and self.cuda
+        torch.manual_seed(cfg.seed)
+        self.gpt = CrawlerGPT(cfg).to(d.device)
+        self.net = torch.compile(self.gpt, dynamic=False) if self.compiled else self.gpt  # what runs forward
+        if d.enabled:
+            self.net = DDP(self.net, device_ids=[d.local_rank] if self.cuda else None, broadcast_buffers=False,
+                           find_unused_parameters=cfg.crawler_loops == 0)
+        self.optimizers = build_optimizers(self.gpt, cfg)
 
-    def autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else contextlib.nullcontext()
+    def new_loader(self) -> None:
+        self.train_loader = DistributedTokenLoader(self.cfg.data_path, self.d.rank, self.d.world_size, self.d.device,
+                                                   self.cfg.vocab_size)
 
     def sync(self) -> None:
         if self.cuda:
@@ -249,8 +255,8 @@ class Run:
     def step(self, step: int, scale: float) -> torch.Tensor:
         cfg = self.cfg
         next_batch = lambda: self.train_loader.next_batch(cfg.train_batch_tokens, cfg.train_seq_len, self.grad_accum)
-        return train_step(self.net, self.gpt, self.optimizers, next_batch, self.grad_accum, cfg, step, scale,
-                          self.autocast())
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else contextlib.nullcontext()
+        return train_step(self.net, self.gpt, self.optimizers, next_batch, self.grad_accum, cfg, step, scale, autocast)
 
     def validate(self) -> BPBResult:
         cfg, d = self.cfg, self.d
@@ -258,35 +264,6 @@ class Run:
         seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
         return evaluate_bpb(model, self.val_tokens, self.lut, cfg.train_seq_len, cfg.train_seq_len, seqs, d.device,
                             max_tokens=cfg.val_max_tokens, rank=d.rank, world_size=d.world_size, progress=self.progress)
-
-
-def token_loader(cfg: CrawlerConfig, d: Dist) -> DistributedTokenLoader:
-    return DistributedTokenLoader(cfg.data_path, d.rank, d.world_size, d.device, cfg.vocab_size)
-
-
-def start_run(cfg: CrawlerConfig, d: Dist, progress: bool) -> Run:
-    # the data and the tokenizer are read before the run folder is made: a bad one leaves nothing behind
-    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
-    lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
-    train_loader = token_loader(cfg, d)
-    run_dir = Path(cfg.out_dir) / cfg.run_id
-    if d.master:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(run_dir / RUN_LOG if d.master else None)
-    cuda = d.device.type == "cuda"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    grad_accum = grad_accum_for(cfg, d.world_size)
-    compiled = cfg.compile and cuda
-    torch.manual_seed(cfg.seed)
-    gpt = CrawlerGPT(cfg).to(d.device)
-    net = torch.compile(gpt, dynamic=False) if compiled else gpt
-    if d.enabled:
-        net = DDP(net, device_ids=[d.local_rank] if cuda else None, broadcast_buffers=False,
-                  find_unused_parameters=cfg.crawler_loops == 0)
-    return Run(cfg, d, progress, val_tokens, lut, run_dir, log, gpt, net, build_optimizers(gpt, cfg), grad_accum,
-               compiled, train_loader)
 
 
 def log_header(run: Run) -> None:
@@ -321,19 +298,12 @@ def compile_warmup(run: Run) -> None:
     gpt.load_state_dict(init_model)
     for opt, state in zip(run.optimizers, init_opts):
         opt.load_state_dict(state)
-    run.train_loader = token_loader(cfg, run.d)
+    run.new_loader()
 
 
-@dataclass
-class Trained:
-    steps: int
-    train_ms: float
-    stopped_early: bool
-    last_val: BPBResult
-
-
-def training_loop(run: Run, average: WeightAverage) -> Trained:
-    """Steps until `iterations` or the wallclock cap, validating every val_loss_every steps and at the end."""
+def training_loop(run: Run, average: WeightAverage) -> RunSummary:
+    """Steps until `iterations` or the wallclock cap, validating every val_loss_every steps and at the end; the
+    run's numbers so far, the last validation as pre_quant."""
     cfg, d, log, gpt = run.cfg, run.d, run.log, run.gpt
     qat_on = False
     max_ms = 1000.0 * cfg.max_wallclock_seconds if cfg.max_wallclock_seconds > 0 else math.inf
@@ -390,20 +360,21 @@ def training_loop(run: Run, average: WeightAverage) -> Trained:
     if run.cuda:
         log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
             f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
-    return Trained(step, train_ms, stopped_early, val)
+    return RunSummary(cfg.run_id, cfg.seed, step, cfg.iterations, train_ms, stopped_early,
+                      Score.of(val))
 
 
-def apply_average(run: Run, average: WeightAverage, last_val: BPBResult) -> BPBResult:
-    """The averaged weights (SWA, else EMA) replace the live ones; the validation of what is exported."""
+def apply_average(run: Run, average: WeightAverage, summary: RunSummary) -> None:
+    """The averaged weights (SWA, else EMA) replace the live ones; their validation is the pre_quant score."""
     averaged = average.final()
     if averaged is None:
-        return last_val
+        return
     label, weights = averaged
     run.gpt.load_state_dict(weights)
     run.log(f"average:applied {label}")
     val = run.validate()
     run.log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.val_bpb:.4f}")
-    return val
+    summary.pre_quant = Score.of(val)
 
 
 def export(run: Run, summary: RunSummary) -> None:
@@ -437,28 +408,25 @@ def score_artifact(run: Run) -> dict[str, Score]:
     seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.eval_seq_len))
     scores = {}
     for kind in ARTIFACT_PASSES:
-        stride = cfg.eval_stride if kind == MetricKind.SLIDING_WINDOW else cfg.eval_seq_len
+        sliding = kind == MetricKind.SLIDING_WINDOW
+        stride = cfg.eval_stride if sliding else cfg.eval_seq_len
         r = evaluate_bpb(model, run.val_tokens, run.lut, cfg.eval_seq_len, stride, seqs, d.device,
                          rank=d.rank, world_size=d.world_size, progress=run.progress)
-        shown_stride = f" stride:{stride}" if kind == MetricKind.SLIDING_WINDOW else ""
-        log(f"{final_label(kind)} val_loss:{r.val_loss:.4f} val_bpb:{r.val_bpb:.4f}{shown_stride} "
-            f"eval_time:{1000 * r.seconds:.0f}ms")
+        log(f"{final_label(kind)} val_loss:{r.val_loss:.4f} val_bpb:{r.val_bpb:.4f}"
+            f"{f' stride:{stride}' if sliding else ''} eval_time:{1000 * r.seconds:.0f}ms")
         log(f"{final_label(kind, exact=True)} val_loss:{r.val_loss:.8f} val_bpb:{r.val_bpb:.8f}")
-        scores[kind.value] = Score(r.val_loss, r.val_bpb, 1000 * r.seconds,
-                                   stride if kind == MetricKind.SLIDING_WINDOW else None)
+        scores[kind.value] = Score.of(r, stride if sliding else None)
     return scores
 
 
 def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
-    run = start_run(cfg, d, progress)
+    run = Run(cfg, d, progress)
     log_header(run)
     if cfg.warmup_steps > 0:
         compile_warmup(run)
     average = WeightAverage(run.gpt, cfg)
-    trained = training_loop(run, average)
-    pre_quant = apply_average(run, average, trained.last_val)
-    summary = RunSummary(cfg.run_id, cfg.seed, trained.steps, cfg.iterations, trained.train_ms, trained.stopped_early,
-                         Score(pre_quant.val_loss, pre_quant.val_bpb, 1000 * pre_quant.seconds))
+    summary = training_loop(run, average)
+    apply_average(run, average, summary)
     export(run, summary)
     summary.scores = score_artifact(run)
     if d.master:

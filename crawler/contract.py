@@ -81,7 +81,7 @@ class Score:
 
 @dataclass
 class RunSummary:
-    """A run's final numbers, written as RUN_SUMMARY beside RUN_LOG when the run ends."""
+    """A run's final numbers, written as RUN_SUMMARY beside RUN_LOG once the artifact is out, then with its scores."""
     run_id: str
     seed: int
     steps: int

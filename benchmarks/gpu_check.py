@@ -101,10 +101,9 @@ STEP_LINE = re.compile(r"^step:(\d+)/(\d+) train_loss:(\S+) train_time:(\d+)ms s
 VAL_LINE = re.compile(r"^step:(\d+)/(\d+) val_loss:(\S+) val_bpb:(\S+) train_time:(\d+)ms")
 WARMUP_LINE = re.compile(r"^warmup_step:(\d+)/(\d+)")
 PEAK_LINE = re.compile(r"^peak memory allocated: (\d+) MiB reserved: (\d+) MiB")
-SIZE_LINE = re.compile(r"^(Code size|Serialized model int6\+zstd|Total submission size int6\+zstd): (\d+) bytes")
 # Each trainer is stopped once it has printed what this script reads, before its own final evaluations
 # (compiles that would cost minutes of the device's time; step 4 evaluates our artifact instead).
-OURS_LAST_LINE = re.compile(r"^Total submission size int6\+zstd: ")  # the artifact is written
+OURS_LAST_LINE = re.compile(r"^Total submission size int6\+zstd: ")  # the artifact and run.json are written
 RECORD_LAST_LINE = PEAK_LINE  # its training figures are out; what follows is its export and evaluation
 RUN_SH_ENV = re.compile(r'^\s+([A-Z][A-Z0-9_]*)="?([^"\s\\]*)"?\s*\\?\s*$')
 CUDA_REQUIRED = "CUDA is required"
@@ -199,7 +198,8 @@ def preflight(data: Path, reference: Path, work: Path, dry_run: bool) -> dict:
 
 def tiny_data(src: Path, dst: Path) -> Path:
     """The first tokens of each split of src, with its tokenizer, as shards in dst."""
-    from crawler.shards import load_split, write_shard
+    from crawler.prep.shard_writing import write_shard
+    from crawler.shards import load_split
 
     dst.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", TINY_TRAIN_TOKENS), ("val", TINY_VAL_TOKENS)):
@@ -286,8 +286,6 @@ def training_figures(run: dict, batch_tokens: int) -> dict:
             figures["val"] = {"step": int(m[1]), "val_loss": float(m[3]), "val_bpb": float(m[4]), "train_time_ms": int(m[5])}
         elif m := PEAK_LINE.match(line):
             figures["peak_memory_mib"] = {"allocated": int(m[1]), "reserved": int(m[2])}
-        elif m := SIZE_LINE.match(line):
-            figures.setdefault("sizes", {})[m[1]] = int(m[2])
     figures["loss_curve"] = curve  # [step, train_loss, train_time_ms]
     if seed_t is not None:
         figures["setup_s"] = seed_t  # launch to model, optimizers and data ready
@@ -308,6 +306,24 @@ def training_figures(run: dict, batch_tokens: int) -> dict:
     later = [p for p in curve if p[0] >= 10]  # past the first steps' allocator and autotuning work
     if len(later) >= 2 and later[-1][0] > later[0][0]:
         figures["steady_ms_per_step"] = (later[-1][2] - later[0][2]) / (later[-1][0] - later[0][0])
+    return figures
+
+
+def summary_figures(run_dir: Path, batch_tokens: int) -> dict:
+    """Steps, training time and sizes as our trainer wrote them in run.json ({} when it wrote none): its own
+    numbers, where the record's trainer has only its log lines."""
+    from crawler.contract import RUN_SUMMARY
+
+    path = run_dir / RUN_SUMMARY
+    if not path.is_file():
+        return {}
+    summary = json.loads(path.read_text())
+    steps, train_ms = summary["steps"], summary["train_time_ms"]
+    figures = {"steps": steps, "train_time_ms": train_ms, "stopped_early": summary["stopped_early"],
+               "sizes": {key: summary[key] for key in ("code_bytes", "model_bytes", "total_bytes")}}
+    if steps and train_ms:
+        figures["ms_per_step"] = train_ms / steps
+        figures["tokens_per_s"] = steps * batch_tokens / (train_ms / 1000)
     return figures
 
 
@@ -502,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     run = run_logged("ours", ours_cmd, ours_env, REPO, args.out / "ours_train.log", left() - eval_reserve - 120,
                      stop_after=OURS_LAST_LINE)
     ours = {"cmd": run["cmd"], "returncode": run["returncode"], "ended": run["ended"], "wall_s": run["wall_s"],
-            **training_figures(run, batch_tokens)}
+            **training_figures(run, batch_tokens), **summary_figures(work / "ours", batch_tokens)}
     result["ours"] = ours
     if not finished(run) or not ours["steps"]:
         failed("ours", f"{run['ended']}, exit {run['returncode']}: {run['lines'][-1][1] if run['lines'] else 'no output'}")

@@ -1,4 +1,4 @@
-"""Bits per byte exactly as the challenge computes it, and an audit of the byte count.
+"""Bits per byte exactly as the challenge computes it.
 
 Each target token is charged the UTF-8 bytes of its piece: control, unknown and
 unused ids are boundaries worth 0 bytes, byte-fallback pieces are worth 1, other
@@ -69,43 +69,3 @@ def bits_per_byte(nll_nats: float, n_bytes: int) -> float:
     if n_bytes <= 0:
         raise ValueError("no bytes scored")
     return float(nll_nats) / (math.log(2) * float(n_bytes))
-
-
-@dataclass(frozen=True)
-class ByteAudit:
-    lut_bytes: int
-    text_bytes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.text_bytes / self.lut_bytes if self.lut_bytes else float("nan")
-
-    def to_dict(self) -> dict:
-        return {"lut_bytes": self.lut_bytes, "text_bytes": self.text_bytes, "ratio": self.ratio}
-
-
-def decode_audit(sp: spm.SentencePieceProcessor, lut: ByteLUT, ids: np.ndarray) -> ByteAudit:
-    """Compare the LUT's byte total for targets ids[1:] with the UTF-8 length of their decoded text.
-
-    The stream is cut at boundary tokens into documents and each is decoded whole,
-    so byte-fallback sequences decode as the characters they spell. A U+2581 left
-    in the decoded text was a space that the tokenizer could only spell in
-    byte-fallback pieces (no standalone U+2581 piece), and counts as the one byte
-    it was. ids[0] is context only: inside a document its own text is subtracted.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    lut_bytes = lut.count_bytes(ids[:-1], ids[1:])
-    text_bytes = 0
-    start = 0
-    for end in [*np.flatnonzero(lut.is_boundary[ids]).tolist(), len(ids)]:
-        run = ids[start:end].tolist()
-        if run:
-            text_bytes += _text_bytes(sp, run)
-            if start == 0:
-                text_bytes -= _text_bytes(sp, run[:1])
-        start = end + 1
-    return ByteAudit(lut_bytes, text_bytes)
-
-
-def _text_bytes(sp: spm.SentencePieceProcessor, ids: list[int]) -> int:
-    return len(sp.decode(ids).replace(SPACE, " ").encode("utf-8"))

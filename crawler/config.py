@@ -50,7 +50,7 @@ class CrawlerConfig:
     train_seq_len: int = 2048
     rope_dims: int = 16
     rope_base: float = 10000.0
-    # the record's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
+    # the reference script's Rotary: the base grows NTK-style beyond this many positions (10000 * 2^(16/14) at 2048)
     # and is bf16-rounded up to it; 0 = a fixed float32 base (format-1 artifacts, see crawler.ptz)
     rope_ntk_len: int = 1024
     logit_softcap: float = 30.0
@@ -119,7 +119,7 @@ class CrawlerConfig:
         return self.model_dim // self.num_heads
 
     def validate(self) -> "CrawlerConfig":
-        # bounds first: a manifest or a form is untrusted, and 1e6 loops or a 1e308 width is unbounded work
+        # bounds first: a manifest or a form is untrusted, and 1e6 crawler loops or a 1e308 width is unbounded work
         for name, value in dataclasses.asdict(self).items():
             for v in value if isinstance(value, tuple) else (value,):
                 if isinstance(v, float) and not math.isfinite(v):
@@ -167,7 +167,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-# The record's `leg3` run is the dataclass default; `tiny` keeps its topology at CPU scale.
+# The reference run (`leg3`) is the dataclass default; `tiny` keeps its topology at CPU scale.
 PRESETS: dict[str, dict] = {
     "leg3": {},
     "tiny": dict(
@@ -217,7 +217,6 @@ ENV_NAMES: dict[str, str] = {
     "VAL_MAX_TOKENS": "val_max_tokens",
     "MATRIX_LR": "matrix_lr",
     "TIED_EMBED_LR": "tied_embed_lr",
-    "EMBED_LR": "tied_embed_lr",
     "SCALAR_LR": "scalar_lr",
     "MUON_MOMENTUM": "muon_momentum",
     "MUON_MOMENTUM_WARMUP_START": "muon_momentum_warmup_start",
@@ -330,9 +329,29 @@ def coerce_overrides(overrides: dict) -> dict:
     return {name: _coerce(name, value) for name, value in overrides.items()}
 
 
+# The reference scripts read EMBED_LR and use it only for untied embeddings; ours are always tied (their
+# default), so it is ignored, as there, and TIED_EMBED_LR counts.
+IGNORED_ENV_NAMES = ("EMBED_LR",)
+
+
 def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
     environ = os.environ if environ is None else environ
     return {ENV_NAMES[k]: v for k, v in environ.items() if k in ENV_NAMES}
+
+
+def torchrun_ranks(environ: typing.Mapping[str, str] | None = None) -> tuple[int, int, int]:
+    """(RANK, WORLD_SIZE, LOCAL_RANK) as torchrun sets them; one process (0, 1, 0) without torchrun."""
+    environ = os.environ if environ is None else environ
+    return int(environ.get("RANK", "0")), int(environ.get("WORLD_SIZE", "1")), int(environ.get("LOCAL_RANK", "0"))
+
+
+def environment_without_challenge_names(environ: typing.Mapping[str, str] | None = None) -> tuple[dict, list[str]]:
+    """The environment without the challenge's variables, and the names dropped (a child run's settings)."""
+    environ = dict(os.environ if environ is None else environ)
+    dropped = sorted(k for k in environ if k in ENV_NAMES or k in IGNORED_ENV_NAMES)
+    for key in dropped:
+        del environ[key]
+    return environ, dropped
 
 
 TOML_MAX_BYTES = 1 << 20

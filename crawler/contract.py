@@ -52,16 +52,36 @@ def final_label(kind: MetricKind, exact: bool = False) -> str:
 
 
 @dataclass
+class BPBResult:
+    """One scoring pass over the validation stream (crawler.scoring computes it), as reports keep it."""
+    val_loss: float
+    val_bpb: float
+    nll_sum: float  # nats, float64
+    byte_sum: int
+    scored_tokens: int  # scorings, repeats included
+    available_tokens: int  # targets in the whole stream handed in
+    coverage: float  # distinct targets scored / available_tokens
+    seconds: float
+    seq_len: int
+    stride: int
+    repeated: int = 0  # scorings of a target already scored (none in our plans)
+
+
+@dataclass
 class Score:
     val_loss: float
     val_bpb: float
     eval_ms: float
     stride: int | None = None  # of a sliding-window pass
 
+    @classmethod
+    def of(cls, r: BPBResult, stride: int | None = None) -> Score:
+        return cls(r.val_loss, r.val_bpb, 1000 * r.seconds, stride)
+
 
 @dataclass
 class RunSummary:
-    """A run's final numbers, written as RUN_SUMMARY beside RUN_LOG when the run ends."""
+    """A run's final numbers, written as RUN_SUMMARY beside RUN_LOG once the artifact is out, then with its scores."""
     run_id: str
     seed: int
     world_size: int

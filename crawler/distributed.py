@@ -1,11 +1,12 @@
 """torchrun's protocol (RANK / WORLD_SIZE / LOCAL_RANK), shared by training and evaluation."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from crawler.config import torchrun_ranks
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,7 @@ def single_process(device: str | torch.device | None = None) -> Dist:
 
 def setup_dist(device: str | None = None) -> Dist:
     """One process: rank 0 of 1. Under torchrun: join the group (NCCL on GPUs, Gloo on CPU)."""
-    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world_size, local_rank = torchrun_ranks()
     if device is not None:
         dev = torch.device(device)
     else:

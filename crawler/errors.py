@@ -9,6 +9,10 @@ class PgolfError(Exception):
     """Bad input or state, reported as one line and a non-zero exit, never a traceback."""
 
 
+class ArtifactError(PgolfError, ValueError):
+    """A file that cannot be read or written as an artifact; the message is one line naming the file."""
+
+
 def first_line(e: BaseException, limit: int | None = None) -> str:
     """The first line of an error's message, or its class name when it has none: what one-line reports show."""
     lines = str(e).strip().splitlines()

@@ -11,7 +11,7 @@ applied 3 times -> 2 flat decoder blocks with U-Net skips -> tied head.
 
 Switches that are off in leg3 and change the computation when on:
 loop_rope_scales (per-loop RoPE base multipliers), loop_inst_dim (trained
-per-loop instruction vectors: `loop_inst` (loops, inst_dim) projected by
+per-loop instruction vectors: `loop_inst` (crawler_loops, inst_dim) projected by
 `loop_inst_proj` (dim, inst_dim) and added to the residual stream before each
 crawler loop), xsa_flat (XSA in the flat blocks too), and QAT (set_qat: the
 block matrices run on crawler.quant.fake_quantize's export grid).
@@ -70,9 +70,9 @@ class CastedLinear(nn.Linear):
 
 
 def rotary(seq_len: int, rope_dims: int, base: float, ntk_len: int, device) -> tuple[Tensor, Tensor]:
-    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2), as the record's Rotary.
+    """cos, sin of shape (T, 1, rope_dims/2), broadcastable over (B, T, H, rope_dims/2), as the reference script's Rotary.
 
-    The record builds every Rotary with a train length of 1024 (ntk_len) whatever it trains at: up to that
+    The reference builds every Rotary with a train length of 1024 (ntk_len) whatever it trains at: up to that
     many positions it uses its inv_freq buffer, which the model's bf16 cast has rounded to bf16; beyond, a
     fresh float32 inv_freq of the NTK-grown base base * (T / ntk_len) ** (rd / (rd - 2)). ntk_len 0 is the
     format-1 convention: one float32 base at every length.
@@ -89,7 +89,7 @@ def rotary(seq_len: int, rope_dims: int, base: float, ntk_len: int, device) -> t
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims by -angle (the record's
+    # partial RoPE: rotate (x1, x2) half-split pairs of the first rope_dims dims by -angle (the reference's
     # direction), pass the rest through
     half = cos.size(-1)
     x1, x2, rest = x[..., :half], x[..., half:2 * half], x[..., 2 * half:]
@@ -181,7 +181,7 @@ class Block(nn.Module):
         self.attn_scale = nn.Parameter(torch.ones(dim))
         self.mlp_scale = nn.Parameter(torch.ones(dim))
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(dim), torch.zeros(dim))))
-        # deeper blocks see a smaller normalised input, as in the record
+        # deeper blocks see a smaller normalised input, as in the reference
         self.ln_scale = 1.0 / math.sqrt(layer_index + 1)
 
     def forward(self, x: Tensor, x0: Tensor, cos: Tensor, sin: Tensor, on_attention=None) -> Tensor:
@@ -256,7 +256,7 @@ class CrawlerGPT(nn.Module):
                 elif min(module.weight.shape) >= 64:
                     nn.init.orthogonal_(module.weight)
         with torch.no_grad():
-            # the record's rule for output projections, 1/sqrt(2 * distinct blocks); the blocks' own are zero-init
+            # the reference's rule for output projections, 1/sqrt(2 * distinct blocks); the blocks' own are zero-init
             self.bigram.proj.weight.mul_(1.0 / math.sqrt(2 * max(1, cfg.num_flat_layers + cfg.num_crawler_layers)))
             if cfg.loop_inst_dim > 0:
                 # instructions start as a gentle, distinct nudge per loop (rms ~0.1 per channel)
@@ -328,6 +328,3 @@ class CrawlerGPT(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
-
-    def loss(self, ids: Tensor, targets: Tensor) -> Tensor:
-        return self(ids, targets)

@@ -13,7 +13,7 @@ Byte layout (little-endian; every byte counts toward the 16,000,000-byte cap):
 Format 1 (magic b"PGZ1", no manifest checksum: the header ends at offset 9) is
 still read. Its models rotated RoPE pairs the other way and used one fixed
 rope_base at every length; on load its c_q/c_k rows are converted to the
-record's direction (crawler.model.flip_rotary_direction, exact) and its config
+reference's direction (crawler.model.flip_rotary_direction, exact) and its config
 gets rope_ntk_len 0, so it scores exactly as it did.
 
 The manifest holds format_version, config (CrawlerConfig.to_dict(): every
@@ -25,14 +25,15 @@ The canonical stream is, tensor after tensor, its data (int8 q row-major, or
 the float16 values) followed, for int6/int8, by its float16 row scales.
 
 Codecs (the payload):
-    zstd  the canonical stream as one zstd-22 frame: the record's compression, without pickle.
+    zstd  the canonical stream as one zstd-22 frame: the reference script's compression, without pickle.
     rans  uint32 k; a zstd-22 frame of k bytes (the side stream) holding the frequency tables
           (uint16, each summing to 2**RANS_PREC: RANS_CLASSES tables of 63 entries for int6, then
           RANS_CLASSES of 255 for int8), one uint8 class per row of every quantised tensor, then
           the low bytes and then the high bytes of every float16 (row scales, then fp16 tensors);
           then the symbols q + qmax of all quantised tensors, each row under the table of its
           scheme and class, as one rANS stream interleaved over `lanes` states (symbol i goes to
-          lane i % lanes): uint16 lanes, lanes uint32 final states, uint16 words to the end.
+          lane i % lanes): uint16 lanes, lanes uint32 final states, uint16 words to the end
+          (the coder: crawler.rans).
 No zstd frame stores its content size, and the reader never trusts one: it
 decompresses in small steps and refuses output beyond what the manifest implies.
 """
@@ -51,10 +52,11 @@ import zstandard
 from torch import Tensor, nn
 
 from crawler.config import CrawlerConfig, config_from_dict
-from crawler.errors import PgolfError, first_line
+from crawler.errors import ArtifactError, first_line
 from crawler.files import atomic_write_bytes
 from crawler.model import CrawlerGPT, flip_rotary_direction
-from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict
+from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict, row_count
+from crawler.rans import decode_rans, encode_rans, side_stream_bytes
 
 MAGIC = b"PGZ2"
 FORMAT_VERSION = 2
@@ -66,16 +68,9 @@ CODECS = ("zstd", "rans")
 DEFAULT_CODEC = "rans"
 ZSTD_LEVEL = 22
 MANIFEST_CAP = 1 << 20
-DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x a record-sized model's tensors
-# parameters a model may have (PGOLF_MAX_PARAMS): 2.3x the record's 14.5 M; a 16 MB artifact holds ~21 M at int6
+DEFAULT_MAX_DECOMPRESSED = 1 << 28  # 256 MiB, ~15x the reference model's tensors
+# parameters a model may have (PGOLF_MAX_PARAMS): 2.3x the reference model's 14.5 M; a 16 MB artifact holds ~21 M at int6
 DEFAULT_MAX_PARAMS = 1 << 25
-RANS_PREC = 15  # table total 2**15; with 255 symbols every present symbol still gets a frequency >= 1
-RANS_L = 1 << 16  # states live in [2**16, 2**32) and renormalise by 16-bit words
-RANS_CLASSES = 16  # row classes per scheme, each with its own frequency table
-
-
-class ArtifactError(PgolfError, ValueError):
-    """A file that cannot be read or written as an artifact; the message is one line naming the file."""
 
 
 def zstd_compress(data: bytes) -> bytes:
@@ -127,14 +122,10 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], config: CrawlerConfig, wher
 
 # ----------------------------------------------------------------------------- canonical stream
 
-def _rows(shape: tuple[int, ...]) -> int:
-    return shape[0] if len(shape) >= 2 else 1
-
-
 def _sizes(scheme: str, shape: tuple[int, ...]) -> tuple[int, int]:
     """(data bytes, scale bytes) of one tensor in the canonical stream."""
     numel = math.prod(shape)
-    return (2 * numel, 0) if scheme == "fp16" else (numel, 2 * _rows(shape))
+    return (2 * numel, 0) if scheme == "fp16" else (numel, 2 * row_count(shape))
 
 
 def _canonical(qsd: dict[str, QTensor]) -> bytes:
@@ -154,7 +145,7 @@ def _from_canonical(raw: bytes, entries: list[tuple[str, str, tuple[int, ...]]])
             data = torch.from_numpy(np.frombuffer(raw, "<f2", nd // 2, pos).reshape(shape).copy())
             out[name] = QTensor(scheme, shape, data)
         else:
-            rows = _rows(shape)
+            rows = row_count(shape)
             data = torch.from_numpy(np.frombuffer(raw, np.int8, nd, pos).reshape(rows, -1).copy())
             scale = torch.from_numpy(np.frombuffer(raw, "<f2", ns // 2, pos + nd).copy())
             out[name] = QTensor(scheme, shape, data, scale)
@@ -162,176 +153,13 @@ def _from_canonical(raw: bytes, entries: list[tuple[str, str, tuple[int, ...]]])
     return out
 
 
-# ----------------------------------------------------------------------------- rANS
-
-def _normalize(counts: np.ndarray) -> np.ndarray:
-    """Frequencies summing to 2**RANS_PREC, >= 1 for every symbol that occurs."""
-    total = 1 << RANS_PREC
-    f = np.where(counts > 0, np.maximum(1, counts * total // max(int(counts.sum()), 1)), 0)
-    if not f.any():
-        f[0] = total
-    f[np.argmax(f)] += total - f.sum()
-    return f.astype(np.uint64)
-
-
-def _lanes_for(n: int) -> int:
-    # enough lanes that the per-step numpy overhead is amortised, few enough that the 4-byte states stay cheap
-    return 1 << min(10, max(0, (n >> 12).bit_length()))
-
-
-def _padded(sym: np.ndarray, tid: np.ndarray, freq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    pad = -len(sym) % lanes
-    last = tid[-1] if len(tid) else 0
-    return (np.concatenate((sym, np.full(pad, np.argmax(freq[last]), np.uint8))),
-            np.concatenate((tid, np.full(pad, last, tid.dtype))))
-
-
-def rans_encode(sym: np.ndarray, tid: np.ndarray, freq: np.ndarray, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(final states uint32 (lanes,), words uint16): symbol sym[i] under table freq[tid[i]]."""
-    cum = np.cumsum(freq, axis=1) - freq
-    sym, tid = _padded(sym, tid, freq, lanes)
-    x = np.full(lanes, RANS_L, np.uint64)
-    chunks = []
-    for step in range(len(sym) // lanes - 1, -1, -1):  # rANS encodes backwards so the decoder runs forwards
-        t, s = tid[step * lanes:(step + 1) * lanes], sym[step * lanes:(step + 1) * lanes]
-        f, c = freq[t, s], cum[t, s]
-        m = x >= f << np.uint64(32 - RANS_PREC)
-        chunks.append((x[m] & np.uint64(0xFFFF)).astype(np.uint16))
-        x[m] >>= np.uint64(16)
-        x = ((x // f) << np.uint64(RANS_PREC)) + x % f + c
-    return x.astype(np.uint32), np.concatenate(chunks[::-1]) if chunks else np.zeros(0, np.uint16)
-
-
-def rans_decode(states: np.ndarray, words: np.ndarray, tid: np.ndarray, freq: np.ndarray, where: str) -> np.ndarray:
-    """The len(tid) symbols rans_encode wrote; ArtifactError if the words do not decode back to the start state."""
-    n, lanes = len(tid), len(states)
-    cum = np.cumsum(freq, axis=1) - freq
-    lookup = np.stack([np.repeat(np.arange(freq.shape[1], dtype=np.uint8), f.astype(np.int64)) for f in freq])
-    _, tid = _padded(np.zeros(n, np.uint8), tid, freq, lanes)
-    out = np.empty(len(tid), np.uint8)
-    x = states.astype(np.uint64)
-    mask, pos = np.uint64((1 << RANS_PREC) - 1), 0
-    for step in range(len(tid) // lanes):
-        sl = slice(step * lanes, (step + 1) * lanes)
-        t, slot = tid[sl], x & mask
-        s = lookup[t, slot]
-        x = freq[t, s] * (x >> np.uint64(RANS_PREC)) + slot - cum[t, s]
-        m = x < RANS_L
-        k = int(np.count_nonzero(m))
-        if pos + k > len(words):
-            raise ArtifactError(f"{where}: corrupt rANS stream (runs out of words)")
-        x[m] = (x[m] << np.uint64(16)) | words[pos:pos + k]
-        pos += k
-        out[sl] = s
-    if pos != len(words) or (x != RANS_L).any():
-        raise ArtifactError(f"{where}: corrupt rANS stream (does not end where it began)")
-    return out[:n]
-
-
-# ----------------------------------------------------------------------------- codecs
-
-def _row_classes(q: np.ndarray) -> np.ndarray:
-    """Each row's class: half-octave bin of its mean |q|. Rows of one spread share a table, so the
-    coder follows the spread from row to row, which one table per tensor cannot."""
-    spread = np.abs(q.astype(np.float32)).mean(axis=1)
-    return np.clip(np.floor(2 * np.log2(np.maximum(spread, 1e-3) * 4)), 0, RANS_CLASSES - 1).astype(np.uint8)
-
-
-def _table_layout(scheme: str) -> tuple[int, int]:
-    """(first table index, alphabet size) of a scheme's RANS_CLASSES tables."""
-    return (0, 63) if scheme == "int6" else (RANS_CLASSES, 255)
-
-
-def _encode_rans(qsd: dict[str, QTensor]) -> bytes:
-    quantised = [qt for qt in qsd.values() if qt.scheme != "fp16"]
-    syms, tids, classes = [], [], []
-    for qt in quantised:
-        q = qt.data.numpy().astype(np.int16)
-        first, size = _table_layout(qt.scheme)
-        c = _row_classes(q)
-        syms.append((q + size // 2).astype(np.uint8).ravel())
-        tids.append(np.repeat(c + first, q.shape[1]))
-        classes.append(c)
-    sym = np.concatenate(syms) if syms else np.zeros(0, np.uint8)
-    tid = np.concatenate(tids) if tids else np.zeros(0, np.uint8)
-    counts = np.bincount(tid.astype(np.int64) * 255 + sym, minlength=2 * RANS_CLASSES * 255).reshape(-1, 255)
-    freq = np.stack([_normalize(c) for c in counts])
-    halves = [qt.scale.numpy().view(np.uint16) for qt in quantised]
-    halves += [qt.data.numpy().ravel().view(np.uint16) for qt in qsd.values() if qt.scheme == "fp16"]
-    h = np.concatenate(halves) if halves else np.zeros(0, np.uint16)
-    side = b"".join((freq[:RANS_CLASSES, :63].astype("<u2").tobytes(), freq[RANS_CLASSES:].astype("<u2").tobytes(),
-                     *(c.tobytes() for c in classes), (h & 0xFF).astype(np.uint8).tobytes(),
-                     (h >> 8).astype(np.uint8).tobytes()))
-    lanes = _lanes_for(len(sym))
-    states, words = rans_encode(sym, tid, freq, lanes)
-    zside = zstd_compress(side)
-    return struct.pack("<I", len(zside)) + zside + struct.pack("<H", lanes) + states.astype("<u4").tobytes() \
-        + words.astype("<u2").tobytes()
-
-
-def _decode_rans(payload: bytes, entries: list, where: str) -> dict[str, QTensor]:
-    quantised = [(name, scheme, shape) for name, scheme, shape in entries if scheme != "fp16"]
-    n_rows = sum(_rows(shape) for _, _, shape in quantised)
-    n_half = n_rows + sum(math.prod(shape) for _, scheme, shape in entries if scheme == "fp16")
-    table_bytes = 2 * RANS_CLASSES * (63 + 255)
-    side_bytes = table_bytes + n_rows + 2 * n_half
-    if len(payload) < 4:
-        raise ArtifactError(f"{where}: truncated payload")
-    (k,) = struct.unpack_from("<I", payload)
-    if 4 + k + 2 > len(payload):
-        raise ArtifactError(f"{where}: truncated payload")
-    side = zstd_decompress_capped(payload[4:4 + k], side_bytes, f"{where}: side stream")
-    if len(side) != side_bytes:
-        raise ArtifactError(f"{where}: side stream has {len(side):,} bytes, the manifest implies {side_bytes:,}")
-    (lanes,) = struct.unpack_from("<H", payload, 4 + k)
-    body = payload[4 + k + 2:]
-    if lanes == 0 or len(body) < 4 * lanes or (len(body) - 4 * lanes) % 2:
-        raise ArtifactError(f"{where}: truncated or malformed rANS stream")
-    states = np.frombuffer(body, "<u4", lanes)
-    words = np.frombuffer(body, "<u2", offset=4 * lanes).astype(np.uint64)
-    if (states < RANS_L).any():
-        raise ArtifactError(f"{where}: corrupt rANS states")
-
-    freq = np.zeros((2 * RANS_CLASSES, 255), np.uint64)
-    freq[:RANS_CLASSES, :63] = np.frombuffer(side, "<u2", RANS_CLASSES * 63).reshape(-1, 63)
-    freq[RANS_CLASSES:] = np.frombuffer(side, "<u2", RANS_CLASSES * 255, 2 * RANS_CLASSES * 63).reshape(-1, 255)
-    if (freq.sum(axis=1) != 1 << RANS_PREC).any():
-        raise ArtifactError(f"{where}: corrupt rANS frequency table")
-    classes = np.frombuffer(side, np.uint8, n_rows, table_bytes)
-    if (classes >= RANS_CLASSES).any():
-        raise ArtifactError(f"{where}: corrupt rANS row class")
-    pos = table_bytes + n_rows
-    h = np.frombuffer(side, np.uint8, n_half, pos).astype(np.uint16) | \
-        (np.frombuffer(side, np.uint8, n_half, pos + n_half).astype(np.uint16) << 8)
-
-    tids, rpos = [], 0
-    for _, scheme, shape in quantised:
-        rows = _rows(shape)
-        tids.append(np.repeat(classes[rpos:rpos + rows] + _table_layout(scheme)[0], math.prod(shape) // rows))
-        rpos += rows
-    tid = np.concatenate(tids) if tids else np.zeros(0, np.uint8)
-    sym = rans_decode(states, words, tid, freq, where)
-    out, spos, hpos = {}, 0, 0
-    for name, scheme, shape in quantised:
-        rows, n = _rows(shape), math.prod(shape)
-        q = (sym[spos:spos + n].astype(np.int16) - _table_layout(scheme)[1] // 2).astype(np.int8).reshape(rows, -1)
-        scale = h[hpos:hpos + rows].view(np.float16).copy()
-        out[name] = QTensor(scheme, shape, torch.from_numpy(q), torch.from_numpy(scale))
-        spos, hpos = spos + n, hpos + rows
-    for name, scheme, shape in entries:
-        if scheme == "fp16":
-            n = math.prod(shape)
-            data = torch.from_numpy(h[hpos:hpos + n].view(np.float16).reshape(shape).copy())
-            out[name] = QTensor(scheme, shape, data)
-            hpos += n
-    return {name: out[name] for name, _, _ in entries}
-
-
 def encode_payload(qsd: dict[str, QTensor], codec: str) -> bytes:
     if codec == "zstd":
         return zstd_compress(_canonical(qsd))
     if codec == "rans":
-        return _encode_rans(qsd)
+        side, stream = encode_rans(qsd)
+        zside = zstd_compress(side)
+        return struct.pack("<I", len(zside)) + zside + stream
     raise ArtifactError(f"unknown codec {codec!r} (choose from {', '.join(CODECS)})")
 
 
@@ -342,7 +170,16 @@ def decode_payload(payload: bytes, codec: str, entries: list, where: str) -> dic
         if len(raw) != raw_bytes:
             raise ArtifactError(f"{where}: payload has {len(raw):,} bytes, the manifest implies {raw_bytes:,}")
         return _from_canonical(raw, entries)
-    return _decode_rans(payload, entries, where)
+    if len(payload) < 4:
+        raise ArtifactError(f"{where}: truncated payload")
+    (k,) = struct.unpack_from("<I", payload)
+    if 4 + k + 2 > len(payload):  # the side stream, then the rANS stream's uint16 lane count
+        raise ArtifactError(f"{where}: truncated payload")
+    expected = side_stream_bytes(entries)
+    side = zstd_decompress_capped(payload[4:4 + k], expected, f"{where}: side stream")
+    if len(side) != expected:
+        raise ArtifactError(f"{where}: side stream has {len(side):,} bytes, the manifest implies {expected:,}")
+    return decode_rans(side, payload[4 + k:], entries, where)
 
 
 # ----------------------------------------------------------------------------- write

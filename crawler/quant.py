@@ -1,16 +1,16 @@
-"""The record's export quantisation, and fake quantisation onto the same grid for QAT.
+"""The reference script's export quantisation, and fake quantisation onto the same grid for QAT.
 
 Schemes, chosen per tensor by `scheme_for`:
   fp16  every float tensor with at most 65,536 elements, stored as float16.
   int6  attention and MLP matrices (names with .attn., .mlp. or .proj., the
-        record's classifier): per row, q in [-31, 31] in an int8 container,
+        reference's classifier): per row, q in [-31, 31] in an int8 container,
         scale = row clip / 31 in fp16, at least 1/31. The row clip is one
         percentile of |row| shared by the whole matrix, the one of
         INT6_CLIP_PERCENTILES with the least whole-matrix MSE.
   int8  every other large tensor (embeddings, bigram table): per row, clip at
         the 99.99984th percentile of |row|, scale = clip / 127, at least 1/127,
         q = round(clipped row / scale) in [-127, 127] with the float32 scale,
-        which is then stored in fp16 (the record's order, bit for bit).
+        which is then stored in fp16 (the reference's order, bit for bit).
 A tensor that is not 2-D is quantised as the rows of its (shape[0], -1) view,
 one row if it is 1-D. Where QAT trained a block group for int8
 (qat_*_bits == 8), its matrices export as int8 too, so the grids agree.
@@ -43,6 +43,11 @@ class QTensor:
     scale: Tensor | None = None  # float16 (rows,) for int6/int8
 
 
+def row_count(shape: tuple[int, ...]) -> int:
+    """Rows of a quantised tensor of this shape: one scale each."""
+    return shape[0] if len(shape) >= 2 else 1
+
+
 def _rows(t: Tensor) -> Tensor:
     return t.reshape(1, -1) if t.ndim < 2 else t.reshape(t.shape[0], -1)
 
@@ -71,8 +76,8 @@ def quantize_tensor(w: Tensor, bits: int) -> tuple[Tensor, Tensor]:
     w = _rows(w.detach().float())
     a = w.abs()
     if bits == 8:
-        # the record's int8 rounds with the float32 scale and only then stores it as fp16 (int6 rounds with
-        # the fp16 scale): the dequantised value is not on the grid, but it is what the record writes
+        # the reference's int8 rounds with the float32 scale and only then stores it as fp16 (int6 rounds with
+        # the fp16 scale): the dequantised value is not on the grid, but it is what the reference writes
         clip = _row_quantiles(a, (INT8_CLIP_PERCENTILE,))[0][:, None]
         scale = (clip / QMAX[8]).clamp_min(1.0 / QMAX[8])
         q = torch.clamp(torch.round(torch.maximum(torch.minimum(w, clip), -clip) / scale), -QMAX[8], QMAX[8])
@@ -89,20 +94,10 @@ def dequantize_tensor(q: Tensor, scale: Tensor, shape: tuple[int, ...]) -> Tenso
     return (q.float() * scale.float()[:, None]).reshape(shape)
 
 
-class _FakeQuantize(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w: Tensor, bits: int) -> Tensor:
-        q, scale = quantize_tensor(w, bits)
-        return dequantize_tensor(q, scale, w.shape).to(w.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return grad, None  # straight-through
-
-
 def fake_quantize(w: Tensor, bits: int) -> Tensor:
-    """dequantize(quantize(w)) on the export grid in the forward pass, identity gradient in the backward."""
-    return _FakeQuantize.apply(w, bits)
+    """dequantize(quantize(w)) on the export grid, in w's dtype (CastedLinear passes the gradient straight through)."""
+    q, scale = quantize_tensor(w, bits)
+    return dequantize_tensor(q, scale, w.shape).to(w.dtype)
 
 
 def block_matrix_bits(qat_flat_bits: int = 0, qat_crawler_bits: int = 0) -> dict[str, int]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from crawler.errors import PgolfError
-from crawler.files import atomic_write_bytes
 
 SHARD_MAGIC = 20240520
 SHARD_VERSION = 1
@@ -54,20 +53,6 @@ def read_shard(path: str | Path, vocab_size: int | None = None) -> np.ndarray:
             pos = int(np.argmax(tokens >= vocab_size))
             raise ShardError(f"{path}: token id {int(tokens[pos])} at position {pos} >= vocab size {vocab_size}")
     return tokens
-
-
-def write_shard(path: str | Path, tokens) -> None:
-    """Write atomically (temp file + rename) so a crash never leaves a half shard under the real name."""
-    path = Path(path)
-    arr = np.asarray(tokens)
-    if arr.ndim != 1:
-        raise ShardError(f"{path}: tokens must be one-dimensional, got shape {arr.shape}")
-    if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 0xFFFF):
-        raise ShardError(f"{path}: token ids must fit in uint16")
-    header = np.zeros(HEADER_INTS, dtype="<i4")
-    header[:3] = (SHARD_MAGIC, SHARD_VERSION, arr.size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, header.tobytes() + arr.astype("<u2", copy=False).tobytes())
 
 
 def find_shards(data_path: str | Path, split: str) -> list[Path]:

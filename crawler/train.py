@@ -16,7 +16,8 @@ linear layers, AdamW the embeddings and the small control tensors.
 Late in training (LR scale below the thresholds) QAT turns on and SWA collects
 snapshots. At the end the averaged weights (SWA, else EMA) replace the live
 ones, the float checkpoint is saved, the int6+zstd artifact is exported,
-reloaded and scored.
+reloaded and scored, and the run's final numbers are written as run.json
+(crawler.contract.RunSummary) beside train.log.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -37,13 +38,15 @@ from tqdm import tqdm
 
 from crawler.bpb import load_byte_lut
 from crawler.config import ConfigError, CrawlerConfig
+from crawler.contract import (ARTIFACT_PASSES, CODE_SIZE_LABEL, CONFIG_LABEL, MODEL_SIZE_LABEL, RUN_ARTIFACT,
+                              RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG, STOP_LABEL, TOTAL_SIZE_LABEL, BPBResult, MetricKind,
+                              RunSummary, Score, final_label)
 from crawler.distributed import Dist, setup_dist
 from crawler.loader import DistributedTokenLoader
 from crawler.model import CastedLinear, CrawlerGPT
 from crawler.muon import Muon
 from crawler.ptz import export_model, load_artifact
-from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT, RUN_CONFIG, RUN_LOG
-from crawler.scoring import BPBResult, evaluate_bpb
+from crawler.scoring import evaluate_bpb
 from crawler.shards import load_split
 from crawler.shipped import code_files
 
@@ -51,11 +54,7 @@ from crawler.shipped import code_files
 @dataclass
 class TrainResult:
     run_dir: Path
-    steps: int
-    train_time_ms: float
-    val_loss: float
-    val_bpb: float
-    final: dict = field(default_factory=dict)  # sizes and the roundtrip / sliding-window scores of the artifact
+    summary: RunSummary  # what the master rank wrote as run.json
 
 
 class RunLog:
@@ -218,99 +217,116 @@ def train(cfg: CrawlerConfig, progress: bool = True) -> TrainResult:
             dist.destroy_process_group()
 
 
-def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
-    # the data and the tokenizer are read before the run folder is made: a bad one leaves nothing behind
-    val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
-    lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
-    make_loader = lambda: DistributedTokenLoader(cfg.data_path, d.rank, d.world_size, d.device, cfg.vocab_size)
-    train_loader = make_loader()
-    run_dir = Path(cfg.out_dir) / cfg.run_id
-    if d.master:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(run_dir / RUN_LOG if d.master else None)
-    cuda = d.device.type == "cuda"
-    if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+class Run:
+    """What every phase of a run shares: the config, the process, the data, the log, the model and how it steps."""
 
-    def sync():
-        if cuda:
+    def __init__(self, cfg: CrawlerConfig, d: Dist, progress: bool):
+        self.cfg, self.d, self.progress = cfg, d, progress
+        self.cuda = d.device.type == "cuda"
+        # the data and the tokenizer are read before the run folder is made: a bad one leaves nothing behind
+        self.val_tokens = load_split(cfg.data_path, "val", cfg.vocab_size)
+        self.lut = load_byte_lut(cfg.tokenizer_file, cfg.vocab_size)
+        self.new_loader()
+        self.run_dir = Path(cfg.out_dir) / cfg.run_id
+        if d.master:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(self.run_dir / RUN_LOG if d.master else None)
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.grad_accum = grad_accum_for(cfg, d.world_size)
+        self.compiled = cfg.compile and self.cuda
+        torch.manual_seed(cfg.seed)
+        self.gpt = CrawlerGPT(cfg).to(d.device)
+        self.net = torch.compile(self.gpt, dynamic=False) if self.compiled else self.gpt  # what runs forward
+        if d.enabled:
+            self.net = DDP(self.net, device_ids=[d.local_rank] if self.cuda else None, broadcast_buffers=False,
+                           find_unused_parameters=cfg.crawler_loops == 0)
+        self.optimizers = build_optimizers(self.gpt, cfg)
+
+    def new_loader(self) -> None:
+        self.train_loader = DistributedTokenLoader(self.cfg.data_path, self.d.rank, self.d.world_size, self.d.device,
+                                                   self.cfg.vocab_size)
+
+    def sync(self) -> None:
+        if self.cuda:
             torch.cuda.synchronize()
 
-    grad_accum = grad_accum_for(cfg, d.world_size)
+    def step(self, step: int, scale: float) -> torch.Tensor:
+        cfg = self.cfg
+        next_batch = lambda: self.train_loader.next_batch(cfg.train_batch_tokens, cfg.train_seq_len, self.grad_accum)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else contextlib.nullcontext()
+        return train_step(self.net, self.gpt, self.optimizers, next_batch, self.grad_accum, cfg, step, scale, autocast)
 
-    compiled = cfg.compile and cuda
-    torch.manual_seed(cfg.seed)
-    gpt = CrawlerGPT(cfg).to(d.device)
-    net = torch.compile(gpt, dynamic=False) if compiled else gpt
-    if d.enabled:
-        net = DDP(net, device_ids=[d.local_rank] if cuda else None, broadcast_buffers=False,
-                  find_unused_parameters=cfg.crawler_loops == 0)
-    optimizers = build_optimizers(gpt, cfg)
-    step_fn = lambda step, scale: train_step(
-        net, gpt, optimizers, lambda: train_loader.next_batch(cfg.train_batch_tokens, cfg.train_seq_len, grad_accum),
-        grad_accum, cfg, step, scale, autocast)
-    eval_model = net.module if isinstance(net, DDP) else net
-    val_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
+    def validate(self) -> BPBResult:
+        cfg, d = self.cfg, self.d
+        model = self.net.module if isinstance(self.net, DDP) else self.net
+        seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.train_seq_len))
+        return evaluate_bpb(model, self.val_tokens, self.lut, cfg.train_seq_len, cfg.train_seq_len, seqs, d.device,
+                            max_tokens=cfg.val_max_tokens, rank=d.rank, world_size=d.world_size, progress=self.progress)
 
-    def validate(max_tokens: int) -> BPBResult:
-        return evaluate_bpb(eval_model, val_tokens, lut, cfg.train_seq_len, cfg.train_seq_len, val_seqs, d.device,
-                            max_tokens=max_tokens, rank=d.rank, world_size=d.world_size, progress=progress)
 
-    log(f"run_id:{cfg.run_id} run_dir:{run_dir}")
-    log(f"config:{json.dumps(cfg.to_dict(), separators=(',', ':'))}")
-    log(f"device:{d.device} torch:{torch.__version__} dtype:{'bf16-autocast' if cuda else 'fp32'}")
-    log(f"train_loader:shards:{len(train_loader.stream.files)} val_tokens:{len(val_tokens)}")
+def log_header(run: Run) -> None:
+    cfg, d, log, gpt = run.cfg, run.d, run.log, run.gpt
+    log(f"run_id:{cfg.run_id} run_dir:{run.run_dir}")
+    log(f"{CONFIG_LABEL}{json.dumps(cfg.to_dict(), separators=(',', ':'))}")
+    log(f"device:{d.device} torch:{torch.__version__} dtype:{'bf16-autocast' if run.cuda else 'fp32'}")
+    log(f"train_loader:shards:{len(run.train_loader.stream.files)} val_tokens:{len(run.val_tokens)}")
     log(f"model_params:{sum(p.numel() for p in gpt.parameters())}")
     log(f"layout:flat:{cfg.num_flat_layers} crawler:{cfg.num_crawler_layers}x{cfg.crawler_loops} "
         f"block_applications:{gpt.num_block_applications()} xsa_crawler:{int(cfg.xsa_crawler)} xsa_flat:{int(cfg.xsa_flat)}")
-    log(f"world_size:{d.world_size} grad_accum_steps:{grad_accum}")
+    log(f"world_size:{d.world_size} grad_accum_steps:{run.grad_accum}")
     log(f"num_heads:{cfg.num_heads} num_kv_heads:{cfg.num_kv_heads} embed_lr:{cfg.tied_embed_lr} "
         f"matrix_lr:{cfg.matrix_lr} scalar_lr:{cfg.scalar_lr}")
     log(f"train_batch_tokens:{cfg.train_batch_tokens} train_seq_len:{cfg.train_seq_len} iterations:{cfg.iterations} "
         f"warmup_steps:{cfg.warmup_steps} max_wallclock_seconds:{cfg.max_wallclock_seconds:.3f}")
-    log(f"compile:enabled={int(compiled)}")
+    log(f"compile:enabled={int(run.compiled)}")
     log(f"seed:{cfg.seed}")
 
-    # Compile warm-up: real steps (QAT on for the second half, so both graphs get compiled), then back to init.
-    if cfg.warmup_steps > 0:
-        init_model = copy.deepcopy(gpt.state_dict())
-        init_opts = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
-        qat = cfg.qat_flat_bits > 0 or cfg.qat_crawler_bits > 0
-        for i in range(cfg.warmup_steps):
-            gpt.set_qat(qat and i >= cfg.warmup_steps // 2)
-            step_fn(0, 1.0)
-            log(f"warmup_step:{i + 1}/{cfg.warmup_steps}")
-        gpt.set_qat(False)
-        gpt.load_state_dict(init_model)
-        for opt, state in zip(optimizers, init_opts):
-            opt.load_state_dict(state)
-        train_loader = make_loader()
 
-    average = WeightAverage(gpt, cfg)
+def compile_warmup(run: Run) -> None:
+    """Real steps (QAT on for the second half, so both graphs get compiled), then back to the initial state."""
+    cfg, gpt = run.cfg, run.gpt
+    init_model = copy.deepcopy(gpt.state_dict())
+    init_opts = [copy.deepcopy(opt.state_dict()) for opt in run.optimizers]
+    qat = cfg.qat_flat_bits > 0 or cfg.qat_crawler_bits > 0
+    for i in range(cfg.warmup_steps):
+        gpt.set_qat(qat and i >= cfg.warmup_steps // 2)
+        run.step(0, 1.0)
+        run.log(f"warmup_step:{i + 1}/{cfg.warmup_steps}")
+    gpt.set_qat(False)
+    gpt.load_state_dict(init_model)
+    for opt, state in zip(run.optimizers, init_opts):
+        opt.load_state_dict(state)
+    run.new_loader()
+
+
+def training_loop(run: Run, average: WeightAverage) -> RunSummary:
+    """Steps until `iterations` or the wallclock cap, validating every val_loss_every steps and at the end; the
+    run's numbers so far, the last validation as pre_quant."""
+    cfg, d, log, gpt = run.cfg, run.d, run.log, run.gpt
     qat_on = False
     max_ms = 1000.0 * cfg.max_wallclock_seconds if cfg.max_wallclock_seconds > 0 else math.inf
     # the bar counts towards whichever limit ends the run first, the step count or the wallclock cap
     bar = tqdm(total=1.0, desc="train", bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
-               disable=not progress or not d.master, leave=False)
+               disable=not run.progress or not d.master, leave=False)
     train_ms, stop_after, step = 0.0, None, 0
-    val = None
-    sync()
+    run.sync()
     t0 = time.perf_counter()
     while True:
         last = step == cfg.iterations or (stop_after is not None and step >= stop_after)
         if last or (cfg.val_loss_every > 0 and step % cfg.val_loss_every == 0):
-            sync()
+            run.sync()
             train_ms += 1000.0 * (time.perf_counter() - t0)
-            val = validate(cfg.val_max_tokens)
-            log(f"step:{step}/{cfg.iterations} val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f} "
+            val = run.validate()
+            log(f"step:{step}/{cfg.iterations} val_loss:{val.val_loss:.4f} val_bpb:{val.val_bpb:.4f} "
                 f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
-            sync()
+            run.sync()
             t0 = time.perf_counter()
         if last:
-            if stop_after is not None and step < cfg.iterations:
-                log(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{cfg.iterations}")
+            stopped_early = stop_after is not None and step < cfg.iterations
+            if stopped_early:
+                log(f"{STOP_LABEL} train_time:{train_ms:.0f}ms step:{step}/{cfg.iterations}")
             break
         scale = lr_scale(cfg, step, train_ms + 1000.0 * (time.perf_counter() - t0))
         if not qat_on and (cfg.qat_flat_bits or cfg.qat_crawler_bits) and scale < cfg.qat_threshold:
@@ -318,7 +334,7 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
             qat_on = True
             log(f"qat:start step:{step} lr_scale:{scale:.4f} flat_bits:{cfg.qat_flat_bits} "
                 f"crawler_bits:{cfg.qat_crawler_bits}")
-        train_loss = step_fn(step, scale)
+        train_loss = run.step(step, scale)
         step += 1
         if average.update(step, scale):
             log(f"swa:start step:{step}")
@@ -341,45 +357,79 @@ def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
             stop_after = step
     bar.close()
     gpt.set_qat(False)
-    if cuda:
+    if run.cuda:
         log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
             f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
-    result = TrainResult(run_dir, step, train_ms, val.val_loss, val.bpb)
+    return RunSummary(cfg.run_id, cfg.seed, step, cfg.iterations, train_ms, stopped_early,
+                      Score.of(val))
 
+
+def apply_average(run: Run, average: WeightAverage, summary: RunSummary) -> None:
+    """The averaged weights (SWA, else EMA) replace the live ones; their validation is the pre_quant score."""
     averaged = average.final()
-    if averaged is not None:
-        label, weights = averaged
-        gpt.load_state_dict(weights)
-        log(f"average:applied {label}")
-        val = validate(cfg.val_max_tokens)
-        log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.bpb:.4f}")
-        result.val_loss, result.val_bpb = val.val_loss, val.bpb
+    if averaged is None:
+        return
+    label, weights = averaged
+    run.gpt.load_state_dict(weights)
+    run.log(f"average:applied {label}")
+    val = run.validate()
+    run.log(f"post_average val_loss:{val.val_loss:.4f} val_bpb:{val.val_bpb:.4f}")
+    summary.pre_quant = Score.of(val)
 
-    artifact_path = run_dir / RUN_ARTIFACT
-    if d.master:
-        ckpt = save_checkpoint(gpt, cfg, run_dir)
-        log(f"Serialized model: {ckpt.stat().st_size} bytes")
+
+def export(run: Run, summary: RunSummary) -> None:
+    """The float checkpoint and the artifact, written by the master rank, their sizes into the summary. run.json
+    is written before the size lines are printed: a run stopped once they are out (benchmarks/gpu_check.py)
+    leaves its training numbers and sizes; the artifact's scores complete it at the end."""
+    if run.d.master:
+        ckpt = save_checkpoint(run.gpt, run.cfg, run.run_dir)
+        run.log(f"Serialized model: {ckpt.stat().st_size} bytes")
         shipped = code_files()
-        sizes = export_model(gpt, cfg, cfg.tokenizer_file, shipped, artifact_path)
-        log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(shipped)}")
-        log(f"Code size: {sizes['code_bytes']} bytes")
-        log(f"Serialized model int6+zstd: {sizes['model_bytes']} bytes")
-        log(f"Total submission size int6+zstd: {sizes['total_bytes']} bytes")
-        result.final.update(sizes)
-    if d.enabled:
+        artifact_path = run.run_dir / RUN_ARTIFACT
+        sizes = export_model(run.gpt, run.cfg, run.cfg.tokenizer_file, shipped, artifact_path)
+        summary.code_bytes, summary.model_bytes = sizes["code_bytes"], sizes["model_bytes"]
+        summary.total_bytes, summary.codec = sizes["total_bytes"], sizes["codec"]
+        summary.write(run.run_dir)
+        run.log(f"artifact:{artifact_path} codec:{sizes['codec']} code_files:{len(shipped)}")
+        run.log(f"{CODE_SIZE_LABEL} {sizes['code_bytes']} bytes")
+        run.log(f"{MODEL_SIZE_LABEL} {sizes['model_bytes']} bytes")
+        run.log(f"{TOTAL_SIZE_LABEL} {sizes['total_bytes']} bytes")
+    if run.d.enabled:
         dist.barrier()
 
-    loaded_cfg, state, _ = load_artifact(artifact_path)
-    roundtrip = CrawlerGPT(loaded_cfg).to(d.device)
-    roundtrip.load_state_dict(state)
-    roundtrip = torch.compile(roundtrip, dynamic=False) if compiled else roundtrip
-    eval_seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.eval_seq_len))
-    for name, stride in (("roundtrip", cfg.eval_seq_len), ("sliding_window", cfg.eval_stride)):
-        r = evaluate_bpb(roundtrip, val_tokens, lut, cfg.eval_seq_len, stride, eval_seqs, d.device,
-                         rank=d.rank, world_size=d.world_size, progress=progress)
-        extra = f" stride:{stride}" if name == "sliding_window" else ""
-        log(f"final_int6_{name} val_loss:{r.val_loss:.4f} val_bpb:{r.bpb:.4f}{extra} eval_time:{1000 * r.seconds:.0f}ms")
-        log(f"final_int6_{name}_exact val_loss:{r.val_loss:.8f} val_bpb:{r.bpb:.8f}")
-        result.final[f"{name}_val_loss"], result.final[f"{name}_val_bpb"] = r.val_loss, r.bpb
-    log.close()
-    return result
+
+def score_artifact(run: Run) -> dict[str, Score]:
+    """The artifact reloaded from disk, scored by every artifact pass: what the submission scores."""
+    cfg, d, log = run.cfg, run.d, run.log
+    loaded_cfg, state, _ = load_artifact(run.run_dir / RUN_ARTIFACT)
+    model = CrawlerGPT(loaded_cfg).to(d.device)
+    model.load_state_dict(state)
+    model = torch.compile(model, dynamic=False) if run.compiled else model
+    seqs = max(1, cfg.val_batch_size // (d.world_size * cfg.eval_seq_len))
+    scores = {}
+    for kind in ARTIFACT_PASSES:
+        sliding = kind == MetricKind.SLIDING_WINDOW
+        stride = cfg.eval_stride if sliding else cfg.eval_seq_len
+        r = evaluate_bpb(model, run.val_tokens, run.lut, cfg.eval_seq_len, stride, seqs, d.device,
+                         rank=d.rank, world_size=d.world_size, progress=run.progress)
+        log(f"{final_label(kind)} val_loss:{r.val_loss:.4f} val_bpb:{r.val_bpb:.4f}"
+            f"{f' stride:{stride}' if sliding else ''} eval_time:{1000 * r.seconds:.0f}ms")
+        log(f"{final_label(kind, exact=True)} val_loss:{r.val_loss:.8f} val_bpb:{r.val_bpb:.8f}")
+        scores[kind.value] = Score.of(r, stride if sliding else None)
+    return scores
+
+
+def _train(cfg: CrawlerConfig, d: Dist, progress: bool) -> TrainResult:
+    run = Run(cfg, d, progress)
+    log_header(run)
+    if cfg.warmup_steps > 0:
+        compile_warmup(run)
+    average = WeightAverage(run.gpt, cfg)
+    summary = training_loop(run, average)
+    apply_average(run, average, summary)
+    export(run, summary)
+    summary.scores = score_artifact(run)
+    if d.master:
+        summary.write(run.run_dir)
+    run.log.close()
+    return TrainResult(run.run_dir, summary)

@@ -29,7 +29,7 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def train_command(
-    preset: Annotated[str, typer.Option(help="Starting values: tiny (CPU scale) or leg3 (the record).")] = "leg3",
+    preset: Annotated[str, typer.Option(help="Starting values: tiny (CPU scale) or leg3 (the reference run).")] = "leg3",
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of config fields (over the preset).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="key=value for any config field (repeatable); wins over everything.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Data folder with fineweb_{train,val}_*.bin (DATA_PATH).")] = None,

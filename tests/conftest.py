@@ -11,9 +11,9 @@ import torch
 from crawler.config import load_config
 from crawler.model import CrawlerGPT
 from crawler.prep.prepare import prepare_data
+from crawler.prep.shard_writing import write_shard
+from crawler.prep.tokenizer_training import train_tokenizer
 from crawler.ptz import export_model
-from crawler.shards import write_shard
-from crawler.tokenizer import train_tokenizer
 
 # Starlette's test client sends `Host: testserver`, which the web app's host allow-list (webapp.security)
 # refuses by default; the tests of that list set allowed_hosts themselves

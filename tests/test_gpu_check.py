@@ -37,7 +37,11 @@ def test_dry_run_measures_every_phase(walk_data, tmp_path):
     assert [p[0] for p in curve] == list(range(1, ours["steps"] + 1))  # TRAIN_LOG_EVERY=1 in the dry run
     assert curve[-1][1] < curve[0][1]  # the random walk is learnable in a few steps
     assert ours["warmup_steps"] == 2 and ours["all_warmup_steps_s"] >= ours["first_warmup_step_s"] > 0
-    assert ours["sizes"]["Total submission size int6+zstd"] > ours["sizes"]["Code size"] > 0
+    # its final numbers from its run.json, written before the size lines it was stopped after
+    summary = json.loads((tmp_path / "work" / "ours" / "run.json").read_text())
+    assert (ours["steps"], ours["train_time_ms"]) == (summary["steps"], summary["train_time_ms"])
+    assert ours["sizes"] == {key: summary[key] for key in ("code_bytes", "model_bytes", "total_bytes")}
+    assert ours["sizes"]["total_bytes"] > ours["sizes"]["code_bytes"] > 0 and summary["scores"] == {}
 
     record = r["record"]
     assert record["status"] == "not run: its trainer requires CUDA" and record["returncode"] != 0

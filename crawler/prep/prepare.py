@@ -23,8 +23,8 @@ from tqdm import tqdm
 from crawler.config import load_config
 from crawler.errors import PgolfError
 from crawler.prep.corpus import default_corpus, read_text_folder
-from crawler.shards import write_shard
-from crawler.tokenizer import TRAINER_SETTINGS, train_tokenizer
+from crawler.prep.shard_writing import write_shard
+from crawler.prep.tokenizer_training import TRAINER_SETTINGS, train_tokenizer
 
 SHARD_TOKENS = 100_000_000  # the challenge's shard size
 MANIFEST = "prepare.json"

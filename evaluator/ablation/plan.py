@@ -25,14 +25,14 @@ shell it was started from.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.config import ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, load_config
+from crawler.config import (ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, environment_without_challenge_names,
+                            load_config)
 from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT
 from evaluator.artifacts.paths import evaluation_report
 
@@ -133,11 +133,7 @@ class AblationPlan:
 
 def child_environment(environ: dict | None = None) -> tuple[dict, list[str]]:
     """The environment a run inherits, without the challenge's variables (returned, for a notice)."""
-    environ = dict(os.environ if environ is None else environ)
-    dropped = sorted(k for k in environ if k in ENV_NAMES)
-    for key in dropped:
-        del environ[key]
-    return environ, dropped
+    return environment_without_challenge_names(environ)
 
 
 def flag_value(value) -> str:

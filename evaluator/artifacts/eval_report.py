@@ -14,37 +14,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from crawler.config import CrawlerConfig
-from crawler.contract import SIZE_CAP_BYTES
+from crawler.contract import SIZE_CAP_BYTES, BPBResult
 from evaluator.records.metric_kinds import MetricKind
 from evaluator.typed_json import from_json_data
 
 if TYPE_CHECKING:
     from crawler.distributed import Dist
-    from crawler.scoring import BPBResult
 
 CPU_DEFAULT_MAX_TOKENS = 65_536
 
 
 @dataclass
-class PassScore:
-    """One scoring pass as a report keeps it: crawler.scoring.BPBResult's numbers, the derived ones included."""
-    val_loss: float
-    val_bpb: float
-    nll_sum: float  # nats
-    byte_sum: int
-    scored_tokens: int  # scorings, repeats included
-    available_tokens: int
-    coverage: float
-    seconds: float
-    seq_len: int
-    stride: int
-    repeated: int = 0  # scorings of a target already scored (the record's plan only)
-    record: PassScore | None = None  # the same pass under the Micro Crawler record's eval_val_sliding plan
+class PassScore(BPBResult):
+    """One scoring pass as a report keeps it; a sliding-window pass also holds, as `record` (the name stored
+    reports use), the same pass under the Micro Crawler reference script's own sliding plan."""
+    record: PassScore | None = None
 
     @classmethod
-    def of(cls, r: BPBResult) -> PassScore:
-        return cls(r.val_loss, r.bpb, r.nll_sum, r.byte_sum, r.scored_tokens, r.available_tokens, r.coverage,
-                   r.seconds, r.seq_len, r.stride, r.repeated, None if r.record is None else cls.of(r.record))
+    def of(cls, r: BPBResult, reference: BPBResult | None = None) -> PassScore:
+        return cls(**asdict(r), record=None if reference is None else cls.of(reference))
 
 
 @dataclass
@@ -135,12 +123,14 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     (its share of the work)."""
     # torch, numpy and sentencepiece load here: the web app and the text-only commands read reports
     # through this module and must start without them
-    from crawler.bpb import build_byte_lut, decode_audit
+    from crawler.bpb import build_byte_lut
     from crawler.distributed import single_process
-    from crawler.scoring import evaluate_bpb, forwarded_tokens
+    from crawler.scoring import evaluate_bpb, plan_windows, score_plans
     from crawler.shards import load_split
     from crawler.tokenizer import check_vocab, load_tokenizer
+    from evaluator.artifacts.decode_audit import decode_audit
     from evaluator.artifacts.loading import open_artifact
+    from evaluator.artifacts.reference_plan import forwarded_tokens, reference_plan, reference_targets
 
     t0 = time.perf_counter()
     path = Path(path)
@@ -162,22 +152,25 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     stride = stride or cfg.eval_stride
     run = dict(lut=lut, batch_seqs=batch_seqs, device=d.device, max_tokens=n_targets, rank=d.rank,
                world_size=d.world_size, progress=progress)
-    # the Micro Crawler record cuts its stream to a multiple of its longest sequence length and re-scores the
-    # tail; it runs its sliding evaluation only when the stride is shorter than the window (the baseline has none)
-    record_len = max(cfg.train_seq_len, seq_len)
-    record_targets = n_targets // record_len * record_len \
-        if stride < seq_len and isinstance(cfg, CrawlerConfig) else 0
+    # the Micro Crawler reference script cuts its stream to a multiple of its longest sequence length and re-scores
+    # the tail; it runs its sliding evaluation only when the stride is shorter than the window (the baseline has none)
+    n_reference = reference_targets(n_targets, seq_len, stride, max(cfg.train_seq_len, seq_len)) \
+        if isinstance(cfg, CrawlerConfig) else 0
     if on_plan is not None:
         roundtrip_tokens = forwarded_tokens(n_targets, cfg.train_seq_len, cfg.train_seq_len)
         on_plan([(MetricKind.ROUNDTRIP, roundtrip_tokens),
-                 (MetricKind.SLIDING_WINDOW, forwarded_tokens(n_targets, seq_len, stride, record_targets))]
+                 (MetricKind.SLIDING_WINDOW, forwarded_tokens(n_targets, seq_len, stride, n_reference))]
                 + ([(MetricKind.PRE_QUANT, roundtrip_tokens)] if checkpoint_state is not None else []))
     model = art.build_model(d.device)
     roundtrip = evaluate_bpb(model, val, seq_len=cfg.train_seq_len, stride=cfg.train_seq_len,
                              on_batch=_stage(on_progress, MetricKind.ROUNDTRIP), **run)
-    sliding = evaluate_bpb(model, val, seq_len=seq_len, stride=stride,
-                           on_batch=_stage(on_progress, MetricKind.SLIDING_WINDOW),
-                           record_targets=record_targets, **run)
+    sliding_on = _stage(on_progress, MetricKind.SLIDING_WINDOW)
+    if n_reference:
+        plans = [plan_windows(n_targets, seq_len, stride), reference_plan(n_reference, seq_len, stride)]
+        sliding, reference = score_plans(model, val, lut, n_targets, plans, seq_len, stride, batch_seqs, d.device,
+                                         d.rank, d.world_size, progress, sliding_on)
+    else:
+        sliding, reference = evaluate_bpb(model, val, seq_len=seq_len, stride=stride, on_batch=sliding_on, **run), None
     pre_quant = None
     if checkpoint_state is not None:
         pre_quant = PassScore.of(evaluate_bpb(art.build_model(d.device, art.same_convention(checkpoint_state)), val,
@@ -195,7 +188,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
         artifact=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest(), format=art.format,
         assumptions=list(art.assumptions), device=str(d.device), world_size=d.world_size, data_path=str(data_path),
         tokenizer=str(tokenizer_path), max_tokens=n_targets, prefix_note=prefix_note,
-        roundtrip=PassScore.of(roundtrip), sliding_window=PassScore.of(sliding),
+        roundtrip=PassScore.of(roundtrip), sliding_window=PassScore.of(sliding, reference),
         audit=AuditReport(audit.lut_bytes, audit.text_bytes, audit.ratio),
         size=SizeReport(path.stat().st_size, code_bytes, code_source), pre_quant=pre_quant,
         estimated_full_seconds=estimate, config=cfg.to_dict(), seconds=time.perf_counter() - t0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import sentencepiece as spm
 
-from crawler.tokenizer import train_tokenizer
+from crawler.prep.tokenizer_training import train_tokenizer
 from tests.conftest import sample_docs
 
 

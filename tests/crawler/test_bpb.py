@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from crawler.bpb import SPACE, ByteLUT, bits_per_byte, build_byte_lut, decode_audit
-from crawler.tokenizer import train_tokenizer
+from crawler.bpb import SPACE, ByteLUT, bits_per_byte, build_byte_lut
+from crawler.prep.tokenizer_training import train_tokenizer
+from evaluator.artifacts.decode_audit import decode_audit
 from tests.conftest import shared_path
 
 

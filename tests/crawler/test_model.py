@@ -80,7 +80,7 @@ def test_forward_shapes_and_loss():
     assert logits.shape == (3, cfg.train_seq_len, cfg.vocab_size) and logits.dtype == torch.float32
     assert logits.abs().max() <= cfg.logit_softcap
     ref = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab_size), y.reshape(-1))
-    assert model.loss(x, y).item() == ref.item()  # the same cross_entropy of the same logits
+    assert model(x, y).item() == ref.item()  # the same cross_entropy of the same logits
     with pytest.raises(ValueError, match="ids must have shape"):
         model(x[0])
 
@@ -135,16 +135,16 @@ def test_switch_changes_the_loss(flag):
     missing, unexpected = switched.load_state_dict(base.state_dict(), strict=False)
     assert not unexpected and set(missing) <= {"loop_inst", "loop_inst_proj.weight"}
     x, y = batch(base.config)
-    assert abs(base.loss(x, y).item() - switched.loss(x, y).item()) > 1e-4
+    assert abs(base(x, y).item() - switched(x, y).item()) > 1e-4
 
 
 @pytest.mark.parametrize("bits", [dict(qat_flat_bits=6), dict(qat_crawler_bits=8), dict(qat_flat_bits=8, qat_crawler_bits=6)])
 def test_qat_changes_the_loss_and_passes_gradients(bits):
     model = randomized(micro(**bits))
     x, y = batch(model.config)
-    plain = model.loss(x, y)
+    plain = model(x, y)
     model.set_qat(True)
-    quantized = model.loss(x, y)
+    quantized = model(x, y)
     assert abs(plain.item() - quantized.item()) > 1e-5
     quantized.backward()
     group = model.flat_blocks if bits.get("qat_flat_bits") else model.crawler_blocks
@@ -152,7 +152,7 @@ def test_qat_changes_the_loss_and_passes_gradients(bits):
     linears = [m for m in model.modules() if isinstance(m, CastedLinear)]
     assert {m.qat_bits for m in linears} == {bits.get("qat_flat_bits", 0), bits.get("qat_crawler_bits", 0)} | {0}
     model.set_qat(False)
-    assert model.loss(x, y).item() == plain.item()  # QAT off again: the same operations as before it was on
+    assert model(x, y).item() == plain.item()  # QAT off again: the same operations as before it was on
 
 
 def test_newton_schulz_orthogonalises():

@@ -10,12 +10,12 @@ import torch
 import zstandard
 
 from crawler import model as model_module
-from crawler import ptz
+from crawler import ptz, rans
 from crawler.config import CrawlerConfig, load_config
 from crawler.files import WriteError
 from crawler.model import CrawlerGPT
 from crawler.ptz import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
-                         load_artifact, rans_decode, rans_encode, read_artifact, zstd_compress)
+                         load_artifact, read_artifact, zstd_compress)
 from crawler.quant import block_matrix_bits, dequantize_state_dict, quantize_state_dict
 
 # Small enough to be quick, big enough that tok_emb is int8 and the crawler MLP int6 (> 65,536 elements each).
@@ -123,14 +123,14 @@ def test_rans_round_trip_with_several_tables(lanes):
     for t, n in enumerate(counts):
         alphabet = 63 if t % 2 else 255
         s = np.clip(rng.normal(alphabet // 2, 3 + 10 * t, n).round(), 0, alphabet - 1).astype(np.uint8)
-        freq[t, :alphabet] = ptz._normalize(np.bincount(s, minlength=alphabet))
+        freq[t, :alphabet] = rans._normalize(np.bincount(s, minlength=alphabet))
         sym.append(s)
         tid.append(np.full(n, t, np.uint16))
     sym, tid = np.concatenate(sym), np.concatenate(tid)
-    states, words = rans_encode(sym, tid, freq, lanes)
-    assert np.array_equal(rans_decode(states, words.astype(np.uint64), tid, freq, "x"), sym)
+    states, words = rans.rans_encode(sym, tid, freq, lanes)
+    assert np.array_equal(rans.rans_decode(states, words.astype(np.uint64), tid, freq, "x"), sym)
     with pytest.raises(ArtifactError, match="rANS"):
-        rans_decode(states, words[:-1].astype(np.uint64), tid, freq, "x")
+        rans.rans_decode(states, words[:-1].astype(np.uint64), tid, freq, "x")
 
 
 def test_export_failure_writes_nothing(tmp_path, files, monkeypatch):

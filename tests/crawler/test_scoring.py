@@ -89,7 +89,7 @@ def test_sliding_equals_naive_reference(setup):
     nll, nbytes = _naive_sliding(model, tokens, lut, 64, 16)
     assert r.scored_tokens == 300 and r.byte_sum == nbytes
     assert r.nll_sum == pytest.approx(nll, rel=_sum_order_rel(300), abs=0)
-    assert r.bpb == pytest.approx(nll / (math.log(2) * nbytes), rel=_sum_order_rel(300), abs=0)
+    assert r.val_bpb == pytest.approx(nll / (math.log(2) * nbytes), rel=_sum_order_rel(300), abs=0)
 
 
 def test_stride_equal_to_seq_len_is_the_roundtrip(setup):
@@ -120,7 +120,7 @@ def _rank(rank, world, path, tokens, out):
     dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
     from tests.conftest import sample_docs  # noqa: F401  (keeps the child's import path like the parent's)
     import sentencepiece as spm
-    from crawler.tokenizer import train_tokenizer
+    from crawler.prep.tokenizer_training import train_tokenizer
     sp = spm.SentencePieceProcessor(model_proto=train_tokenizer(sample_docs(), vocab_size=400))
     r = evaluate_bpb(CausalLM(sp.vocab_size()), tokens, build_byte_lut(sp, sp.vocab_size()), seq_len=64, stride=16,
                      batch_seqs=4, device="cpu", rank=rank, world_size=world)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from crawler.shards import HEADER_BYTES, SHARD_MAGIC, ShardError, find_shards, load_split, read_shard, write_shard
+from crawler.prep.shard_writing import write_shard
+from crawler.shards import HEADER_BYTES, SHARD_MAGIC, ShardError, find_shards, load_split, read_shard
 
 
 def test_round_trip_and_header(tmp_path):

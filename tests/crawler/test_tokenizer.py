@@ -1,6 +1,7 @@
 import pytest
 
-from crawler.tokenizer import TokenizerError, check_vocab, load_tokenizer, train_tokenizer
+from crawler.prep.tokenizer_training import train_tokenizer
+from crawler.tokenizer import TokenizerError, check_vocab, load_tokenizer
 from tests.conftest import sample_docs
 
 

@@ -1,5 +1,7 @@
+import json
 import os
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from crawler.config import ConfigError, load_config
+from crawler.contract import ARTIFACT_PASSES, RUN_SUMMARY, final_label
 from crawler.loader import DistributedTokenLoader, TokenStream
 from crawler.model import CrawlerGPT
 from crawler.train import lr_scale, slow_step_warning, train
@@ -51,22 +54,45 @@ def test_training_reduces_loss_and_writes_the_log(walk_data, tmp_path):
     for name in ("roundtrip", "sliding_window"):
         m = re.search(rf"^final_int6_{name}_exact val_loss:(\d+\.\d{{8}}) val_bpb:(\d+\.\d{{8}})$", log, re.M)
         # the log prints the same float to 8 decimals: half a unit, and the parse's rounding (a loss below 8)
-        assert m and float(m.group(1)) == pytest.approx(result.final[f"{name}_val_loss"], rel=0, abs=5e-9 + 1e-15)
+        assert m and float(m.group(1)) == pytest.approx(result.summary.scores[name].val_loss, rel=0, abs=5e-9 + 1e-15)
         # the int6 artifact scores close to the float model
         assert float(m.group(1)) < float(val[-1][1]) + 0.3
     assert "stopping_early" not in log
-    assert result.steps == 30
+    assert result.summary.steps == 30 and not result.summary.stopped_early
     state = load_file(str(result.run_dir / "final_model.safetensors"))
     assert set(state) == set(CrawlerGPT(micro(walk_data, tmp_path)).state_dict())
     assert (result.run_dir / "config.json").is_file() and (result.run_dir / "final_model.ptz").is_file()
+
+
+def test_run_json_holds_the_numbers_the_log_prints(walk_data, tmp_path):
+    result = train(micro(walk_data, tmp_path, iterations=6, val_loss_every=0, ema_decay=0.9), progress=False)
+    log = read_log(result)
+    summary = json.loads((result.run_dir / RUN_SUMMARY).read_text())
+    assert summary == asdict(result.summary)
+    for kind in ARTIFACT_PASSES:
+        score = summary["scores"][kind.value]
+        exact = re.search(rf"^{final_label(kind, exact=True)} val_loss:(\S+) val_bpb:(\S+)$", log, re.M)
+        assert exact.groups() == (f"{score['val_loss']:.8f}", f"{score['val_bpb']:.8f}")
+        timed = re.search(rf"^{final_label(kind)} .* eval_time:(\d+)ms$", log, re.M)
+        assert timed.group(1) == f"{score['eval_ms']:.0f}"
+    assert summary["scores"]["sliding_window"]["stride"] == 16 and summary["scores"]["roundtrip"]["stride"] is None
+    post = re.search(r"^post_average val_loss:(\S+) val_bpb:(\S+)$", log, re.M)
+    assert post.groups() == (f"{summary['pre_quant']['val_loss']:.4f}", f"{summary['pre_quant']['val_bpb']:.4f}")
+    sizes = dict(re.findall(r"^(Code size|Serialized model int6\+zstd|Total submission size int6\+zstd): (\d+) bytes$",
+                            log, re.M))
+    assert (summary["code_bytes"], summary["model_bytes"], summary["total_bytes"]) == \
+        (int(sizes["Code size"]), int(sizes["Serialized model int6+zstd"]), int(sizes["Total submission size int6+zstd"]))
+    assert summary["steps"] == 6 and summary["iterations"] == 6 and summary["codec"] == "rans"
+    assert summary["run_id"] == "micro" and summary["seed"] == 1337 and not summary["stopped_early"]
 
 
 def test_wallclock_cap_stops_early(walk_data, tmp_path):
     result = train(micro(walk_data, tmp_path, iterations=100_000, max_wallclock_seconds=0.5, val_loss_every=0), progress=False)
     log = read_log(result)
     m = re.search(r"^stopping_early: wallclock_cap train_time:(\d+)ms step:(\d+)/100000$", log, re.M)
-    assert m and int(m.group(2)) == result.steps < 100_000
-    assert re.search(rf"^step:{result.steps}/100000 val_loss:", log, re.M)
+    steps = result.summary.steps
+    assert m and int(m.group(2)) == steps < 100_000 and result.summary.stopped_early
+    assert re.search(rf"^step:{steps}/100000 val_loss:", log, re.M)
 
 
 def test_warmup_steps_restore_the_initial_state(walk_data, tmp_path):
@@ -93,7 +119,7 @@ def test_training_switches_change_the_result(walk_data, tmp_path, flag, marker):
     a = load_file(str(base.run_dir / "final_model.safetensors"))
     b = load_file(str(switched.run_dir / "final_model.safetensors"))
     assert max((a[k] - b[k]).abs().max().item() for k in a) > 1e-4
-    assert switched.final["roundtrip_val_loss"] != base.final["roundtrip_val_loss"]
+    assert switched.summary.scores["roundtrip"].val_loss != base.summary.scores["roundtrip"].val_loss
 
 
 def test_lr_schedule():

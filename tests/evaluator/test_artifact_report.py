@@ -10,10 +10,11 @@ from crawler.model import CrawlerGPT
 from crawler.prep.prepare import prepare_data
 from crawler.ptz import export_model
 from crawler.quant import dequantize_state_dict, quantize_state_dict
-from crawler.scoring import evaluate_bpb
+from crawler.scoring import evaluate_bpb, plan_windows, score_plans
 from crawler.shards import load_split
 from crawler.tokenizer import load_tokenizer
 from evaluator.artifacts.eval_report import EvalReport, evaluate_artifact
+from evaluator.artifacts.reference_plan import reference_plan
 from pgolf import app
 from tests.conftest import sample_docs
 
@@ -44,14 +45,15 @@ def test_roundtrip_equals_the_in_memory_dequantised_model(run):
     val = load_split(tmp / "data", "val", 400)
     lut = build_byte_lut(load_tokenizer(tmp / "data" / "tokenizer.model"), 400)
     direct = evaluate_bpb(deq, val, lut, seq_len=64, stride=64, batch_seqs=16, device="cpu")
-    assert report.roundtrip.val_bpb == direct.bpb
+    assert report.roundtrip.val_bpb == direct.val_bpb
     assert report.roundtrip.byte_sum == direct.byte_sum
-    # equal, not close: the same windows in the same batches as the report's pass, which also scores the record's plan
-    # (without them, the batches' float64 partial sums could group the same terms differently)
-    record = report.sliding_window.record
-    sliding = evaluate_bpb(deq, val, lut, seq_len=64, stride=16, batch_seqs=16, device="cpu",
-                           record_targets=record.scored_tokens - record.repeated)
-    assert report.sliding_window.val_bpb == sliding.bpb and report.sliding_window.coverage == 1.0
+    # equal, not close: the same windows in the same batches as the report's pass, which also scores the reference
+    # script's plan (without them, the batches' float64 partial sums could group the same terms differently)
+    reference = report.sliding_window.record
+    n = len(val) - 1
+    plans = [plan_windows(n, 64, 16), reference_plan(reference.scored_tokens - reference.repeated, 64, 16)]
+    sliding, _ = score_plans(deq, val, lut, n, plans, seq_len=64, stride=16, batch_seqs=16, device="cpu")
+    assert report.sliding_window.val_bpb == sliding.val_bpb and report.sliding_window.coverage == 1.0
     assert report.audit.ratio == 1.0
     s = report.size
     assert s.model_bytes == (tmp / "model.ptz").stat().st_size == info["model_bytes"]
@@ -72,7 +74,7 @@ def test_prequant_from_the_float_checkpoint(run, tmp_path):
     lut = build_byte_lut(load_tokenizer(tmp / "data" / "tokenizer.model"), 400)
     direct = evaluate_bpb(model, val, lut, seq_len=64, stride=64, batch_seqs=16, device="cpu")
     report = EvalReport.from_dict(json.loads(out.read_text()))
-    assert report.pre_quant.val_bpb == direct.bpb != report.roundtrip.val_bpb
+    assert report.pre_quant.val_bpb == direct.val_bpb != report.roundtrip.val_bpb
     assert "pre-quant" in res.output
     missing = CliRunner().invoke(app, ["eval", str(tmp / "model.ptz"), "--checkpoint", str(tmp_path / "nope.safetensors")])
     assert missing.exit_code == 1
@@ -120,7 +122,7 @@ def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_
     import crawler.scoring
 
     tmp, _, model, _ = run
-    fed, events = [], []  # tokens fed to the model in each evaluate_bpb call, in order
+    fed, events = [], []  # tokens fed to the model in each scoring call, in order
 
     class Counting(torch.nn.Module):
         def __init__(self, inner):
@@ -133,9 +135,9 @@ def test_the_plan_is_sent_first_and_weighs_each_pass_by_the_tokens_it_feeds_the_
 
     def counted(model, *args, **kwargs):
         fed.append(0)
-        return evaluate_bpb(Counting(model), *args, **kwargs)
+        return score_plans(Counting(model), *args, **kwargs)
 
-    monkeypatch.setattr(crawler.scoring, "evaluate_bpb", counted)  # evaluate_artifact imports it when it runs
+    monkeypatch.setattr(crawler.scoring, "score_plans", counted)  # every pass runs through it
     checkpoint = {k: v.detach().clone() for k, v in model.state_dict().items()}
     evaluate_artifact(tmp / "model.ptz", max_tokens=300, checkpoint_state=checkpoint,
                       on_plan=lambda stages: events.append(("plan", stages)),

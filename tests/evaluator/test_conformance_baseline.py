@@ -213,7 +213,7 @@ def test_pgolf_eval_equals_the_references_own_eval_val(ref, data, trained, tmp_p
                           device="cpu")
     assert (sliding["seq_len"], sliding["stride"], sliding["coverage"]) == (SEQ, 64, 1.0)
     # the same windows in the same batches through models that give the same bits, added in the same order
-    assert sliding["val_bpb"] == direct.bpb
+    assert sliding["val_bpb"] == direct.val_bpb
     assert sliding["val_bpb"] < roundtrip["val_bpb"]  # more context per scored token
 
 

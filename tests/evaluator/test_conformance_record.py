@@ -13,8 +13,8 @@ import zstandard
 
 from crawler.config import CrawlerConfig
 from crawler.model import CrawlerGPT
+from crawler.prep.shard_writing import write_shard
 from crawler.quant import quantize_state_dict
-from crawler.shards import write_shard
 from crawler.tokenizer import load_tokenizer
 from evaluator.artifacts.eval_report import evaluate_artifact
 from tests.conftest import reference_module

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from starlette.requests import Request
 
-from crawler.tokenizer import train_tokenizer
+from crawler.prep.tokenizer_training import train_tokenizer
 from tests.conftest import sample_docs
 from tests.webapp.helpers import assert_refused, make_settings, stored_files, stored_rows
 from webapp.app import create_app

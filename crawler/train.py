@@ -360,7 +360,7 @@ def training_loop(run: Run, average: WeightAverage) -> RunSummary:
     if run.cuda:
         log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 2**20} MiB "
             f"reserved: {torch.cuda.max_memory_reserved() // 2**20} MiB")
-    return RunSummary(cfg.run_id, cfg.seed, step, cfg.iterations, train_ms, stopped_early,
+    return RunSummary(cfg.run_id, cfg.seed, d.world_size, step, cfg.iterations, train_ms, stopped_early,
                       Score.of(val))
 
 

@@ -26,12 +26,6 @@ class ByteLUT:
     has_leading_space: np.ndarray  # (V,) bool
     is_boundary: np.ndarray  # (V,) bool
 
-    def count_bytes(self, prev_ids: np.ndarray, tgt_ids: np.ndarray) -> int:
-        prev_ids, tgt_ids = np.asarray(prev_ids, dtype=np.int64), np.asarray(tgt_ids, dtype=np.int64)
-        n = self.base_bytes[tgt_ids].astype(np.int64)
-        n += self.has_leading_space[tgt_ids] & ~self.is_boundary[prev_ids]
-        return int(n.sum())
-
     def to_torch(self, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (torch.as_tensor(self.base_bytes, dtype=torch.int16, device=device),
                 torch.as_tensor(self.has_leading_space, device=device),

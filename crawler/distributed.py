@@ -25,10 +25,6 @@ class Dist:
         return self.rank == 0
 
 
-def single_process(device: str | torch.device | None = None) -> Dist:
-    return Dist(0, 1, 0, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
-
-
 def setup_dist(device: str | None = None) -> Dist:
     """One process: rank 0 of 1. Under torchrun: join the group (NCCL on GPUs, Gloo on CPU)."""
     rank, world_size, local_rank = torchrun_ranks()

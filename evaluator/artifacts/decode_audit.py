@@ -10,6 +10,14 @@ import sentencepiece as spm
 from crawler.bpb import SPACE, ByteLUT
 
 
+def count_bytes(lut: ByteLUT, prev_ids: np.ndarray, tgt_ids: np.ndarray) -> int:
+    """The LUT's bytes for targets tgt_ids after prev_ids, on the CPU: what the scorer's per-token sums add to."""
+    prev_ids, tgt_ids = np.asarray(prev_ids, dtype=np.int64), np.asarray(tgt_ids, dtype=np.int64)
+    n = lut.base_bytes[tgt_ids].astype(np.int64)
+    n += lut.has_leading_space[tgt_ids] & ~lut.is_boundary[prev_ids]
+    return int(n.sum())
+
+
 @dataclass(frozen=True)
 class ByteAudit:
     lut_bytes: int
@@ -30,7 +38,7 @@ def decode_audit(sp: spm.SentencePieceProcessor, lut: ByteLUT, ids: np.ndarray) 
     it was. ids[0] is context only: inside a document its own text is subtracted.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    lut_bytes = lut.count_bytes(ids[:-1], ids[1:])
+    lut_bytes = count_bytes(lut, ids[:-1], ids[1:])
     text_bytes = 0
     start = 0
     for end in [*np.flatnonzero(lut.is_boundary[ids]).tolist(), len(ids)]:

@@ -110,6 +110,15 @@ def eval_inputs(config, data_path: str | Path | None = None, tokenizer_path: str
     return Path(data_path or config.data_path), tokenizer
 
 
+def single_process(device=None) -> Dist:
+    """The evaluator's one process (rank 0 of 1) on device, else CUDA when there is one."""
+    import torch
+
+    from crawler.distributed import Dist
+
+    return Dist(0, 1, 0, torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+
+
 def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tokenizer_path: str | Path | None = None,
                       max_tokens: int | None = None, loops: int | None = None, checkpoint_state: dict | None = None,
                       seq_len: int | None = None, stride: int | None = None, batch_seqs: int = 16,
@@ -124,7 +133,6 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     # torch, numpy and sentencepiece load here: the web app and the text-only commands read reports
     # through this module and must start without them
     from crawler.bpb import build_byte_lut
-    from crawler.distributed import single_process
     from crawler.scoring import evaluate_bpb, plan_windows, score_plans
     from crawler.shards import load_split
     from crawler.tokenizer import check_vocab, load_tokenizer

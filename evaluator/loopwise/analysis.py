@@ -36,6 +36,7 @@ from crawler.config import BOUNDS, CrawlerConfig
 from crawler.errors import PgolfError, first_line
 from crawler.model import CrawlerGPT, rms_norm
 from crawler.shards import load_split
+from evaluator.artifacts.decode_audit import count_bytes
 from evaluator.artifacts.eval_report import eval_inputs
 from evaluator.artifacts.loading import build_model as family_model
 from evaluator.artifacts.loading import open_artifact
@@ -266,7 +267,7 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
     for start in tqdm(batches, desc="loops", unit="batch", disable=not progress):
         w = torch.as_tensor(windows[start:start + batch_seqs], device=device)
         ids, targets = w[:, :-1], w[:, 1:]
-        n_bytes += lut.count_bytes(ids.cpu().numpy(), targets.cpu().numpy())
+        n_bytes += count_bytes(lut, ids.cpu().numpy(), targets.cpu().numpy())
         n_tokens += targets.numel()
         p = capture(model, ids)
         states = [p.embed, *(x for _, _, x in p.stages)]

@@ -64,8 +64,7 @@ def run_evaluation(request: EvaluationRequest, send: Callable[[Message], None]) 
     # torch and the evaluator take seconds to load: only the job's process pays for them
     import torch
 
-    from crawler.distributed import single_process
-    from evaluator.artifacts.eval_report import evaluate_artifact
+    from evaluator.artifacts.eval_report import evaluate_artifact, single_process
     from evaluator.artifacts.loading import MAX_PARAMS_VARIABLE
 
     targets = {}  # the roundtrip pass scores each validation target once: its total is the result's target count

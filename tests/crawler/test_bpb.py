@@ -6,7 +6,7 @@ import sentencepiece as spm
 
 from crawler.bpb import SPACE, ByteLUT, bits_per_byte, build_byte_lut
 from crawler.prep.tokenizer_training import train_tokenizer
-from evaluator.artifacts.decode_audit import decode_audit
+from evaluator.artifacts.decode_audit import count_bytes, decode_audit
 from tests.conftest import shared_path
 
 
@@ -29,14 +29,14 @@ def test_lut_on_hand_built_stream(small_sp):
     assert lut.is_boundary[[0, 1, 2, 3]].all() and not lut.is_boundary[[c3, word]].any()
     stream = np.array([bos, c3, a9, word, bos, word])
     # targets: c3 1, a9 1, word after a byte piece len+1, bos 0, word after BOS len (its space is not counted)
-    assert lut.count_bytes(stream[:-1], stream[1:]) == 1 + 1 + (len(rest) + 1) + 0 + len(rest)
+    assert count_bytes(lut, stream[:-1], stream[1:]) == 1 + 1 + (len(rest) + 1) + 0 + len(rest)
 
 
 @pytest.mark.parametrize("text", ["The crawler reads a stream of tokens.", "café and Zürich", "日本 ✓ Ω", "1234 5678"])
 def test_lut_counts_the_utf8_bytes_of_a_document(small_sp, text):
     sp = small_sp
     ids = np.array([sp.bos_id(), *sp.encode(text)])
-    assert build_byte_lut(sp, sp.vocab_size()).count_bytes(ids[:-1], ids[1:]) == len(text.encode("utf-8"))
+    assert count_bytes(build_byte_lut(sp, sp.vocab_size()), ids[:-1], ids[1:]) == len(text.encode("utf-8"))
 
 
 def test_padded_vocab_ids_are_zero_byte_boundaries(small_sp):

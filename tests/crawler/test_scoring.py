@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from crawler.bpb import build_byte_lut
 from crawler.scoring import evaluate_bpb, plan_windows
+from evaluator.artifacts.decode_audit import count_bytes
 from tests.float_bounds import F64, gamma
 
 
@@ -71,7 +72,7 @@ def _naive_sliding(model, tokens, lut, seq, stride):
         with torch.no_grad():
             logp = F.log_softmax(model(x), -1)[0, t - start]
         nll.append(-float(logp[int(tokens[t + 1])]))
-        nbytes += lut.count_bytes(tokens[t:t + 1], tokens[t + 1:t + 2])
+        nbytes += count_bytes(lut, tokens[t:t + 1], tokens[t + 1:t + 2])
     return math.fsum(nll), nbytes
 
 
@@ -102,7 +103,7 @@ def test_stride_equal_to_seq_len_is_the_roundtrip(setup):
     nll = math.fsum(tok_nll.tolist())
     assert r.scored_tokens == 1000 and r.coverage == 1.0
     assert r.nll_sum == pytest.approx(nll, rel=_sum_order_rel(1000), abs=0)
-    assert r.byte_sum == lut.count_bytes(tokens[:-1], tokens[1:])
+    assert r.byte_sum == count_bytes(lut, tokens[:-1], tokens[1:])
 
 
 def test_batching_prefix_and_coverage(setup):

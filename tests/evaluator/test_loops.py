@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from crawler.bpb import load_byte_lut
+from evaluator.artifacts.decode_audit import count_bytes
 from crawler.config import load_config
 from crawler.model import Attention, CrawlerGPT
 from crawler.prep.prepare import prepare_data
@@ -167,7 +168,7 @@ def direct_bpb(model, windows, lut, batch_seqs):
         w = torch.as_tensor(windows[start:start + batch_seqs])
         with torch.no_grad():
             nll += F.cross_entropy(model(w[:, :-1]).flatten(0, 1), w[:, 1:].flatten(), reduction="sum").item()
-    return nll / (math.log(2) * lut.count_bytes(windows[:, :-1], windows[:, 1:]))
+    return nll / (math.log(2) * count_bytes(lut, windows[:, :-1], windows[:, 1:]))
 
 
 def test_logit_lens_and_early_exit_match_the_model(run):

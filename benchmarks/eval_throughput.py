@@ -27,9 +27,10 @@ import sentencepiece as spm
 import torch
 
 from crawler.bpb import load_byte_lut
-from crawler.scoring import evaluate_bpb, plan_windows, record_plan
+from crawler.scoring import evaluate_bpb, plan_windows, score_plans
 from crawler.shards import load_split
 from evaluator.artifacts.loading import open_artifact
+from evaluator.artifacts.reference_plan import reference_plan
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "crawler_leg3_train_gpt.py"
 
@@ -115,7 +116,7 @@ def main() -> None:
     def ours() -> tuple[float, float]:
         t0 = time.perf_counter()
         r = evaluate_bpb(ours_model, tokens, lut, seq, stride, args.batch_seqs, device)
-        return time.perf_counter() - t0, r.bpb
+        return time.perf_counter() - t0, r.val_bpb
 
     def theirs() -> tuple[float, float]:
         t0 = time.perf_counter()
@@ -133,18 +134,19 @@ def main() -> None:
             seconds, bpb = fn()
             times.append(seconds)
     our_bpb, record_bpb = ours()[1], theirs()[1]
-    ours_record = evaluate_bpb(ours_model, tokens, lut, seq, stride, args.batch_seqs, device, record_targets=n).record
+    ours_record = score_plans(ours_model, tokens, lut, n, [reference_plan(n, seq, stride)], seq, stride, args.batch_seqs,
+                              device)[0]
 
-    mine, recs = len(plan_windows(n, seq, stride)), len(record_plan(n, seq, stride))
+    mine, recs = len(plan_windows(n, seq, stride)), len(reference_plan(n, seq, stride))
     print(f"torch {torch.__version__}  device {device}  artifact {args.artifact}")
     print(f"{n:,} targets, window {seq}, stride {stride}, medians of {args.repeats} interleaved runs")
     print(f"record eval_val_sliding  {statistics.median(theirs_s):8.2f} s  {n / statistics.median(theirs_s):10,.0f} "
           f"targets/s  {recs} windows, {n + ours_record.repeated:,} scorings  BPB {record_bpb:.10f}")
     print(f"ours (evaluate_bpb)      {statistics.median(ours_s):8.2f} s  {n / statistics.median(ours_s):10,.0f} "
           f"targets/s  {mine} windows, {n:,} scorings  BPB {our_bpb:.10f}")
-    print(f"ours, the record's plan  BPB {ours_record.bpb:.10f}  ({ours_record.bpb - record_bpb:+.2e} against the record's)")
-    if not math.isclose(ours_record.bpb, record_bpb, rel_tol=1e-6):
-        raise SystemExit(f"the record's plan scored by us differs: {ours_record.bpb!r} vs {record_bpb!r}")
+    print(f"ours, the record's plan  BPB {ours_record.val_bpb:.10f}  ({ours_record.val_bpb - record_bpb:+.2e} against the record's)")
+    if not math.isclose(ours_record.val_bpb, record_bpb, rel_tol=1e-6):
+        raise SystemExit(f"the record's plan scored by us differs: {ours_record.val_bpb!r} vs {record_bpb!r}")
     print(f"speed-up                 {statistics.median(theirs_s) / statistics.median(ours_s):.2f}x "
           f"(windows alone would give {recs / mine:.2f}x)")
 

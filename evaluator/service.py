@@ -9,7 +9,7 @@ Nothing here imports torch, numpy or matplotlib at import time: the web process 
 """
 from crawler.errors import PgolfError, first_line
 from evaluator import units
-from evaluator.ablation.arm_comparison import ArmSeeds, SettingDiff, arm_stats, compare_arms
+from evaluator.ablation.arm_comparison import ArmSeeds, ArmStats, arm_stats, compare_arms
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
 from evaluator.artifacts.eval_report import AuditReport, EvalReport, PassScore, SizeReport

@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, create_model
 
 from crawler.contract import SIZE_CAP_BYTES
-from evaluator.service import EvalReport, ExitRow, RecordComparison, RuleResult, SeedTable, SettingDiff
+from evaluator.service import ArmStats, EvalReport, ExitRow, RecordComparison, RuleResult, SeedTable
 
 
 class RecordRow(BaseModel):
@@ -202,28 +202,6 @@ class ArmChoice(BaseModel):
     source: str = Field(description="record, run (pgolf train) or ablation (pgolf ablate)")
 
 
-class KindSummary(BaseModel):
-    n: int
-    mean: float | None
-    std: float | None
-
-
-class ArmRow(BaseModel):
-    id: str
-    label: str
-    source: str
-    seeds: list[int | None]
-    steps: float | None = Field(description="mean final step over seeds")
-    bpb: dict[str, KindSummary] = Field(description="per metric kind, over seeds")
-    quant_gap: KindSummary | None = Field(description="roundtrip minus pre-quant BPB, over the seeds that have both")
-    delta: float | None = Field(description="mean BPB of the chosen kind minus the control's; negative is better")
-    seed_deltas: list[float]
-    p_value: float | None = Field(description="two-sided Welch p that the arm's mean differs from the control's")
-    not_comparable: str = Field("", description="why no delta is given: scored on another corpus than the control")
-    worst_total_bytes: int | None
-    settings_diff: list[SettingDiff]
-
-
 class AblationLink(BaseModel):
     name: str
     description: str
@@ -237,8 +215,8 @@ class AblationLink(BaseModel):
 class Ablation(BaseModel):
     kind: str | None = Field(description="the metric kind the deltas compare")
     kinds: list[str]
-    control: ArmRow | None
-    arms: list[ArmRow]
+    control: ArmStats | None
+    arms: list[ArmStats]
     choices: list[ArmChoice]
     problems: list[str]
     ablations: list[AblationLink] = Field(description="ablations run by pgolf ablate, each a ready comparison")

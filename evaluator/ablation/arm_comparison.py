@@ -65,6 +65,7 @@ class ArmStats:
     p_value: float | None  # two-sided Welch p that the arm's mean differs from the control's
     worst_total_bytes: int | None
     settings_diff: list[SettingDiff]
+    not_comparable: str = ""  # why no delta is given: scored on another corpus than the control
 
 
 @dataclass

@@ -31,8 +31,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.config import (ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, environment_without_challenge_names,
-                            load_config)
+from crawler.config import (ENV_NAMES, IGNORED_ENV_NAMES, PRESETS, ConfigError, CrawlerConfig,
+                            environment_without_challenge_names, load_config)
 from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT
 from evaluator.artifacts.paths import evaluation_report
 
@@ -150,6 +150,9 @@ def _overrides(path: Path, where: str, table) -> dict:
         raise PlanError(f"{path}: [{where}] must be a table of settings")
     fields = {}
     for key, value in table.items():
+        if key in IGNORED_ENV_NAMES:  # what the trainer would silently ignore is a mistake in a plan of settings
+            raise PlanError(f"{path}: [{where}] sets {key}, which the trainer ignores (its embeddings are tied: "
+                            "TIED_EMBED_LR sets their learning rate)")
         name = ENV_NAMES.get(key, key.lower())
         if name in _RUNNER_FIELDS:
             raise PlanError(f"{path}: [{where}] sets {key}; seeds, wallclock_seconds and folders are set at the top level")

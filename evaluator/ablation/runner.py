@@ -24,13 +24,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_LOG, MetricKind
+from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_SUMMARY, MetricKind
 from crawler.errors import PgolfError, first_line
 from crawler.files import atomic_write_text
 from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
 from evaluator.artifacts.eval_report import EvalReport
 from evaluator.artifacts.paths import evaluation_report
-from evaluator.records.logs import parse_log
+from evaluator.records import safe_json
+from evaluator.records.run_summary import read_run_summary
+from evaluator.records.untrusted_files import RecordFileError
 
 PLAN_COPY = "ablation.toml"
 RESULTS = "results"
@@ -161,10 +163,17 @@ def _check_config(spec: RunSpec, run_dir: Path) -> None:
 
 
 def _read_training(run_dir: Path, result: RunResult) -> None:
-    log = parse_log(run_dir / RUN_LOG)
-    result.steps = log.final_step
-    result.train_seconds = log.train_time_ms.value / 1000.0 if log.train_time_ms else None
-    result.trainer_bpb = {kind.value: m.val_bpb for kind in MetricKind if (m := log.final(kind))}
+    """The trainer's own numbers, from the run.json it wrote."""
+    try:
+        summary = read_run_summary(run_dir)
+    except (RecordFileError, safe_json.JsonError, ValueError) as e:
+        raise RunFailed(f"the trainer's {RUN_SUMMARY} is unreadable ({first_line(e)})") from None
+    if summary is None:
+        raise RunFailed(f"the trainer exited without writing {RUN_SUMMARY}")
+    result.steps = summary.steps
+    result.train_seconds = summary.train_time_ms / 1000.0
+    result.trainer_bpb = {MetricKind.PRE_QUANT.value: summary.pre_quant.val_bpb,
+                          **{kind: score.val_bpb for kind, score in summary.scores.items()}}
 
 
 def _read_evaluation(report_path: Path, result: RunResult) -> None:

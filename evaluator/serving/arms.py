@@ -26,9 +26,9 @@ from evaluator.records import safe_json
 from evaluator.records.untrusted_files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
+from evaluator.records.run_summary import read_run_summary
 from evaluator.records.seeds import SeedRow, seed_row
 from evaluator.serving.catalog import CatalogEntry, RecordCatalog
-from evaluator.typed_json import from_json_data
 
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included
 _PAIR = re.compile(r"(?:^|\s)([A-Za-z_][\w.]*)\s*[:=]\s*(\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|[^\s,]+)")
@@ -124,15 +124,6 @@ def _summary_row(summary: RunSummary, log_name: str) -> SeedRow:
                    steps=summary.steps, train_time_s=summary.train_time_ms / 1000.0,
                    eval_time_s=sliding.eval_ms / 1000.0 if sliding else None, world_size=summary.world_size,
                    code_bytes=summary.code_bytes, model_bytes=summary.model_bytes, total_bytes=summary.total_bytes)
-
-
-def read_run_summary(run_dir: Path) -> RunSummary | None:
-    """The run's run.json as the trainer wrote it; None for a run made before the trainer wrote one."""
-    path = run_dir / RUN_SUMMARY
-    if not (path.exists() or path.is_symlink()):
-        return None
-    data = safe_json.loads(read_capped(path, JSON_LIMIT).text(), RUN_SUMMARY)
-    return from_json_data(RunSummary, data, f"a {RUN_SUMMARY} of pgolf train")
 
 
 @lru_cache(maxsize=1024)

@@ -83,6 +83,7 @@ def test_the_shipped_ablation_files_are_valid():
      "arm loops1: loop_rope_scales needs one value per crawler loop"),
     ({"crawler_loops = 2": 'crawler_loops = "many"'}, "", "arm loops2: config field crawler_loops: cannot read 'many'"),
     ({"crawler_loops = 2": "colour = 2"}, "", "arm loops2: unknown config field 'colour'"),
+    ({"CRAWLER_LOOPS = 1": "EMBED_LR = 0.6"}, "", "sets EMBED_LR, which the trainer ignores (its embeddings are tied"),
     ({"[arms.loops1]": '[arms."loops 1"]'}, "", "arm name 'loops 1'"),
     ({}, '\n[launcher]\ncommand = "mpirun"\n', "launcher command must be one of python, torchrun"),
     ({}, "\n[launcher]\nnproc_per_node = 4\n", "nproc_per_node must be 1 with python"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evaluator.service import (KIND_ORDER, AblationPlan, ArmSeeds, RecordCatalog, RunResult, all_arms, arm_corpus,
                                compare_arms, corpus_warning, load_ablations)
-from webapp.schemas import Ablation, AblationLink, ArmChoice, ArmRow
+from webapp.schemas import Ablation, AblationLink, ArmChoice
 
 
 class AblationError(ValueError):
@@ -45,9 +45,8 @@ def ablation(arms: list[ArmSeeds], control_id: str | None, arm_ids: list[str], k
         raise AblationError(f"unknown metric kind {kind!r} (choose from {', '.join(KIND_ORDER)})")
     chosen = [by_id[i] for i in dict.fromkeys(arm_ids) if i != control_id]
     result = compare_arms(by_id[control_id], chosen, kind or None)
-    row = lambda stats: ArmRow.model_validate(stats, from_attributes=True)
-    return Ablation(kind=result.kind, kinds=result.kinds, control=row(result.control),
-                    arms=[row(stats) for stats in result.arms], choices=choices, problems=problems, ablations=links)
+    return Ablation(kind=result.kind, kinds=result.kinds, control=result.control, arms=result.arms, choices=choices,
+                    problems=problems, ablations=links)
 
 
 def refuse_cross_corpus(result: Ablation, corpora: dict[str, str]) -> None:

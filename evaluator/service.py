@@ -1,7 +1,7 @@
 """The evaluator as the web app sees it: the one door from webapp/ into the evaluator (with crawler.contract for
 the shared names). What the app asks is built in evaluator/serving/: the records under its roots (catalog), the arms
-it compares (arms, corpus), an upload checked before it is kept (uploads), an evaluation job run and reported in
-typed messages (evaluation, jobs), a record's loop-wise files (loop_files); with them come the typed reports and
+it compares (arms, corpus), an upload checked before it is kept (upload_checks), an evaluation job run and reported
+in typed messages (evaluation, job_protocol), a record's loop-wise files (loop_files); with them come the typed reports and
 reading helpers its pages render. tests/webapp/test_webapp_imports.py holds the web app to importing nothing else
 from crawler/ or evaluator/.
 
@@ -30,9 +30,9 @@ from evaluator.serving.arms import all_arms, load_ablations
 from evaluator.serving.catalog import CatalogEntry, RecordCatalog, record_entry
 from evaluator.serving.corpus import CHALLENGE_TRACKS, FINEWEB, arm_corpus, corpus_warning, record_corpus
 from evaluator.serving.evaluation import LOOPS_PASSES, failure, one_line, run_evaluation
-from evaluator.serving.jobs import (LOADING_STAGE, LOOPS_STAGE, DoneMessage, EvaluationRequest, FailedMessage,
+from evaluator.serving.job_protocol import (LOADING_STAGE, LOOPS_STAGE, DoneMessage, EvaluationRequest, FailedMessage,
                                    JobResult, LoopsResult, PlanMessage, ProgressMessage, decode_message,
                                    encode_message)
 from evaluator.serving.loop_files import (LOOPS_JSON, RecordLoopsError, has_record_loops, record_loops_report,
                                           record_plot, record_plots)
-from evaluator.serving.uploads import UploadedFile, UploadLimits, UploadRefused, check_upload, config_options
+from evaluator.serving.upload_checks import UploadedFile, UploadLimits, UploadRefused, check_upload, config_options

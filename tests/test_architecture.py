@@ -10,7 +10,8 @@ PACKAGES = ("crawler", "evaluator", "webapp")  # each may import only those befo
 # evaluator's parts, lowest first: a sub-package or a module at its top. Each part may import those of lower layers
 # (and crawler), never one of its own layer or above.
 EVALUATOR_LAYERS = (
-    {"records", "cli_inputs", "units", "typed_json", "csv_table"},  # records reads folders; the rest are shared helpers
+    {"cli_inputs", "units", "typed_json", "csv_table"},  # helpers any part may use
+    {"records"},  # reads folders: logs, submissions, our runs' run.json
     {"artifacts"},  # opens and scores artifacts; uses records.metric_kinds
     {"loopwise", "check", "ablation"},  # loop-wise analysis, compliance, ablations: over records and artifacts
     {"serving"},  # what the web app asks for: records, arms, uploads, evaluation jobs

@@ -200,6 +200,6 @@ def _facts(path: str, first_line: int, last_line: int, skip: tuple[int, int] | N
 def log_facts(log: TrainLog) -> LogFacts:
     """The forensic facts of one run (read once per run and kept: several rules ask)."""
     skip = (log.source.first_line, log.source.last_line) if log.source else None
-    # a joined evaluation's metrics are numbered in their own file (records.evaluations), not in this log
+    # a joined evaluation's metrics are numbered in their own file (records.evaluation_logs), not in this log
     own = frozenset(m.line for m in log.metrics if m.file is None)
     return _facts(log.path, log.first_line, log.n_lines, skip, own, log.sha256)

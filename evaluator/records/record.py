@@ -2,7 +2,7 @@
 
 Candidate logs are the `*.log` and `*.txt` files (requirements*.txt aside) at the top and one folder
 down; those with training lines hold runs, evaluation-only logs join the training runs they score
-(records.evaluations), and records.runs decides which runs are the submission. A folder in a track_* folder is a
+(records.evaluation_logs), and records.runs decides which runs are the submission. A folder in a track_* folder is a
 record folder whatever it holds. A log whose bytes equal an earlier one (train.log kept next to
 train_seed1337.log) is listed as a duplicate, not a seed; a candidate without training lines is listed in
 `ignored_logs`.
@@ -19,7 +19,7 @@ from pathlib import Path
 from crawler.contract import MetricKind
 from crawler.errors import PgolfError
 from evaluator.records.code_files import CodeInventory, inventory_code
-from evaluator.records.evaluations import Joined, join_evaluations
+from evaluator.records.evaluation_logs import Joined, join_evaluations
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.jsonable import JsonMixin
 from evaluator.records.logs import parse_runs

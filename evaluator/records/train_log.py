@@ -43,7 +43,7 @@ class Metric:
     line: int
     reason: str  # why this kind (see metric_kinds)
     loose: bool = False  # read from a free-form line (`Final BPB: 1.1070`), not a `val_bpb` one
-    file: str | None = None  # the evaluation log printing it, when not the run's own (records.evaluations)
+    file: str | None = None  # the evaluation log printing it, when not the run's own (records.evaluation_logs)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from crawler.errors import PgolfError, first_line
-from evaluator.serving.jobs import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message, PlanMessage,
+from evaluator.serving.job_protocol import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message, PlanMessage,
                                     ProgressMessage)
 
 # The loop-wise analysis' cost in sliding-window passes over its slice, before the worker has measured one: the

@@ -3,7 +3,7 @@ names of the metric kinds and of the passes that score an artifact, the files a 
 labels of the log lines the trainer prints, and a run's final numbers as the trainer measured them.
 
 Standard library only: it ships with the crawler (its bytes count toward the cap) and the web process imports
-it without torch. Everything here is used by training; what only readers need lives with the readers.
+it without torch. Its functions are those training runs; what only readers need lives with the readers.
 """
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ block matrices run on crawler.quant.fake_quantize's export grid).
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -97,19 +96,6 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos, rest), dim=-1)
 
 
-def flip_rotary_direction(state_dict: dict[str, Tensor], cfg: CrawlerConfig) -> dict[str, Tensor]:
-    """Weights for the other rotation direction: negating the second RoPE half of every head's c_q and c_k
-    rows negates the second half of the rotated q and k, so every q.k, hence every logit, is unchanged."""
-    half, D = cfg.rope_dims // 2, cfg.head_dim
-    out = dict(state_dict)
-    for name, w in state_dict.items():
-        if name.endswith((".attn.c_q.weight", ".attn.c_k.weight")):
-            rows = w.clone().view(-1, D, w.shape[-1])  # (heads, head_dim, dim)
-            rows[:, half:2 * half] *= -1
-            out[name] = rows.view_as(w)
-    return out
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: CrawlerConfig, xsa: bool):
         super().__init__()
@@ -128,20 +114,6 @@ class Attention(nn.Module):
         q = rms_norm(self.c_q(x).view(B, T, self.num_heads, self.head_dim))
         k = rms_norm(self.c_k(x).view(B, T, self.num_kv_heads, self.head_dim))
         return apply_rotary(q, cos, sin) * self.q_gain.to(q.dtype)[:, None], apply_rotary(k, cos, sin)
-
-    def probs(self, x: Tensor, cos: Tensor, sin: Tensor, rows: int | None = None) -> Iterator[tuple[int, Tensor]]:
-        """Causal attention probabilities, which the fused kernels of forward never materialise (for analysis;
-        GQA: query head h reads kv head h // (H / KV), as SDPA's enable_gqa does): (start, (B, H, r, T)) for
-        `rows` query positions at a time (all T when None), so that memory need not grow with T^2."""
-        q, k = self.qk(x, cos, sin)
-        q, k = q.transpose(1, 2), k.repeat_interleave(self.num_heads // self.num_kv_heads, dim=2).permute(0, 2, 3, 1)
-        T = x.size(1)
-        keys = torch.arange(T, device=x.device)
-        for start in range(0, T, rows or T):
-            queries = keys[start:start + (rows or T)]
-            scores = (q[:, :, start:start + len(queries)] @ k).float() / math.sqrt(self.head_dim)
-            causal = queries[:, None] >= keys[None, :]
-            yield start, scores.masked_fill(~causal, float("-inf")).softmax(-1)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         B, T, _ = x.shape

@@ -11,10 +11,8 @@ Byte layout (little-endian; every byte counts toward the 16,000,000-byte cap):
     13+m    ...   payload, to the end of the file
 
 Format 1 (magic b"PGZ1", no manifest checksum: the header ends at offset 9) is
-still read. Its models rotated RoPE pairs the other way and used one fixed
-rope_base at every length; on load its c_q/c_k rows are converted to the
-reference's direction (crawler.model.flip_rotary_direction, exact) and its config
-gets rope_ntk_len 0, so it scores exactly as it did.
+read as stored, its config with rope_ntk_len 0 (one fixed base); its RoPE pairs
+rotate the other way, which evaluator.artifacts.loading converts, exactly.
 
 The manifest holds format_version, config (CrawlerConfig.to_dict(): every
 model, loop and per-loop option), tokenizer_sha256, code_sha256 (of the code
@@ -54,7 +52,7 @@ from torch import Tensor, nn
 from crawler.config import CrawlerConfig, config_from_dict
 from crawler.errors import ArtifactError, first_line
 from crawler.files import atomic_write_bytes
-from crawler.model import CrawlerGPT, flip_rotary_direction
+from crawler.model import CrawlerGPT
 from crawler.quant import SCHEME_BITS, QTensor, block_matrix_bits, dequantize_state_dict, quantize_state_dict, row_count
 from crawler.rans import decode_rans, encode_rans, side_stream_bytes
 
@@ -327,9 +325,6 @@ def read_artifact(path: str | Path, max_decompressed_bytes: int = DEFAULT_MAX_DE
     if zlib.crc32(_canonical(qsd)) != manifest["crc32"]:
         raise ArtifactError(f"{path}: corrupt (tensor checksum mismatch)")
     _finite(qsd, str(path))
-    if version == 1:
-        flipped = flip_rotary_direction({name: qt.data for name, qt in qsd.items()}, config)
-        qsd = {name: QTensor(qt.scheme, qt.shape, flipped[name], qt.scale) for name, qt in qsd.items()}
     return config, qsd, {**manifest, "codec": codec, "model_bytes": len(blob)}
 
 

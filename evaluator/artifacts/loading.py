@@ -20,7 +20,7 @@ from torch import Tensor
 
 from crawler.config import CrawlerConfig
 from crawler.errors import first_line
-from crawler.model import CrawlerGPT, flip_rotary_direction
+from crawler.model import CrawlerGPT
 from crawler.ptz import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_PARAMS, HEADERS, ArtifactError, check_shapes, read_artifact
 from crawler.quant import dequantize_state_dict
 from evaluator.artifacts.baseline_gpt import ASSUMPTIONS as BASELINE_ASSUMPTIONS
@@ -30,6 +30,19 @@ from evaluator.artifacts.foreign.baseline_int8 import QUANT_FORMAT_KEY, dequanti
 from evaluator.artifacts.foreign.record_int6 import RECORD_KEYS, dequantize_record, map_record
 from evaluator.artifacts.foreign.torch_archive import decompress, torch_load
 from evaluator.cli_inputs import positive_int_env
+
+
+def flip_rotary_direction(state_dict: dict[str, Tensor], cfg: CrawlerConfig) -> dict[str, Tensor]:
+    """Format-1 weights (our RoPE rotated its pairs the other way then) in the reference's direction: negating the second RoPE half of every head's c_q and c_k
+    rows negates the second half of the rotated q and k, so every q.k, hence every logit, is unchanged."""
+    half, D = cfg.rope_dims // 2, cfg.head_dim
+    out = dict(state_dict)
+    for name, w in state_dict.items():
+        if name.endswith((".attn.c_q.weight", ".attn.c_k.weight")):
+            rows = w.clone().view(-1, D, w.shape[-1])  # (heads, head_dim, dim)
+            rows[:, half:2 * half] *= -1
+            out[name] = rows.view_as(w)
+    return out
 
 
 @dataclass
@@ -114,6 +127,7 @@ def open_artifact(path: str | Path, loops: int | None = None, max_decompressed_b
         config, qsd, manifest = read_artifact(path, max_decompressed_bytes, max_params)
         state_dict, assumptions = dequantize_state_dict(qsd), []
         if manifest["format_version"] == 1:
+            state_dict = flip_rotary_direction(state_dict, config)
             assumptions.append("format 1: its RoPE pairs rotate the other way and its base is fixed at every length; "
                                "converted on load to the record's convention, exactly")
         if loops is not None and loops != config.crawler_loops:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -129,13 +130,28 @@ def attention_stats(p: Tensor, start: int = 0) -> dict[str, Tensor]:
             "mass_last8": (p * (dist < LAST_N)).sum(-1).sum(-1)}
 
 
+def attention_probs(attn, x: Tensor, cos: Tensor, sin: Tensor, rows: int) -> Iterator[tuple[int, Tensor]]:
+    """Causal attention probabilities of one crawler Attention, which the fused kernels of its forward never
+    materialise (GQA: query head h reads kv head h // (H / KV), as SDPA's enable_gqa does): (start, (B, H, r, T))
+    for `rows` query positions at a time, so that memory need not grow with T^2."""
+    q, k = attn.qk(x, cos, sin)
+    q, k = q.transpose(1, 2), k.repeat_interleave(attn.num_heads // attn.num_kv_heads, dim=2).permute(0, 2, 3, 1)
+    T = x.size(1)
+    keys = torch.arange(T, device=x.device)
+    for start in range(0, T, rows):
+        queries = keys[start:start + rows]
+        scores = (q[:, :, start:start + len(queries)] @ k).float() / math.sqrt(attn.head_dim)
+        causal = queries[:, None] >= keys[None, :]
+        yield start, scores.masked_fill(~causal, float("-inf")).softmax(-1)
+
+
 def attention_means(attn, x: Tensor, cos: Tensor, sin: Tensor) -> dict[str, Tensor]:
     """attention_stats' per-head means over every query position of one sequence x (1, T, dim), computed a
     chunk of query rows at a time so that memory stays under ATTENTION_CHUNK_ELEMENTS."""
     T = x.size(1)
     rows = max(1, ATTENTION_CHUNK_ELEMENTS // (attn.num_heads * T))
     sums = None
-    for start, p in attn.probs(x, cos, sin, rows):
+    for start, p in attention_probs(attn, x, cos, sin, rows):
         s = attention_stats(p[0], start)
         sums = s if sums is None else {k: sums[k] + v for k, v in s.items()}
     return {k: v / T for k, v in sums.items()}

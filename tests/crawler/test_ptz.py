@@ -17,6 +17,7 @@ from crawler.model import CrawlerGPT
 from crawler.ptz import (CODECS, HEADER, LEGACY_HEADER, LEGACY_MAGIC, ArtifactError, export_model, framed_manifest,
                          load_artifact, read_artifact, zstd_compress)
 from crawler.quant import block_matrix_bits, dequantize_state_dict, quantize_state_dict
+from evaluator.artifacts.loading import open_artifact
 
 # Small enough to be quick, big enough that tok_emb is int8 and the crawler MLP int6 (> 65,536 elements each).
 SMALL = dict(model_dim=64, num_heads=2, num_kv_heads=1, num_flat_layers=2, num_crawler_layers=1, mlp_mult=2.0,
@@ -333,7 +334,8 @@ def test_format_1_artifacts_score_as_before(tmp_path, files, monkeypatch):
     old = tmp_path / "old.ptz"
     old.write_bytes(LEGACY_HEADER.pack(LEGACY_MAGIC, cid, len(zm)) + zm + blob[HEADER.size + m:])
 
-    cfg, state, manifest = load_artifact(old)
+    loaded = open_artifact(old)  # crawler.ptz reads format 1 as stored; the evaluator turns its RoPE direction
+    cfg, state, manifest = loaded.config, loaded.state_dict, loaded.manifest
     assert cfg == config and manifest["format_version"] == 1
     ids = torch.randint(0, config.vocab_size, (2, 64), generator=torch.Generator().manual_seed(0))
     new_model = CrawlerGPT(cfg).eval()

@@ -61,8 +61,6 @@ NOT_REACHED_BY_TRAINING = {
     ("crawler/train_cli.py", "register"): "pgolf.py registers `pgolf train`; train_gpt.py calls main()",
     ("crawler/config.py", "CrawlerConfig.replace"): "the evaluator's and the web app's variants of a loaded config",
     ("crawler/config.py", "environment_without_challenge_names"): "the ablation runner's child environment",
-    ("crawler/model.py", "flip_rotary_direction"): "reads format-1 artifacts; training writes format 2",
-    ("crawler/model.py", "Attention.probs"): "the loop-wise analysis (evaluator.loops.analysis)",
     ("crawler/ptz.py", "_from_canonical"): "reads the zstd codec; training exports with rans (DEFAULT_CODEC)",
     ("crawler/ptz.py", "_reject_constant"): "only for a manifest that holds NaN or Infinity",
 }

@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from crawler.bpb import load_byte_lut
-from evaluator.artifacts.decode_audit import count_bytes
 from crawler.config import load_config
-from crawler.model import Attention, CrawlerGPT
+from crawler.model import CrawlerGPT
 from crawler.prep.prepare import prepare_data
 from crawler.ptz import export_model
 from crawler.shards import load_split
+from evaluator.artifacts.decode_audit import count_bytes
 from evaluator.artifacts.loading import open_artifact
 from evaluator.loopwise import analysis
 from evaluator.loopwise.loops_report import LoopsReport
@@ -111,7 +111,7 @@ def test_recomputed_probabilities_reproduce_the_attention_output(run):
                     on_attention=lambda key, attn, *args: seen.setdefault(key, (attn, args)))
     attn, (x, cos, sin) = seen[("crawler_blocks.0", 1)]
     with torch.no_grad():
-        p = torch.cat([p for _, p in attn.probs(x, cos, sin, rows=5)], dim=2)  # (1, H, T, T), in chunks of 5 rows
+        p = torch.cat([p for _, p in analysis.attention_probs(attn, x, cos, sin, rows=5)], dim=2)  # (1, H, T, T), in chunks of 5 rows
         v = attn.c_v(x).view(1, SEQ, attn.num_kv_heads, attn.head_dim).repeat_interleave(2, dim=2)
         y = (p @ v.transpose(1, 2)).transpose(1, 2)
         vn = F.normalize(v, dim=-1)  # XSA, as in the crawler block
@@ -144,12 +144,12 @@ def test_attention_stats_closed_forms():
 def test_forced_uniform_attention_flows_into_the_report(run, monkeypatch):
     _, cfg, sd, windows, lut = run
 
-    def uniform(attn, x, cos, sin, rows):  # in place of Attention.probs
+    def uniform(attn, x, cos, sin, rows):  # in place of analysis.attention_probs
         T = x.size(1)
         p = torch.ones(T, T).tril() / torch.arange(1, T + 1)[:, None]
         yield 0, p.expand(x.size(0), attn.num_heads, T, T)
 
-    monkeypatch.setattr(Attention, "probs", uniform)
+    monkeypatch.setattr(analysis, "attention_probs", uniform)
     r = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     t = np.arange(SEQ)
     # float32 probabilities: per row at most SEQ rounded products (float32 log within 1 ulp, u/ln 2 from p's own
@@ -275,7 +275,7 @@ def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
     _, cfg, sd, windows, lut = run
     whole = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     chunks = []
-    probs = Attention.probs
+    probs = analysis.attention_probs
 
     def recorded(attn, x, cos, sin, rows=None):
         for start, p in probs(attn, x, cos, sin, rows):
@@ -283,7 +283,7 @@ def test_attention_statistics_are_computed_in_bounded_chunks(run, monkeypatch):
             yield start, p
 
     monkeypatch.setattr(analysis, "ATTENTION_CHUNK_ELEMENTS", 128)
-    monkeypatch.setattr(Attention, "probs", recorded)
+    monkeypatch.setattr(analysis, "attention_probs", recorded)
     chunked = analysis.analyse(cfg, sd, windows, lut, extra_loops=0)
     assert max(chunks) == 128 and len(chunks) == 16 * len(windows) * len(whole.attention)
     for a, b in zip(whole.attention, chunked.attention):

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from evaluator.service import FINEWEB, has_record_loops, record_corpus
+from evaluator.service import FINEWEB, has_record_loops
 from webapp.deps import AgainstDep, CatalogDep, EntryDep
 from webapp.schemas import RecordDetail, RecordIndex
 from webapp.templating import templates
-from webapp.views.records import SortKey, StatusFilter, index_csv, record_detail, record_index
+from webapp.views.records import (SortKey, StatusFilter, index_csv, other_records, record_corpora, record_detail,
+                                  record_index)
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["records"])
@@ -37,7 +38,7 @@ def records_json(catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuer
 def records_page(request: Request, catalog: CatalogDep, sort: SortQuery = "date", order: OrderQuery = "desc",
                  q: TextQuery = "", track: TrackQuery = "", status: StatusQuery = "") -> HTMLResponse:
     index = record_index(catalog, sort, order, q, track, status)
-    corpora = {entry.id: record_corpus(entry) for entry in catalog.entries()}  # to label the rows not on FineWeb
+    corpora = record_corpora(catalog)
     return templates.TemplateResponse(request, "records_index.html", {
         "index": index, "query": request.url.query, "corpora": corpora,
         "fineweb_ids": {record_id for record_id, corpus in corpora.items() if corpus == FINEWEB}})
@@ -60,9 +61,8 @@ def record_json(entry: EntryDep, against: AgainstDep) -> RecordDetail:
 @pages.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, entry: EntryDep, against: AgainstDep, catalog: CatalogDep) -> HTMLResponse:
     detail = record_detail(entry, against)
-    others = [other for other in catalog.entries() if other.id != entry.id]
     return templates.TemplateResponse(request, "record.html", {
-        "detail": detail, "others": others, "has_curves": any(curve.train or curve.val for curve in detail.curves),
+        "detail": detail, "others": other_records(catalog, entry), "has_curves": any(curve.train or curve.val for curve in detail.curves),
         "has_loops": has_record_loops(entry), "files": entry.record.files})
 
 

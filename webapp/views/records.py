@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from evaluator.service import (CatalogEntry, Evidence, RecordCatalog, RuleResult, compliance_report, csv_table,
-                               read_readme)
+                               read_readme, record_corpus)
 from webapp.schemas import RecordDetail, RecordIndex, RecordRow, SeedCurve, TrainPointOut, ValPointOut
 from webapp.views.standing import flagged, verdict
 
@@ -59,6 +59,16 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
 
 CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "std_bpb",
                "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
+
+
+def record_corpora(catalog: RecordCatalog) -> dict[str, str]:
+    """Each record's corpus by id, to label the rows not scored on FineWeb."""
+    return {entry.id: record_corpus(entry) for entry in catalog.entries()}
+
+
+def other_records(catalog: RecordCatalog, entry: CatalogEntry) -> list[CatalogEntry]:
+    """What a record can be compared against: every other record."""
+    return [other for other in catalog.entries() if other.id != entry.id]
 
 
 def index_csv(index: RecordIndex) -> str:

@@ -123,13 +123,13 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
                       max_tokens: int | None = None, loops: int | None = None, checkpoint_state: dict | None = None,
                       seq_len: int | None = None, stride: int | None = None, batch_seqs: int = 16,
                       code_files: tuple[Path, ...] = (), dist_info: Dist | None = None,
-                      progress: bool = False,
+                      progress: bool = False, max_params: int | None = None,
                       on_progress: Callable[[str, int, int], None] | None = None,
                       on_plan: Callable[[list[tuple[str, int]]], None] | None = None) -> EvalReport:
     """on_progress(stage, scored, total) reports each evaluation pass batch by batch (stages named by metric
     kind: roundtrip, sliding_window, pre_quant), for callers that show live progress instead of a terminal bar;
     on_plan(stages) says, once before the first pass, which passes will run and the tokens each feeds the model
-    (its share of the work)."""
+    (its share of the work). max_params: the artifact's parameter cap (None: PGOLF_MAX_PARAMS, else the default)."""
     # torch, numpy and sentencepiece load here: the web app and the text-only commands read reports
     # through this module and must start without them
     from crawler.bpb import build_byte_lut
@@ -143,7 +143,7 @@ def evaluate_artifact(path: str | Path, data_path: str | Path | None = None, tok
     t0 = time.perf_counter()
     path = Path(path)
     d = dist_info or single_process()
-    art = open_artifact(path, loops=loops)
+    art = open_artifact(path, loops=loops, max_params=max_params)
     cfg = art.config
     data_path, tokenizer_path = eval_inputs(cfg, data_path, tokenizer_path)
     sp = load_tokenizer(tokenizer_path)

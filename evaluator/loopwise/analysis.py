@@ -355,9 +355,10 @@ def analyse(config: CrawlerConfig, state_dict: dict[str, Tensor], windows: np.nd
 
 def analyse_artifact(path: Path, data_path=None, tokenizer_path=None, tokens: int = 16384, seq_len: int | None = None,
                      seed: int = 0, loops: int | None = None, float_state_dict: dict[str, Tensor] | None = None,
-                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False) -> LoopsReport:
+                     extra_loops: int = 2, batch_seqs: int = 4, device="cpu", progress: bool = False,
+                     max_params: int | None = None) -> LoopsReport:
     """`analyse` on an artifact file and a seeded slice of its validation data, with what was assumed and used."""
-    art = open_artifact(path, loops=loops)
+    art = open_artifact(path, loops=loops, max_params=max_params)
     cfg = art.config
     if not isinstance(cfg, CrawlerConfig):
         raise LoopsError(f"{path}: loop analysis needs a Micro Crawler artifact; this is the {art.architecture}")

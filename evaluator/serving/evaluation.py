@@ -4,7 +4,6 @@ app's job_child) owns the protocol's channel and the process limits; this module
 """
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 from pathlib import Path
@@ -46,14 +45,14 @@ def failure(exc: BaseException, request: EvaluationRequest) -> str:
 
 
 def run_loop_analysis(artifact: Path, data_dir: Path | None, tokenizer: Path | None, options: dict, tokens: int,
-                      device) -> tuple[dict, dict[str, bytes]]:
+                      device, max_params: int | None = None) -> tuple[dict, dict[str, bytes]]:
     """The report of `pgolf loops` on the job's artifact and data (as a dict), and its plots as PNG bytes by name."""
     # torch and matplotlib load in the job's process only
     from evaluator.loopwise.analysis import analyse_artifact
     from evaluator.loopwise.loop_plots import write_plots
 
     report = analyse_artifact(artifact, data_dir, tokenizer, tokens=tokens, seq_len=options.get("seq_len"),
-                              seed=ANALYSIS_SEED, loops=options.get("loops"), device=device)
+                              seed=ANALYSIS_SEED, loops=options.get("loops"), device=device, max_params=max_params)
     with tempfile.TemporaryDirectory(prefix="loops-") as out:
         plots = {path.stem: path.read_bytes() for path in write_plots(report, Path(out))}
     return report.to_dict(), plots
@@ -65,7 +64,6 @@ def run_evaluation(request: EvaluationRequest, send: Callable[[Message], None]) 
     import torch
 
     from evaluator.artifacts.eval_report import evaluate_artifact, single_process
-    from evaluator.artifacts.loading import MAX_PARAMS_VARIABLE
 
     targets = {}  # the roundtrip pass scores each validation target once: its total is the result's target count
 
@@ -83,19 +81,20 @@ def run_evaluation(request: EvaluationRequest, send: Callable[[Message], None]) 
     artifact, data_dir, tokenizer = Path(request.artifact), Path(request.data_dir), Path(request.tokenizer)
     options = request.options
     device = torch.device(request.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    os.environ[MAX_PARAMS_VARIABLE] = str(request.max_params)  # what open_artifact reads
     if device.type == "cpu" and request.max_memory_bytes:
         # past it an allocation fails (MemoryError, or torch's RuntimeError) instead of the machine swapping
         resource.setrlimit(resource.RLIMIT_AS, (request.max_memory_bytes, request.max_memory_bytes))
     report = evaluate_artifact(artifact, data_path=data_dir, tokenizer_path=tokenizer,
                                max_tokens=options.get("max_tokens"), loops=options.get("loops"),
                                seq_len=options.get("seq_len"), stride=options.get("stride"),
-                               dist_info=single_process(device), on_progress=progress, on_plan=plan)
+                               dist_info=single_process(device), max_params=request.max_params,
+                               on_progress=progress, on_plan=plan)
     result, plots = JobResult(report.to_dict()), {}
     if request.loops_tokens:
         progress(LOOPS_STAGE, 0, 0)
         try:
-            loops, plots = run_loop_analysis(artifact, data_dir, tokenizer, options, request.loops_tokens, device)
+            loops, plots = run_loop_analysis(artifact, data_dir, tokenizer, options, request.loops_tokens, device,
+                                             request.max_params)
         except Exception as exc:  # a split too short for the slice, out of memory...: the BPB still stands
             result.loops_error = failure(exc, request)
         else:

@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 
-from evaluator.service import EvaluationRequest, JobResult, failure, run_evaluation
+import pytest
+
+from evaluator.service import EvaluationRequest, JobResult, PgolfError, failure, run_evaluation
 from evaluator.serving import evaluation
 from tests.conftest import REPO
 
@@ -55,3 +57,10 @@ def test_a_failed_loop_analysis_keeps_the_bpb(tiny_artifact, eval_data, monkeypa
     assert failure(missing, limited) == "FileNotFoundError: the server's data/fineweb_val_000000.bin: not found"
     assert result.report["roundtrip"]["val_bpb"] > 0 and result.report["sliding_window"]["val_bpb"] > 0
     assert JobResult.from_dict(result.to_dict()) == result
+
+
+def test_the_job_opens_the_artifact_under_the_servers_parameter_cap(tiny_artifact, eval_data):
+    # the cap travels in the request, as an argument of the evaluation, not through the environment
+    with pytest.raises(PgolfError, match="more than the 1,000 allowed"):
+        run_evaluation(_request(tiny_artifact, eval_data, max_params=1000), lambda message: None)
+    assert "PGOLF_MAX_PARAMS" not in os.environ

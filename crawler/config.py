@@ -339,6 +339,13 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict:
     return {ENV_NAMES[k]: v for k, v in environ.items() if k in ENV_NAMES}
 
 
+def shorten_openmp_spin() -> None:
+    """torch's OpenMP threads spin 300,000 times at every barrier before they sleep: on a CPU shared with other
+    jobs the spinning thread holds the core its partner needs (tiny preset at load 7 on 2 cores: 12.8 s a step,
+    2.2 s with a short spin). A value in the environment wins."""
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+
 def torchrun_ranks(environ: typing.Mapping[str, str] | None = None) -> tuple[int, int, int]:
     """(RANK, WORLD_SIZE, LOCAL_RANK) as torchrun sets them; one process (0, 1, 0) without torchrun."""
     environ = os.environ if environ is None else environ

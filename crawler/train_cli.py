@@ -1,21 +1,16 @@
 """`pgolf train`, and `python -m crawler.train_cli` / `torchrun -m crawler.train_cli` with the same flags."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from crawler.config import ConfigError, load_config
+from crawler.config import ConfigError, load_config, shorten_openmp_spin
 from crawler.errors import exit_on_error
 from crawler.files import writable_folder
 
-# torch's OpenMP threads spin 300,000 times at every barrier before they sleep: on a CPU shared with other jobs the
-# spinning thread holds the core its partner needs (tiny preset at load 7 on 2 cores: 12.8 s a step, 2.2 s with a
-# short spin). libgomp reads this once, when torch loads it, so it is set here, before any torch import; a value
-# in the environment wins.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+shorten_openmp_spin()  # before any torch import: libgomp reads it once, when torch loads it
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

@@ -10,11 +10,12 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from crawler.config import ConfigError, load_config
-from crawler.contract import ARTIFACT_PASSES, RUN_SUMMARY, final_label
+from crawler.contract import ARTIFACT_PASSES, RUN_SUMMARY, MetricKind, final_label
 from crawler.loader import DistributedTokenLoader, TokenStream
 from crawler.model import CrawlerGPT
 from crawler.train import lr_scale, slow_step_warning, train
 from crawler.train_cli import parse_sets
+from evaluator.records.logs import parse_log
 from tests.conftest import WALK_VOCAB as VOCAB
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,6 +85,13 @@ def test_run_json_holds_the_numbers_the_log_prints(walk_data, tmp_path):
         (int(sizes["Code size"]), int(sizes["Serialized model int6+zstd"]), int(sizes["Total submission size int6+zstd"]))
     assert summary["steps"] == 6 and summary["iterations"] == 6 and summary["codec"] == "rans"
     assert summary["run_id"] == "micro" and summary["seed"] == 1337 and not summary["stopped_early"]
+    # the record parsers, which read strangers' logs, read ours to the same numbers: the labels are the challenge's
+    parsed = parse_log(result.run_dir / "train.log")
+    for kind in ARTIFACT_PASSES:
+        assert parsed.final(kind).val_bpb == float(f"{summary['scores'][kind.value]['val_bpb']:.8f}")
+    assert parsed.final(MetricKind.PRE_QUANT).val_bpb == float(f"{summary['pre_quant']['val_bpb']:.4f}")
+    assert (parsed.final_step, parsed.seed, parsed.counted_code_bytes.bytes, parsed.model_bytes.bytes,
+            parsed.total_bytes.bytes) == (6, 1337, summary["code_bytes"], summary["model_bytes"], summary["total_bytes"])
 
 
 def test_wallclock_cap_stops_early(walk_data, tmp_path):

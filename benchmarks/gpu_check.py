@@ -376,7 +376,7 @@ def pgolf_eval(argv: list[str], out_json: Path) -> dict:
             "dtype": "bf16-autocast" if report["device"].startswith("cuda") else "fp32",
             "roundtrip_val_bpb": report["roundtrip"]["val_bpb"], "sliding_val_bpb": s["val_bpb"],
             "sliding_targets": targets, "sliding_seconds": s["seconds"],
-            "sliding_targets_per_s": targets / s["seconds"], "record_plan_val_bpb": (s.get("record") or {}).get("val_bpb"),
+            "sliding_targets_per_s": targets / s["seconds"], "record_plan_val_bpb": (s.get("reference") or {}).get("val_bpb"),
             "audit_ratio": report["audit"]["ratio"], "report": out_json.name}
 
 

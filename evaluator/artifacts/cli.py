@@ -37,7 +37,7 @@ def format_report(r: EvalReport) -> str:
         lines.append(f"{KIND_WORDS[kind]:<15} val_loss {m.val_loss:.8f}  val_bpb {m.val_bpb:.8f}  "
                      f"(seq {m.seq_len}, stride {m.stride}, {m.scored_tokens:,} tokens, "
                      f"{m.byte_sum:,} bytes, coverage {m.coverage:.2%}, {m.seconds:.1f} s)")
-    rec = r.sliding_window.record
+    rec = r.sliding_window.reference
     if rec:
         lines.append(f"record scoring  val_loss {rec.val_loss:.8f}  val_bpb {rec.val_bpb:.8f}  "
                      f"(what the record's eval_val_sliding prints: {rec.scored_tokens:,} scorings of "

@@ -26,13 +26,13 @@ CPU_DEFAULT_MAX_TOKENS = 65_536
 
 @dataclass
 class PassScore(BPBResult):
-    """One scoring pass as a report keeps it; a sliding-window pass also holds, as `record` (the name stored
-    reports use), the same pass under the Micro Crawler reference script's own sliding plan."""
-    record: PassScore | None = None
+    """One scoring pass as a report keeps it; a sliding-window pass also holds, as `reference`, the same pass under
+    the Micro Crawler reference script's own sliding plan (reports written before this name hold it as `record`)."""
+    reference: PassScore | None = None
 
     @classmethod
     def of(cls, r: BPBResult, reference: BPBResult | None = None) -> PassScore:
-        return cls(**asdict(r), record=None if reference is None else cls.of(reference))
+        return cls(**asdict(r), reference=None if reference is None else cls.of(reference))
 
 
 @dataclass
@@ -86,13 +86,22 @@ class EvalReport:
     @classmethod
     def from_dict(cls, data: dict) -> EvalReport:
         """A report read back from its JSON; ValueError says which field is missing or of the wrong type.
-        Reports written before the passes took their metric kinds' names (sliding, prequant) read as well."""
+        Reports written before the passes took their metric kinds' names (sliding, prequant), or before a pass's
+        reference-plan score took its name (record), read as well."""
         if isinstance(data, dict):
-            data = {_LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+            data = {_LEGACY_NAMES.get(key, key): _legacy_pass(value) if key in _PASSES else value
+                    for key, value in data.items()}
         return from_json_data(cls, data, "an evaluation report")
 
 
 _LEGACY_NAMES = {"sliding": "sliding_window", "prequant": "pre_quant"}
+_PASSES = {"sliding", "prequant", "roundtrip", "sliding_window", "pre_quant"}
+
+
+def _legacy_pass(stored):
+    if isinstance(stored, dict) and "record" in stored and "reference" not in stored:
+        return {("reference" if key == "record" else key): value for key, value in stored.items()}
+    return stored
 
 
 def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:

@@ -49,7 +49,7 @@ def test_roundtrip_equals_the_in_memory_dequantised_model(run):
     assert report.roundtrip.byte_sum == direct.byte_sum
     # equal, not close: the same windows in the same batches as the report's pass, which also scores the reference
     # script's plan (without them, the batches' float64 partial sums could group the same terms differently)
-    reference = report.sliding_window.record
+    reference = report.sliding_window.reference
     n = len(val) - 1
     plans = [plan_windows(n, 64, 16), reference_plan(reference.scored_tokens - reference.repeated, 64, 16)]
     sliding, _ = score_plans(deq, val, lut, n, plans, seq_len=64, stride=16, batch_seqs=16, device="cpu")
@@ -88,6 +88,10 @@ def test_a_report_reads_back_as_written_and_a_bad_one_names_its_field(run):
     # a report written before the passes took their metric kinds' names
     legacy = {{"sliding_window": "sliding"}.get(k, k): v for k, v in data.items()}
     assert EvalReport.from_dict(legacy).sliding_window == report.sliding_window
+    # and before a pass's score under the reference script's plan took its name
+    stored = {("record" if k == "reference" else k): v for k, v in data["sliding_window"].items()}
+    assert "record" in stored and EvalReport.from_dict({**data, "sliding_window": stored}).sliding_window == \
+        report.sliding_window
     with pytest.raises(ValueError, match=r"^not an evaluation report \(roundtrip\.val_bpb: "):
         EvalReport.from_dict({**data, "roundtrip": {**data["roundtrip"], "val_bpb": "low"}})
 
@@ -109,8 +113,8 @@ def test_cli_writes_json_and_refuses_bad_files(run):
     assert sliding["scored_tokens"] == 200
     # the record's plan on its cut stream (192 targets, three windows of 64): 3 windows at stride 16 end past it
     # and score its last 16 targets again
-    assert sliding["record"]["scored_tokens"] == 192 + 3 * 16 and sliding["record"]["repeated"] == 3 * 16
-    assert f"record scoring  val_loss {sliding['record']['val_loss']:.8f}" in ok.output
+    assert sliding["reference"]["scored_tokens"] == 192 + 3 * 16 and sliding["reference"]["repeated"] == 3 * 16
+    assert f"record scoring  val_loss {sliding['reference']['val_loss']:.8f}" in ok.output
     assert "240 scorings of 192 targets, 48 of them repeats of the tail" in ok.output
     bad = tmp / "bad.ptz"
     bad.write_bytes((tmp / "model.ptz").read_bytes()[:500])

@@ -152,7 +152,7 @@ def test_a_record_artifact_scores_as_the_record_scores_it(ref, val_data, tmp_pat
     roundtrip_rel, sliding_rel = gamma(2048, F32) + gamma(4040, F64), 2 * gamma(4040, F64)
     assert report.roundtrip.val_loss == pytest.approx(rt_loss, rel=roundtrip_rel, abs=0)
     assert report.roundtrip.val_bpb == pytest.approx(rt_bpb, rel=roundtrip_rel, abs=0)
-    record = report.sliding_window.record
+    record = report.sliding_window.reference
     assert record.val_loss == pytest.approx(sw_loss, rel=sliding_rel, abs=0)
     assert record.val_bpb == pytest.approx(sw_bpb, rel=sliding_rel, abs=0)
     # the byte counts, exactly: the reference's BPB is loss / ln 2 x tokens / bytes, so its bytes are recovered

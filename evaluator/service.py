@@ -12,22 +12,21 @@ from evaluator import units
 from evaluator.ablation.arm_comparison import ArmSeeds, ArmStats, arm_stats, compare_arms
 from evaluator.ablation.plan import AblationPlan
 from evaluator.ablation.runner import RunResult
-from evaluator.artifacts.eval_report import AuditReport, EvalReport, PassScore, SizeReport
+from evaluator.artifacts.eval_report import EvalReport
 from evaluator.check.compliance import ComplianceReport, compliance_report
 from evaluator.check.findings import Evidence, RuleResult, Status, worst
 from evaluator.csv_table import csv_table
 from evaluator.loopwise.loops_report import ExitRow, LoopsReport
-from evaluator.loopwise.output_files import PLOT_NAMES, PLOTS
-from evaluator.records import safe_json
+from evaluator.loopwise.output_files import PLOTS
 from evaluator.records.comparison import RecordComparison
 from evaluator.records.logs import parse_log
 from evaluator.records.metric_kinds import KIND_ORDER, KIND_WORDS
 from evaluator.records.record import Record, read_readme
 from evaluator.records.seeds import SeedTable, seed_row
 from evaluator.records.train_log import TrainLog
-from evaluator.records.untrusted_files import JSON_LIMIT, LOG_LIMIT, RecordFileError, list_files, read_capped
+from evaluator.records.untrusted_files import RecordFileError, list_files, read_capped
 from evaluator.serving.arms import all_arms, load_ablations
-from evaluator.serving.catalog import CatalogEntry, RecordCatalog, record_entry
+from evaluator.serving.catalog import CatalogEntry, RecordCatalog
 from evaluator.serving.corpus import CHALLENGE_TRACKS, FINEWEB, arm_corpus, corpus_warning, record_corpus
 from evaluator.serving.evaluation import LOOPS_PASSES, failure, one_line, run_evaluation
 from evaluator.serving.job_protocol import (LOADING_STAGE, LOOPS_STAGE, DoneMessage, EvaluationRequest, FailedMessage,

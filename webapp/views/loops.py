@@ -10,8 +10,8 @@ from sqlalchemy.orm import sessionmaker
 
 from evaluator.service import (LOOPS_JSON, PLOTS, CatalogEntry, JobResult, LoopsReport, LoopsResult, RecordLoopsError,
                                has_record_loops, record_loops_report, record_plots)
-from webapp.loop_charts import loop_panels
 from webapp.charts import Panel
+from webapp.loop_charts import loop_panels
 from webapp.schemas import LoopStepOut, LoopsView, StageRowOut
 from webapp.tables import Evaluation, StoredFile
 
@@ -56,8 +56,7 @@ def _record_report(entry: CatalogEntry) -> LoopsReport:
         raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None
 
 
-def record_loops_view(entry: CatalogEntry) -> LoopsView:
-    report = _record_report(entry)
+def _record_view(entry: CatalogEntry, report: LoopsReport) -> LoopsView:
     try:
         return loops_view(report, record_plots(entry), f"Loop-wise view of {entry.title}",
                           f"/records/{quote(entry.id, safe='')}", f"/records/{quote(entry.id, safe='')}/loops",
@@ -66,9 +65,14 @@ def record_loops_view(entry: CatalogEntry) -> LoopsView:
         raise RecordLoopsError(f"record {entry.id!r}: {LOOPS_JSON}: {exc}") from None
 
 
+def record_loops_view(entry: CatalogEntry) -> LoopsView:
+    return _record_view(entry, _record_report(entry))
+
+
 def record_loop_panels(entry: CatalogEntry) -> list[Panel]:
-    record_loops_view(entry)  # the same refusals as the page: none without loops.json, none it cannot show
-    return loop_panels(_record_report(entry))
+    report = _record_report(entry)
+    _record_view(entry, report)  # the same refusals as the page: none for a report the page cannot show
+    return loop_panels(report)
 
 
 def loops_view(report: LoopsReport, plots: list[str], title: str, back_url: str, plot_url: str,

@@ -72,7 +72,7 @@ def decode_message(line: str | bytes) -> Message:
     data = json.loads(line)
     cls = _KINDS.get(data.pop("kind", None))
     if cls is None:
-        raise ValueError(f"not a job message: {bytes(line[:80]) if isinstance(line, bytes) else line[:80]!r}")
+        raise ValueError(f"not a job message: {line[:80]!r}")
     if cls is PlanMessage:
         data["stages"] = [(str(name), int(tokens)) for name, tokens in data["stages"]]
     return cls(**data)

@@ -32,10 +32,6 @@ def where_logged(log: TrainLog, count: ByteCount | None) -> tuple[str, int | Non
     return log.file_name, count.line if count else None
 
 
-def seed_name(log: TrainLog) -> str:
-    return f"seed {log.seed}" if log.seed is not None else log.file_name
-
-
 def mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 

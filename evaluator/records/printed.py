@@ -14,7 +14,7 @@ from evaluator.records.log_patterns import MAX_LINE
 from evaluator.records.metric_kinds import KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.submission import Claim
-from evaluator.records.train_log import Metric, TrainLog
+from evaluator.records.train_log import Metric, TrainLog, seed_name
 from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
 
 _NUMBER = re.compile(r"(?<![\d.])\d+\.(\d+)(?![\d.])")
@@ -39,15 +39,11 @@ def _in_run(log: TrainLog, file: str, line: int) -> bool:
     return log.file_name == file and log.first_line <= line <= log.n_lines
 
 
-def _who(log: TrainLog) -> str:
-    return f"seed {log.seed}" if log.seed is not None else log.file_name
-
-
 def _why_metric(record: Record, log: TrainLog, metric: Metric) -> str:
     kind = record.headline_kind
     if metric.kind is kind:
-        return f"{_who(log)}'s {KIND_WORDS[kind]} BPB alone: the headline is the mean over {len(record.logs)} submitted runs"
-    return (f"{_who(log)}'s {KIND_WORDS[metric.kind]} BPB, another metric kind than the headline's "
+        return f"{seed_name(log)}'s {KIND_WORDS[kind]} BPB alone: the headline is the mean over {len(record.logs)} submitted runs"
+    return (f"{seed_name(log)}'s {KIND_WORDS[metric.kind]} BPB, another metric kind than the headline's "
             f"({KIND_WORDS[kind] if kind else 'none'}: {record.headline_reason})")
 
 
@@ -57,8 +53,8 @@ def _why(record: Record, file: str, line: int) -> str:
             return _why_metric(record, log, metric)
     if log := next((log for log in record.logs if _in_run(log, file, line)), None):
         if point := next((p for p in log.val_curve if p.line == line), None):
-            return f"a periodic validation of {_who(log)} at step {point.step}/{point.total_steps}, not a final evaluation"
-        return f"a line of {_who(log)}'s log the reader does not read as a final score"
+            return f"a periodic validation of {seed_name(log)} at step {point.step}/{point.total_steps}, not a final evaluation"
+        return f"a line of {seed_name(log)}'s log the reader does not read as a final score"
     aside = next((a for a in record.set_aside if a.run == file or a.run.startswith(f"{file} lines ")), None)
     if aside:
         return f"in {aside.run}, a run set aside: {aside.reason}"

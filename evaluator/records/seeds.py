@@ -10,7 +10,7 @@ from evaluator.records.jsonable import JsonMixin
 from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, summarize
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_and_file
 
 
 @dataclass
@@ -75,7 +75,7 @@ class SeedTable(JsonMixin):
         kind = KIND_WORDS.get(self.headline_kind, "headline")
         return (f"{kind} BPB over {self.bpb.n} seed(s): mean {_num(self.bpb.mean, 8)}, sample std "
                 f"{_num(self.bpb.std, 8)}, min {_num(self.bpb.min, 8)}, max {_num(self.bpb.max, 8)}"
-                + (f"; submitted run: {_seed_text(self.submitted.seed, self.submitted.log)} at "
+                + (f"; submitted run: {seed_and_file(self.submitted.seed, self.submitted.log)} at "
                    f"{_num(self.submitted.bpb, 8)}, the claimed val_bpb" if self.submitted else ""))
 
     def worst_size_line(self) -> str | None:
@@ -111,10 +111,6 @@ def markdown_table(header: list[str], body: list[list[Cell]]) -> str:
         return f"**{c.text}**" if c.headline and c.text != "-" else c.text
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in row) + " |" for row in body])
-
-
-def _seed_text(seed: int | None, log: str) -> str:
-    return f"seed {seed} ({log})" if seed is not None else log
 
 
 def _num(value: float | None, digits: int) -> str:

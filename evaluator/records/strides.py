@@ -4,7 +4,7 @@ evaluation setting and not over whichever line each log printed last."""
 from __future__ import annotations
 
 from crawler.contract import MetricKind
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_and_file
 
 
 def _strides(log: TrainLog) -> set[int]:
@@ -27,7 +27,6 @@ def align_strides(logs: list[TrainLog]) -> list[str]:
         if len(strides) > 1:
             log.eval_stride = stride
             others = ", ".join(str(s) for s in sorted(strides - {stride}))
-            who = f"seed {log.seed} ({log.file_name})" if log.seed is not None else log.file_name
-            notes.append(f"{who} also prints sliding-window scores at stride {others}; read at stride {stride}, "
+            notes.append(f"{seed_and_file(log.seed, log.file_name)} also prints sliding-window scores at stride {others}; read at stride {stride}, "
                          "the stride every run prints")
     return notes

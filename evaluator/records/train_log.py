@@ -168,3 +168,13 @@ class TrainLog:
     def counted_code_bytes(self) -> ByteCount | None:
         """The code size the log's total uses: the compressed wrapper when it reports one."""
         return self.code_bytes_compressed or self.code_bytes or self.launcher_code_bytes
+
+
+def seed_name(log: TrainLog) -> str:
+    """How evidence names a run: its seed, else its file."""
+    return f"seed {log.seed}" if log.seed is not None else log.file_name
+
+
+def seed_and_file(seed: int | None, file_name: str) -> str:
+    """A run named by its seed and the file it is in, or by the file alone when it prints no seed."""
+    return f"seed {seed} ({file_name})" if seed is not None else file_name

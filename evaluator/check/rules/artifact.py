@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from crawler.contract import SIZE_CAP_BYTES, MetricKind
-from evaluator.check.context import Context, commas, mean, seed_name, where_logged
+from evaluator.check.context import Context, commas, mean, where_logged
 from evaluator.check.findings import Rule, RuleResult, Status
+from evaluator.records.train_log import seed_name
 
 ARTIFACT_BPB_PASS = 1e-4
 ARTIFACT_BPB_WARN = 1e-3

@@ -1,10 +1,10 @@
 """The BPB denominator: the bytes per token every scored line implies, against each other and the reference table."""
 from __future__ import annotations
 
-from evaluator.check.context import Context, commas, seed_name
+from evaluator.check.context import Context, commas
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.forensics import LogFacts, ScoredLine, log_facts
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_name
 from evaluator.records.val_reference import ReferenceRow, TokenizerKey, reference_table
 
 # (bytes counted / bytes in the text, the bug) as openai/parameter-golf's issues measured them

@@ -1,11 +1,11 @@
 """The data a run trained and was scored on, as its log prints it, against the reference table."""
 from __future__ import annotations
 
-from evaluator.check.context import Context, commas, seed_name
+from evaluator.check.context import Context, commas
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.check.rules.bpb_denominator import run_key
 from evaluator.records.forensics import LogFacts, log_facts
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_name
 from evaluator.records.val_reference import reference_table
 
 # shard counts that only a known-bad data preparation prints

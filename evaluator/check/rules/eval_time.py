@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from crawler.contract import EVAL_CAP_SECONDS, MetricKind
-from evaluator.check.context import Context, seed_name
+from evaluator.check.context import Context
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.check.rules.train_time import cap_status, timed_check
 from evaluator.records.forensics import log_facts
 from evaluator.records.headline import headline_metric
 from evaluator.records.record import Record
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_name
 
 EVAL_CAP_S = EVAL_CAP_SECONDS
 

@@ -1,10 +1,11 @@
 """Enough seeds to show an improvement."""
 from __future__ import annotations
 
-from evaluator.check.context import Context, seed_name
+from evaluator.check.context import Context
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.logs import seed_in_file_name
 from evaluator.records.record import Record
+from evaluator.records.train_log import seed_name
 
 MIN_SEEDS = 3
 

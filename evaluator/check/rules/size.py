@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from crawler.contract import SIZE_CAP_BYTES
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.check.context import Context, SeedSize, commas, seed_name, seed_sizes, where_logged
+from evaluator.check.context import Context, SeedSize, commas, seed_sizes, where_logged
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
+from evaluator.records.train_log import seed_name
 
 RULE = Rule("size", f"Size <= {SIZE_CAP_BYTES:,} bytes", 20,
             f"FAQ: code bytes + compressed model bytes <= {SIZE_CAP_BYTES:,} (decimal). The verdict uses each log's own total "

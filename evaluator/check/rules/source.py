@@ -5,9 +5,10 @@ import hashlib
 from pathlib import Path
 
 from crawler.shipped import ENTRY_SCRIPT
-from evaluator.check.context import Context, commas, seed_name
+from evaluator.check.context import Context, commas
 from evaluator.check.findings import Rule, RuleResult, Status
 from evaluator.records.embedded_source import normalised_sha256
+from evaluator.records.train_log import seed_name
 from evaluator.records.untrusted_files import LOG_LIMIT, RecordFileError, read_capped
 
 RULE = Rule("source", "Embedded source = train_gpt.py", 90,

@@ -4,11 +4,11 @@ from __future__ import annotations
 from typing import Callable
 
 from crawler.contract import TRAIN_CAP_SECONDS
-from evaluator.check.context import Context, seed_name
+from evaluator.check.context import Context
 from evaluator.check.findings import Findings, Rule, RuleResult, Status
 from evaluator.records.forensics import log_facts
 from evaluator.records.record import Record
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, seed_name
 
 TRAIN_CAP_S = TRAIN_CAP_SECONDS
 # a wallclock_cap stop ends after the step in flight; end-of-loop overshoots under this are accepted

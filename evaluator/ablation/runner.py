@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -127,12 +128,29 @@ def prepare_results_dir(plan: AblationPlan) -> None:
     atomic_write_text(plan.results_dir / PLAN_COPY, plan.text)
 
 
-def _last_error_line(output: Path) -> str:
+# a child's own report: pgolf's "error: ..." line or the last line of a Python traceback; torchrun
+# prefixes worker lines with "[rankN]: " and ends with its own ChildFailedError banner, which names no cause
+_REPORT = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:error: |[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b:?).*)$")
+_BANNER = re.compile(r"^[=*-]+$")
+_ROOT_FIELD = re.compile(r"^(rank|exitcode)\s*:\s*(.+)$")  # torchrun's "Root Cause" block: which rank, how it ended
+
+
+def error_line(output: Path) -> str:
+    """What a failed trainer or evaluation said went wrong: its last error report; else, under torchrun, the rank
+    that failed first and how (a worker killed by a signal prints nothing); else its last line."""
     try:
         lines = [line.strip() for line in output.read_text(encoding="utf-8", errors="replace").splitlines()]
     except OSError:
         return "no output"
-    lines = [line for line in lines if line]
+    reports = [m.group(1) for line in lines if (m := _REPORT.match(line)) and "ChildFailedError" not in line]
+    if reports:
+        return reports[-1][:500]
+    if "Root Cause (first observed failure):" in lines:
+        block = lines[lines.index("Root Cause (first observed failure):"):]
+        fields = {m[1]: " ".join(m[2].split()) for line in block if (m := _ROOT_FIELD.match(line))}
+        if fields:
+            return f"torchrun: rank {fields.get('rank', '?')} ended with exit code {fields.get('exitcode', '?')}"[:500]
+    lines = [line for line in lines if line and not _BANNER.match(line)]
     return lines[-1][:500] if lines else "no output"
 
 
@@ -206,12 +224,12 @@ def run_one(plan: AblationPlan, spec: RunSpec) -> RunResult:
     try:
         result.returncode = _launch(plan.command(spec), output)
         if result.returncode != 0:
-            raise RunFailed(f"training exited with status {result.returncode}: {_last_error_line(output)}")
+            raise RunFailed(f"training exited with status {result.returncode}: {error_line(output)}")
         _check_config(spec, run_dir)
         _read_training(run_dir, result)
         status = _launch(plan.eval_command(spec), output)
         if status != 0:
-            raise RunFailed(f"evaluation exited with status {status}: {_last_error_line(output)}")
+            raise RunFailed(f"evaluation exited with status {status}: {error_line(output)}")
         _read_evaluation(evaluation_report(run_dir / RUN_ARTIFACT), result)
         result.status = "ok"
     except (RunFailed, PgolfError, OSError, ValueError) as e:

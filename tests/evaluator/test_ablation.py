@@ -17,7 +17,7 @@ from crawler.contract import MetricKind
 from crawler.errors import PgolfError
 from evaluator.ablation.arm_comparison import ArmSeeds, compare_arms
 from evaluator.ablation.plan import PlanError, child_environment, load_plan
-from evaluator.ablation.runner import plan_status, read_result, result_path, run_plan
+from evaluator.ablation.runner import error_line, plan_status, read_result, result_path, run_plan
 from evaluator.ablation.summary import build_report, format_report, write_summary
 from evaluator.records.seeds import SeedRow
 from evaluator.records.stats import welch_two_sided_p
@@ -285,10 +285,35 @@ def test_the_torchrun_launcher_trains_and_evaluates_on_two_processes(walk_data, 
     text = text[:text.index("[arms.broken]")] + '[launcher]\ncommand = "torchrun"\nnproc_per_node = 2\n'
     plan = load_plan(write_plan(tmp_path, text))
     results = run_plan(plan)
-    assert [(r.arm, r.status) for r in results] == [("loops2", "ok"), ("loops1", "ok")], [r.error for r in results]
+    outputs = {r.run_id: (plan.runs_dir / r.run_id / "output.log").read_text()[-4000:] for r in results if not r.ok}
+    assert [(r.arm, r.status) for r in results] == [("loops2", "ok"), ("loops1", "ok")], outputs
     for r in results:
         assert "world_size:2 " in (plan.runs_dir / r.run_id / "train.log").read_text()
         report = json.loads((plan.runs_dir / r.run_id / "final_model.eval.json").read_text())
         assert report["world_size"] == 2 and r.steps == 12
         for kind in ("roundtrip", "sliding_window"):  # 16 windows a batch on each rank, as in pgolf eval
             assert r.bpb[kind] == pytest.approx(r.trainer_bpb[kind], rel=0, abs=PRINTED_8)
+
+
+def _torchrun_output(tmp_path: Path, worker: str) -> Path:
+    """What torchrun with 2 processes prints when rank 1 runs `worker` (the other waits)."""
+    script = tmp_path / "worker.py"
+    script.write_text(f'import os, signal, time\nif os.environ["RANK"] == "1":\n    {worker}\ntime.sleep(3)\n')
+    output = tmp_path / "output.log"
+    with open(output, "wb") as out:
+        status = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                                 str(script)], stdout=out, stderr=subprocess.STDOUT, timeout=120).returncode
+    assert status == 1 and "ChildFailedError" in output.read_text()
+    return output
+
+
+def test_a_failed_worker_is_reported_by_its_own_error_not_torchruns_banner(tmp_path):
+    output = _torchrun_output(tmp_path, 'raise RuntimeError("rank 1 has no shard")')
+    assert error_line(output) == "RuntimeError: rank 1 has no shard"
+    killed = _torchrun_output(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")  # as the OOM killer ends a worker
+    assert re.fullmatch(r"torchrun: rank 1 \(local_rank: 1\) ended with exit code -9 \(pid: \d+\) \(SIGKILL\)",
+                        error_line(killed)), error_line(killed)
+    output.write_text("step:1/2 train_loss:6.9\nerror: data/x.bin: no such shard\n" + "=" * 60 + "\n")
+    assert error_line(output) == "error: data/x.bin: no such shard"
+    output.write_text("Killed\n" + "-" * 60 + "\n")
+    assert error_line(output) == "Killed"

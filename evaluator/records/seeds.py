@@ -10,7 +10,7 @@ from evaluator.records.jsonable import JsonMixin
 from evaluator.records.metric_kinds import CANDIDATE_KINDS, KIND_ORDER, KIND_WORDS
 from evaluator.records.record import Record
 from evaluator.records.stats import Summary, summarize
-from evaluator.records.train_log import TrainLog, seed_and_file
+from evaluator.records.train_log import TrainLog, run_name, seed_and_file
 
 
 @dataclass
@@ -80,7 +80,7 @@ class SeedTable(JsonMixin):
 
     def worst_size_line(self) -> str | None:
         w = self.worst_size
-        return f"Worst seed size: {w.total_bytes:,} bytes (seed {w.seed}, {w.log})" if w else None
+        return f"Worst seed size: {w.total_bytes:,} bytes, {seed_and_file(w.seed, w.log)}" if w else None
 
     def to_markdown(self) -> str:
         lines = [markdown_table(*self.grid()), "", self.summary_line()]
@@ -149,9 +149,9 @@ def seed_table(record: Record) -> SeedTable:
     rows = [seed_row(log, kind) for log in record.logs]
     # a mean is over one metric kind: a run without a line of the headline's kind shows its best, outside the mean
     counted = [row for row in rows if row.headline_bpb is not None and (kind is None or row.headline_kind == kind)]
-    notes = [f"seed {row.seed} ({row.log}) has no {kind} line; its {row.headline_kind} value is shown, not counted in "
-             "the mean" for row in rows if kind and row.headline_kind and row.headline_kind != kind]
-    notes += [f"seed {log.seed} ({log.file_name}): the score at {':'.join(map(str, log.where(metric)))} is "
+    notes = [f"{seed_and_file(row.seed, row.log)} has no {kind} line; its {row.headline_kind} value is shown, not "
+             "counted in the mean" for row in rows if kind and row.headline_kind and row.headline_kind != kind]
+    notes += [f"{run_name(log)}: the score at {':'.join(map(str, log.where(metric)))} is "
               f"{metric.reason}" for log in record.logs if (metric := headline_metric(log, kind)) and metric.loose]
     notes += [join.describe() for join in record.joined]
     notes += [f"not counted: {aside.run} ({aside.reason})" for aside in record.set_aside]

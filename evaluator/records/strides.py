@@ -4,7 +4,7 @@ evaluation setting and not over whichever line each log printed last."""
 from __future__ import annotations
 
 from crawler.contract import MetricKind
-from evaluator.records.train_log import TrainLog, seed_and_file
+from evaluator.records.train_log import TrainLog, run_name
 
 
 def _strides(log: TrainLog) -> set[int]:
@@ -27,6 +27,6 @@ def align_strides(logs: list[TrainLog]) -> list[str]:
         if len(strides) > 1:
             log.eval_stride = stride
             others = ", ".join(str(s) for s in sorted(strides - {stride}))
-            notes.append(f"{seed_and_file(log.seed, log.file_name)} also prints sliding-window scores at stride {others}; read at stride {stride}, "
-                         "the stride every run prints")
+            notes.append(f"{run_name(log)} also prints sliding-window scores at stride {others}; read at stride "
+                         f"{stride}, the stride every run prints")
     return notes

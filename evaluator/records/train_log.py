@@ -178,3 +178,8 @@ def seed_name(log: TrainLog) -> str:
 def seed_and_file(seed: int | None, file_name: str) -> str:
     """A run named by its seed and the file it is in, or by the file alone when it prints no seed."""
     return f"seed {seed} ({file_name})" if seed is not None else file_name
+
+
+def run_name(log: TrainLog) -> str:
+    """A log's run as notes and claims evidence name it: 'seed S (file)', or the file."""
+    return seed_and_file(log.seed, log.file_name)

@@ -110,7 +110,7 @@ def test_one_seed_value_is_read_as_the_submitted_run_with_the_mean_beside_it(tmp
     assert claims.status is Status.WARN
     table = report.seed_table
     assert table.submitted.seed == 1337 and table.headline_bpb == 1.18720375 != table.bpb.mean
-    assert any("is train_seed1337.log (seed 1337)'s sliding_window BPB 1.18720375, read as the submitted run; the "
+    assert any("is seed 1337 (train_seed1337.log)'s sliding_window BPB 1.18720375, read as the submitted run; the "
                f"other reading, the mean over 3 log(s), is {table.bpb.mean:.8f}" in e.text for e in claims.evidence)
     assert "submitted run: seed 1337 (train_seed1337.log) at 1.18720375" in table.summary_line()
 
@@ -226,4 +226,4 @@ def test_a_pre_quant_claim_that_is_one_seeds_value_warns(tmp_path):
     claims = rows(folder)["claims"]
     assert claims.status is Status.WARN
     assert any("pre_quant_val_bpb = 1.199 but the mean pre-quant BPB is 1.19846667; it matches "
-               "train_seed42.log (seed 42)'s pre-quant value instead" in e.text for e in claims.evidence)
+               "seed 42 (train_seed42.log)'s pre-quant value instead" in e.text for e in claims.evidence)

@@ -10,7 +10,7 @@ from evaluator.records.printed import printed_claim
 from evaluator.records.record import Record
 from evaluator.records.stats import population_std, summarize
 from evaluator.records.submission import Claim
-from evaluator.records.train_log import TrainLog
+from evaluator.records.train_log import TrainLog, run_name
 
 # a claim this precise that is one unit off in its last decimal is a rounding artefact; at fewer decimals a unit
 # (0.001 BPB and up) is more than rounding can explain
@@ -41,10 +41,6 @@ def _claim_text(claim: Claim) -> str:
 
 def _value_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.8f}"
-
-
-def _log_name(log: TrainLog) -> str:
-    return f"{log.file_name} (seed {log.seed})" if log.seed is not None else log.file_name
 
 
 class _ClaimChecker:
@@ -95,37 +91,38 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
     for claim in (claim for name, claim in top if name == "val_bpb"):
         if submitted and claim is sub.numbers.get("val_bpb"):
             log, metric = submitted
-            checker.found.add(Status.WARN, f"val_bpb = {_claim_text(claim)} is {_log_name(log)}'s {kind} BPB "
+            checker.found.add(Status.WARN, f"val_bpb = {_claim_text(claim)} is {run_name(log)}'s {kind} BPB "
                                            f"{_value_text(metric.val_bpb)}, read as the submitted run; the other "
-                                           f"reading, the mean over {n}, is {_value_text(mean(bpbs))}", *log.where(metric))
+                                           f"reading, the mean over {n}, is {_value_text(mean(bpbs))}",
+                             *log.where(metric))
             continue
         checker.compare(claim, mean(bpbs), f"the mean {kind} BPB over {n}", first,
-                        {f"{_log_name(log)}'s value": m.val_bpb for log, m in metrics})
+                        {f"{run_name(log)}'s value": m.val_bpb for log, m in metrics})
         if not claim.matches(mean(bpbs)):
             _where_printed(checker, record, claim)
     for log, metric in metrics:
         if metric.loose:
-            checker.found.add(Status.WARN, f"{_log_name(log)}: the {kind} BPB {metric.val_bpb} was read loosely "
+            checker.found.add(Status.WARN, f"{run_name(log)}: the {kind} BPB {metric.val_bpb} was read loosely "
                                            f"(no val_bpb line): {metric.reason}", *log.where(metric))
     for claim in (claim for name, claim in top if name == "val_loss"):
-        checker.compare(claim, mean(losses) if len(losses) == len(metrics) else None, f"the mean {kind} val_loss over {n}",
-                        first, {f"{_log_name(log)}'s value": m.val_loss for log, m in metrics})
+        checker.compare(claim, mean(losses) if len(losses) == len(metrics) else None,
+                        f"the mean {kind} val_loss over {n}", first, {f"{run_name(log)}'s value": m.val_loss for log, m in metrics})
     for name, values in (("val_bpb_std", bpbs), ("val_loss_std", losses)):
         if (claim := sub.numbers.get(name)) is not None:
             checker.compare(claim, summarize(values).std, f"the sample std over {n}", (None, None),
                             {"the population std": population_std(values)}, derived=True)
     if (claim := sub.numbers.get("pre_quant_val_bpb")) is not None:
-        values = {_log_name(log): v for log in logs if (v := _pre_quant(log)) is not None}
+        values = {run_name(log): v for log in logs if (v := _pre_quant(log)) is not None}
         checker.compare(claim, mean(list(values.values())), "the mean pre-quant BPB", first,
                         {f"{name}'s pre-quant value": v for name, v in values.items()})
     if (claim := sub.numbers.get("train_steps")) is not None:
         checker.compare(claim, mean([s for log in logs if (s := log.final_step) is not None]),
                         "the final step (mean over logs)", first,
-                        {f"{_log_name(log)}'s final step": log.final_step for log in logs})
+                        {f"{run_name(log)}'s final step": log.final_step for log in logs})
     if (claim := sub.numbers.get("train_time_s")) is not None:
         checker.compare(claim, mean([t.value / 1000.0 for log in logs if (t := log.train_time_ms)]),
                         "the training time in s (mean over logs)", first,
-                        {f"{_log_name(log)}'s time": t.value / 1000.0 for log in logs if (t := log.train_time_ms)})
+                        {f"{run_name(log)}'s time": t.value / 1000.0 for log in logs if (t := log.train_time_ms)})
     if (claim := sub.numbers.get("model_params")) is not None:
         params = {log.model_params.value for log in logs if log.model_params}
         checker.compare(claim, params.pop() if len(params) == 1 else None, "single model_params value", first)

@@ -27,6 +27,8 @@ class RecordRow(BaseModel):
     best_bpb: float | None = Field(description="lowest headline BPB over the seeds' logs")
     n_seeds: int
     mean_bpb: float | None
+    headline_bpb: float | None = Field(description="the submitted score: the submitted run's BPB where the claim is "
+                                                   "exactly one run's score, else the mean over the seeds")
     std_bpb: float | None = Field(description="sample standard deviation over seeds")
     claimed_bpb: float | None = Field(description="val_bpb as submission.json states it")
     worst_total_bytes: int | None = Field(description="largest code + compressed model total over the seeds' logs")

@@ -3,9 +3,9 @@
 A submission is scored by the method it chose (sliding window, TTT, roundtrip): the challenge ranks those scores in
 one table, and so does this page, with the metric kind a column and a filter. A record that fails the size cap, a
 time cap or misstates its score is not ranked; it is listed below its track's ranking with the rule that keeps it
-out. The score is the mean headline BPB over the seeds' logs, else the val_bpb submission.json claims (marked as a
-claim). Records scored on another corpus than FineWeb (the CPU demo) are ranked apart, per corpus: a BPB on other
-text is never ranked against FineWeb's.
+out. The score is the mean headline BPB over the seeds' logs (or the submitted run's, where the claim is exactly one
+run's score), else the val_bpb submission.json claims (marked as a claim). Records scored on another corpus than
+FineWeb (the CPU demo) are ranked apart, per corpus: a BPB on other text is never ranked against FineWeb's.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class LeaderRow(BaseModel):
     author: str | None
     kind: str | None = Field(description="the metric kind of the score (sliding_window, ttt, roundtrip ...); 'claim' "
                                          "when only submission.json states it")
-    score: float | None = Field(description="mean headline BPB over the seeds' logs, else the claimed val_bpb")
+    score: float | None = Field(description="headline BPB from the seeds' logs (their mean, or the submitted "
+                                                "run's), else the claimed val_bpb")
     score_is_claim: bool = Field(description="no log shows the score: it is submission.json's claim")
     std: float | None
     n_seeds: int
@@ -68,8 +69,8 @@ class Leaderboard(BaseModel):
 
 def _row(entry: CatalogEntry) -> LeaderRow:
     row = record_row(entry)
-    claim = row.mean_bpb is None and row.claimed_bpb is not None
-    score = row.claimed_bpb if claim else row.mean_bpb
+    claim = row.headline_bpb is None and row.claimed_bpb is not None
+    score = row.claimed_bpb if claim else row.headline_bpb
     out = kept_out_by(entry.compliance)
     if score is None:
         out.append("No score: neither the logs nor submission.json give one")

@@ -24,7 +24,7 @@ def record_row(entry: CatalogEntry) -> RecordRow:
         track=record.track.removeprefix("track_") if record.track else None, date=entry.date,
         author=sub.author if sub else None,
         headline_kind=entry.seeds.headline_kind.value if entry.seeds.headline_kind else None,
-        best_bpb=bpb.min, n_seeds=bpb.n, mean_bpb=bpb.mean, std_bpb=bpb.std,
+        best_bpb=bpb.min, n_seeds=bpb.n, mean_bpb=bpb.mean, headline_bpb=entry.seeds.headline_bpb, std_bpb=bpb.std,
         claimed_bpb=sub.val_bpb if sub else None,
         worst_total_bytes=entry.seeds.worst_size.total_bytes if entry.seeds.worst_size else None,
         status=entry.compliance.status.value, verdict=verdict(entry.compliance).value,
@@ -57,8 +57,8 @@ def record_index(catalog: RecordCatalog, sort: SortKey = "date", order: Literal[
                        sort=sort, order=order, q=q, track=track, status=status)
 
 
-CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "std_bpb",
-               "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
+CSV_COLUMNS = ("id", "track", "date", "name", "author", "headline_kind", "best_bpb", "n_seeds", "mean_bpb", "headline_bpb",
+               "std_bpb", "claimed_bpb", "worst_total_bytes", "size_cap_bytes", "status", "verdict")
 
 
 def record_corpora(catalog: RecordCatalog) -> dict[str, str]:

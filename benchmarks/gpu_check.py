@@ -376,7 +376,7 @@ def pgolf_eval(argv: list[str], out_json: Path) -> dict:
             "dtype": "bf16-autocast" if report["device"].startswith("cuda") else "fp32",
             "roundtrip_val_bpb": report["roundtrip"]["val_bpb"], "sliding_val_bpb": s["val_bpb"],
             "sliding_targets": targets, "sliding_seconds": s["seconds"],
-            "sliding_targets_per_s": targets / s["seconds"], "record_plan_val_bpb": (s.get("reference") or {}).get("val_bpb"),
+            "sliding_targets_per_s": targets / s["seconds"], "reference_plan_val_bpb": (s.get("reference") or {}).get("val_bpb"),
             "audit_ratio": report["audit"]["ratio"], "report": out_json.name}
 
 
@@ -579,9 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         if "record_eval_val_sliding" in evals and "error" not in evals["gpu_full"]:
             rec, ours_eval = evals["record_eval_val_sliding"], evals["gpu_full"]
             evals["sliding_targets_per_s_ours_over_record"] = ours_eval["sliding_targets_per_s"] / rec["targets_per_s"]
-            if ours_eval["record_plan_val_bpb"] is not None:
+            if ours_eval["reference_plan_val_bpb"] is not None:
                 # the same plan, model and tokens scored by both codes: only arithmetic order differs
-                evals["record_plan_bpb_ours_minus_record"] = ours_eval["record_plan_val_bpb"] - rec["val_bpb"]
+                evals["reference_plan_bpb_ours_minus_record"] = ours_eval["reference_plan_val_bpb"] - rec["val_bpb"]
     save()
     print_summary(result)
     log(f"wrote {json_path} ({result['wall_s']:.0f} s)")
@@ -609,7 +609,7 @@ def print_summary(r: dict) -> None:
     rec = r.get("eval", {}).get("record_eval_val_sliding")
     if rec:
         print(f"record eval_val_sliding      {rec['val_bpb']:.8f} BPB  {rec['targets_per_s']:12,.0f} targets/s  (same model)")
-    for key in ("bf16_minus_fp32", "sliding_targets_per_s_ours_over_record", "record_plan_bpb_ours_minus_record"):
+    for key in ("bf16_minus_fp32", "sliding_targets_per_s_ours_over_record", "reference_plan_bpb_ours_minus_record"):
         if key in r.get("eval", {}):
             print(f"{key}: {r['eval'][key]}")
     for e in r["errors"]:

@@ -65,11 +65,11 @@ def test_dry_run_measures_every_phase(walk_data, tmp_path):
     # its plan re-scores the tail, so its number differs from ours by more than rounding on so short a split
     assert math.isfinite(rec["val_bpb"]) and rec["val_bpb"] > 0 and rec["targets_per_s"] > 0
     assert ev["sliding_targets_per_s_ours_over_record"] > 0
-    if full["record_plan_val_bpb"] is not None:  # pgolf eval scores the record's plan too: both codes must agree
+    if full["reference_plan_val_bpb"] is not None:  # pgolf eval scores the record's plan too: both codes must agree
         # the same model's float32 losses per window (if a row's logits do not depend on the other rows of its
         # batch: the two codes batch different windows together), added in float64 in two orders: 2 gamma_n(f64)
         # x BPB, below 1e-11 for these ~1,200 targets
-        assert abs(ev["record_plan_bpb_ours_minus_record"]) < 1e-9
+        assert abs(ev["reference_plan_bpb_ours_minus_record"]) < 1e-9
 
     # what comes back from the device: at most 8 plain files (the wrapper's log is the eighth), tool-safe names
     names = sorted(p.name for p in out.iterdir())

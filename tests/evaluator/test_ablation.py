@@ -256,15 +256,23 @@ def _processes_mentioning(text: str) -> list[str]:
 def test_an_interrupt_stops_the_run_and_records_nothing(walk_data, tmp_path, stop):
     text = micro_text(tmp_path).replace(str(tmp_path / "data"), str(walk_data)).replace("iterations = 12", "iterations = 100000")
     path = write_plan(tmp_path, text)
+    # Ctrl-C reaches a terminal's foreground command; a suite started in the background (`make test &`) ignores
+    # SIGINT, and Python keeps an inherited SIG_IGN, so the runner is given the terminal's default
     proc = subprocess.Popen([sys.executable, "-m", "pgolf", "ablate", str(path)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "micro" / "runs" / "loops2_s1" / "train.log"
     deadline = time.monotonic() + 120
-    while not (log.is_file() and "train_loss" in log.read_text()):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.2)
-    proc.send_signal(stop)
-    _, err = proc.communicate(timeout=60)
+    try:
+        while not (log.is_file() and "train_loss" in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(stop)
+        _, err = proc.communicate(timeout=60)
+    finally:  # a failed test must not leave its 100,000-step trainer running (the runner stops it on SIGTERM)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: the run in progress was not recorded" in err
     assert list((tmp_path / "micro" / "results").glob("*.json")) == []
     assert _processes_mentioning(str(tmp_path / "micro" / "runs")) == []  # the trainer went with it

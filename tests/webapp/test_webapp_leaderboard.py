@@ -45,7 +45,7 @@ def test_one_ranking_per_track_by_submitted_score_whatever_the_kind(client):
 
 
 def test_a_submitted_run_is_ranked_by_its_own_score_not_the_mean(client):
-    """Seq2048_FP16Emb_TunedLR claims 1.15861696, one seed's exact score; the mean over its three seeds is higher."""
+    """Seq2048_FP16Emb_TunedLR claims 1.15861696, seed 3's exact score; the mean over its three seeds is higher."""
     (main,) = _groups(client.get("/api/leaderboard").json(), "10min_16mb")
     row = next(r for r in main["rows"] + main["excluded"] if r["id"] == "2026-03-19_Seq2048_FP16Emb_TunedLR")
     listed = next(r for r in client.get("/api/records").json()["rows"] if r["id"] == row["id"])

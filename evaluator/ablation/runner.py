@@ -132,7 +132,8 @@ def prepare_results_dir(plan: AblationPlan) -> None:
 # prefixes worker lines with "[rankN]: " and ends with its own ChildFailedError banner, which names no cause
 _REPORT = re.compile(r"^(?:\[rank\d+\]:\s*)?((?:error: |[A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b:?).*)$")
 _BANNER = re.compile(r"^[=*-]+$")
-_ROOT_FIELD = re.compile(r"^(rank|exitcode)\s*:\s*(.+)$")  # torchrun's "Root Cause" block: which rank, how it ended
+_ROOT_CAUSE = "Root Cause (first observed failure):"  # torchrun's block on the rank that failed first
+_ROOT_FIELD = re.compile(r"^(rank|exitcode)\s*:\s*(.+)$")  # in that block: which rank, how it ended
 
 
 def error_line(output: Path) -> str:
@@ -145,8 +146,8 @@ def error_line(output: Path) -> str:
     reports = [m.group(1) for line in lines if (m := _REPORT.match(line)) and "ChildFailedError" not in line]
     if reports:
         return reports[-1][:500]
-    if "Root Cause (first observed failure):" in lines:
-        block = lines[lines.index("Root Cause (first observed failure):"):]
+    if _ROOT_CAUSE in lines:
+        block = lines[lines.index(_ROOT_CAUSE):]
         fields = {m[1]: " ".join(m[2].split()) for line in block if (m := _ROOT_FIELD.match(line))}
         if fields:
             return f"torchrun: rank {fields.get('rank', '?')} ended with exit code {fields.get('exitcode', '?')}"[:500]

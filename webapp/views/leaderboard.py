@@ -31,7 +31,7 @@ class LeaderRow(BaseModel):
     kind: str | None = Field(description="the metric kind of the score (sliding_window, ttt, roundtrip ...); 'claim' "
                                          "when only submission.json states it")
     score: float | None = Field(description="headline BPB from the seeds' logs (their mean, or the submitted "
-                                                "run's), else the claimed val_bpb")
+                                            "run's), else the claimed val_bpb")
     score_is_claim: bool = Field(description="no log shows the score: it is submission.json's claim")
     std: float | None
     n_seeds: int

@@ -106,7 +106,8 @@ def _top_level(checker: _ClaimChecker, ctx: Context) -> None:
                                            f"(no val_bpb line): {metric.reason}", *log.where(metric))
     for claim in (claim for name, claim in top if name == "val_loss"):
         checker.compare(claim, mean(losses) if len(losses) == len(metrics) else None,
-                        f"the mean {kind} val_loss over {n}", first, {f"{run_name(log)}'s value": m.val_loss for log, m in metrics})
+                        f"the mean {kind} val_loss over {n}", first,
+                        {f"{run_name(log)}'s value": m.val_loss for log, m in metrics})
     for name, values in (("val_bpb_std", bpbs), ("val_loss_std", losses)):
         if (claim := sub.numbers.get(name)) is not None:
             checker.compare(claim, summarize(values).std, f"the sample std over {n}", (None, None),

@@ -43,8 +43,10 @@ def test_records_record_and_upload_in_a_browser(server, browser, tiny_artifact, 
     browser.find_element(By.ID, "artifact-input").send_keys(str(tiny_artifact))
     browser.find_element(By.ID, "upload-button").click()
     wait.until(expected_conditions.url_matches(r"/evaluations/\d+$"))
-    WebDriverWait(browser, 240, poll_frequency=0.5).until(
-        lambda driver: driver.find_element(By.ID, "job-state").text in ("done", "failed"))
+    # the page reloads itself when the job ends, so the state is read in one script: an element found before the
+    # reload and read after it is stale (a selenium race that failed CI)
+    WebDriverWait(browser, 240, poll_frequency=0.5).until(lambda driver: driver.execute_script(
+        "const state = document.getElementById('job-state'); return state && state.textContent;") in ("done", "failed"))
     state = browser.find_element(By.ID, "job-state").text
     assert state == "done", browser.find_element(By.ID, "job-error").text
     assert browser.find_element(By.ID, "inputs-started").text.endswith("UTC")  # the Inputs table's start, filled

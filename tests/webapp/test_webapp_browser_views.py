@@ -95,8 +95,10 @@ def test_overlay_leaderboard_and_log_viewer_in_a_browser(server, browser, tmp_pa
         """, plot, EMA)
     size = plot.size
     ActionChains(browser).move_to_element_with_offset(plot, int(x - size["width"] / 2), int(y - size["height"] / 2)).perform()
-    hover = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay-step .hoverlayer .hovertext"))
-    assert EMA[:20] in hover[0].text and "val BPB" in hover[0].text
+    # read in one script: plotly may redraw its hover label, and a label found before a redraw is stale when read
+    hover = wait.until(lambda d: d.execute_script(
+        "const label = document.querySelector('#overlay-step .hoverlayer .hovertext'); return label && label.textContent;"))
+    assert EMA[:20] in hover and "val BPB" in hover
     assert browser.execute_script("return arguments[0]._fullLayout.yaxis.type", plot) == "log"
     browser.find_element(By.CSS_SELECTOR, "#overlay-step input.logy").click()
     wait.until(lambda d: d.execute_script("return arguments[0]._fullLayout.yaxis.type", plot) == "linear")

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 import typer
 from tqdm import tqdm
 
+from crawler.config import environment_without_challenge_names
 from crawler.contract import MetricKind
 from crawler.errors import exit_on_error
-from evaluator.ablation.plan import child_environment, load_plan
+from evaluator.ablation.plan import load_plan
 from evaluator.cli_inputs import input_file
 from evaluator.units import duration
 
@@ -44,7 +45,7 @@ def ablate_command(
         typer.echo(f"{plan.name}: {len(plan.runs())} runs ({len(plan.arms)} arms x {len(plan.seeds)} seeds), "
                    f"{len(states['finished'])} finished, {len(states['failed'])} failed before, "
                    f"{len(todo)} to run; results in {plan.results_dir}")
-        _, dropped = child_environment()
+        _, dropped = environment_without_challenge_names()
         if dropped:
             typer.echo(f"ignoring environment: {', '.join(dropped)} (the ablation file is the only source of settings)")
         if dry_run:

@@ -31,8 +31,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.config import (ENV_NAMES, IGNORED_ENV_NAMES, PRESETS, ConfigError, CrawlerConfig,
-                            environment_without_challenge_names, load_config)
+from crawler.config import ENV_NAMES, IGNORED_ENV_NAMES, PRESETS, ConfigError, CrawlerConfig, load_config
 from crawler.contract import RUN_ARTIFACT, RUN_CHECKPOINT
 from evaluator.artifacts.paths import evaluation_report
 
@@ -129,11 +128,6 @@ class AblationPlan:
         return self._launch("pgolf", ["eval", str(run / RUN_ARTIFACT), "--checkpoint",
                                       str(run / RUN_CHECKPOINT), "--max-tokens", str(self.eval_max_tokens),
                                       "--out", str(evaluation_report(run / RUN_ARTIFACT)), "--no-progress"])
-
-
-def child_environment(environ: dict | None = None) -> tuple[dict, list[str]]:
-    """The environment a run inherits, without the challenge's variables (returned, for a notice)."""
-    return environment_without_challenge_names(environ)
 
 
 def flag_value(value) -> str:

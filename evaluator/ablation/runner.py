@@ -25,10 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from crawler.config import environment_without_challenge_names
 from crawler.contract import RUN_ARTIFACT, RUN_CONFIG, RUN_SUMMARY, MetricKind
 from crawler.errors import PgolfError, first_line
 from crawler.files import atomic_write_text
-from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec, child_environment
+from evaluator.ablation.plan import AblationPlan, PlanError, RunSpec
 from evaluator.artifacts.eval_report import EvalReport
 from evaluator.artifacts.paths import evaluation_report
 from evaluator.records import safe_json
@@ -156,7 +157,7 @@ def error_line(output: Path) -> str:
 
 
 def _launch(command: list[str], output: Path) -> int:
-    env, _ = child_environment()
+    env, _ = environment_without_challenge_names()
     with open(output, "ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from crawler.config import environment_without_challenge_names
 from crawler.contract import MetricKind
 from crawler.errors import PgolfError
 from evaluator.ablation.arm_comparison import ArmSeeds, compare_arms
-from evaluator.ablation.plan import PlanError, child_environment, load_plan
+from evaluator.ablation.plan import PlanError, load_plan
 from evaluator.ablation.runner import error_line, plan_status, read_result, result_path, run_plan
 from evaluator.ablation.summary import build_report, format_report, write_summary
 from evaluator.records.seeds import SeedRow
@@ -104,7 +105,7 @@ def test_a_bad_file_is_one_line_and_exit_1(tmp_path):
 
 
 def test_runs_do_not_inherit_the_challenge_variables():
-    env, dropped = child_environment({"PATH": "/bin", "SEED": "3", "CRAWLER_LOOPS": "4", "PGOLF_PORT": "1"})
+    env, dropped = environment_without_challenge_names({"PATH": "/bin", "SEED": "3", "CRAWLER_LOOPS": "4", "PGOLF_PORT": "1"})
     assert env == {"PATH": "/bin", "PGOLF_PORT": "1"} and dropped == ["CRAWLER_LOOPS", "SEED"]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy.orm import sessionmaker
 
+from crawler.contract import MetricKind
 from evaluator.service import (LOADING_STAGE, LOOPS_PASSES, LOOPS_STAGE, DoneMessage, EvaluationRequest, JobResult,
                                PgolfError, PlanMessage, ProgressMessage, decode_message, one_line)
 from webapp import jobs
@@ -64,9 +65,9 @@ def _measured_loops_passes(plan: list[list], finished: float, loops_tokens: int)
     """The loop-wise analysis' time over the sliding-window pass's time per token fed, per token of the analysis'
     slice: its cost in passes, which the next job's plan weighs it at. None without both stages' starts."""
     starts = {name: (weight, started) for name, weight, started in plan}
-    if not loops_tokens or LOOPS_STAGE not in starts or "sliding_window" not in starts:
+    if not loops_tokens or LOOPS_STAGE not in starts or MetricKind.SLIDING_WINDOW not in starts:
         return None
-    (_, loops_began), (sliding_weight, sliding_began) = starts[LOOPS_STAGE], starts["sliding_window"]
+    (_, loops_began), (sliding_weight, sliding_began) = starts[LOOPS_STAGE], starts[MetricKind.SLIDING_WINDOW]
     if not (loops_began and sliding_began and loops_began > sliding_began):
         return None
     seconds_per_token = (loops_began - sliding_began) / sliding_weight

@@ -1,5 +1,5 @@
 """One evaluation job's work: the artifact scored by evaluate_artifact, then the loop-wise analysis on a small
-seeded slice, reported through the job protocol's messages (service.jobs). The process that runs it (the web
+seeded slice, reported through the job protocol's messages (job_protocol). The process that runs it (the web
 app's job_child) owns the protocol's channel and the process limits; this module owns what is computed.
 """
 from __future__ import annotations
@@ -9,9 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from crawler.contract import MetricKind
 from crawler.errors import PgolfError, first_line
-from evaluator.serving.job_protocol import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message, PlanMessage,
-                                    ProgressMessage)
+from evaluator.serving.job_protocol import (LOOPS_STAGE, EvaluationRequest, JobResult, LoopsResult, Message,
+                                            PlanMessage, ProgressMessage)
 
 # The loop-wise analysis' cost in sliding-window passes over its slice, before the worker has measured one: the
 # capture pass, the early exits at 1 to loops + 2 crawler loops, the logit lens of every stage, and reading the
@@ -68,7 +69,7 @@ def run_evaluation(request: EvaluationRequest, send: Callable[[Message], None]) 
     targets = {}  # the roundtrip pass scores each validation target once: its total is the result's target count
 
     def progress(stage: str, scored: int, to_score: int) -> None:
-        if stage == "roundtrip":
+        if stage == MetricKind.ROUNDTRIP:
             targets["n"] = to_score
         elif to_score and "n" in targets:  # the same share of the same targets, whatever the pass scores twice
             scored, to_score = round(targets["n"] * scored / to_score), targets["n"]

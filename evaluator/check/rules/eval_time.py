@@ -10,7 +10,6 @@ from evaluator.records.headline import headline_metric
 from evaluator.records.record import Record
 from evaluator.records.train_log import TrainLog, seed_name
 
-EVAL_CAP_S = EVAL_CAP_SECONDS
 
 RULE = Rule("eval_time", "Evaluation time <= 600 s", 50,
             "Evaluation <= 600 s (FAQ): the scored evaluation's time, i.e. `total_eval_time` when the log prints it, "
@@ -45,7 +44,7 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
     phases += [(f"precomputation ('{phase.text[:60]}')", phase.seconds * 1000.0, log.file_name, phase.line)
                for phase in facts.phases if phase.kind == "precomputation"]
     # a reported 0 ms is no time at all: the evaluation cannot be confirmed within the cap
-    status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_S)
+    status = Status.WARN if seconds == 0.0 else cap_status(record, seconds > EVAL_CAP_SECONDS)
     found.add(status, f"{name}: scored evaluation {seconds:.1f} s ({source})"
               + (" - reported as 0 ms" if seconds == 0.0 else ""),
               file, line)
@@ -55,7 +54,7 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
         found.note(f"{name}: the script starts its evaluation timer here ('{facts.eval_timer.text[:80]}')",
                    log.file_name, facts.eval_timer.line)
     total = sum(phase[1] for phase in phases) / 1000.0
-    if total > EVAL_CAP_S >= seconds:
+    if total > EVAL_CAP_SECONDS >= seconds:
         found.add(Status.WARN, f"{name}: all evaluation phases and precomputation together take {total:.1f} s",
                   log.file_name)
     return seconds

@@ -10,7 +10,6 @@ from evaluator.records.forensics import log_facts
 from evaluator.records.record import Record
 from evaluator.records.train_log import TrainLog, seed_name
 
-TRAIN_CAP_S = TRAIN_CAP_SECONDS
 # a wallclock_cap stop ends after the step in flight; end-of-loop overshoots under this are accepted
 WALLCLOCK_GRACE_S = 1.0
 EXPECTED_WORLD_SIZE = 8
@@ -54,17 +53,17 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
     seconds = time.value / 1000.0
     stop = log.stop
     capped = stop is not None and "wallclock" in stop.reason
-    within = seconds <= TRAIN_CAP_S or (capped and seconds < TRAIN_CAP_S + WALLCLOCK_GRACE_S)
+    within = seconds <= TRAIN_CAP_SECONDS or (capped and seconds < TRAIN_CAP_SECONDS + WALLCLOCK_GRACE_S)
     world = int(log.world_size.value) if log.world_size else None
     text = f"{name}: {seconds:.3f} s"
     text += (f" at stopping_early {stop.reason}, step {stop.step}/{stop.total_steps}" if stop
              else f" at the last step line (step {log.final_step})")
-    if seconds > TRAIN_CAP_S and within:
-        text += f"; overshoot {seconds - TRAIN_CAP_S:.3f} s by the step in flight"
+    if seconds > TRAIN_CAP_SECONDS and within:
+        text += f"; overshoot {seconds - TRAIN_CAP_SECONDS:.3f} s by the step in flight"
     if world is not None and world != EXPECTED_WORLD_SIZE:
         equivalent = seconds * world / EXPECTED_WORLD_SIZE
         text += f"; world_size {world}: 8-GPU equivalent {equivalent:.1f} s"
-        status = Status.WARN if equivalent < TRAIN_CAP_S + WALLCLOCK_GRACE_S else cap_status(record, True)
+        status = Status.WARN if equivalent < TRAIN_CAP_SECONDS + WALLCLOCK_GRACE_S else cap_status(record, True)
     else:
         status = cap_status(record, not within)
     found.add(status, text, log.file_name, time.line)
@@ -72,23 +71,24 @@ def _run(record: Record, log: TrainLog, found: Findings) -> float | None:
         found.note(f"{name}: reserves {log.gptq_reserve_ms.value / 1000.0:.1f} s of the budget for GPTQ",
                    log.file_name, log.gptq_reserve_ms.line)
     wallclock = log.max_wallclock_seconds
-    if wallclock and (wallclock.value <= 0 or wallclock.value > TRAIN_CAP_S):
+    if wallclock and (wallclock.value <= 0 or wallclock.value > TRAIN_CAP_SECONDS):
         found.add(Status.WARN, f"{name}: max_wallclock_seconds={wallclock.value:g}: the 600 s cap is disabled or raised",
                   log.file_name, wallclock.line)
     final = log.final_step
     if stop is None and final is not None and log.iterations and final >= log.iterations.value:
         # on fewer GPUs the cap applies to the 8-GPU equivalent, which the line above already judged
         eight_gpu = seconds * (world or EXPECTED_WORLD_SIZE) / EXPECTED_WORLD_SIZE
-        forced_over = eight_gpu > TRAIN_CAP_S
+        forced_over = eight_gpu > TRAIN_CAP_SECONDS
         found.add(cap_status(record, True) if forced_over else Status.WARN,
                   f"{name}: ran all {int(log.iterations.value)} ITERATIONS with no wallclock stop: a forced step count"
-                  + (f" that ends {eight_gpu - TRAIN_CAP_S:.3f} s past the cap (#1956: a forced stop at 601,153 ms)"
-                     if forced_over else ""), log.file_name, log.iterations.line)
+                  + (f" that ends {eight_gpu - TRAIN_CAP_SECONDS:.3f} s past the cap "
+                     "(#1956: a forced stop at 601,153 ms)" if forced_over else ""), log.file_name, log.iterations.line)
     _after_loop(record, log, found, seconds, within and not (world and world != EXPECTED_WORLD_SIZE))
     if final:
         step_ms = time.value / final
         found.note(f"{name}: mean step {step_ms:.2f} ms over {final:,} steps: a reproducer on the same hardware "
-                   f"reaches step {int(TRAIN_CAP_S * 1000.0 // step_ms):,} at {TRAIN_CAP_S:g} s", log.file_name, time.line)
+                   f"reaches step {int(TRAIN_CAP_SECONDS * 1000.0 // step_ms):,} at {TRAIN_CAP_SECONDS:g} s",
+                   log.file_name, time.line)
     return seconds
 
 
@@ -108,7 +108,7 @@ def _after_loop(record: Record, log: TrainLog, found: Findings, loop_s: float, l
     total = loop_s + calibration
     if kind == "generated":
         found.note(f"{name}: calibration on generated data ({calibration:.1f} s) is not training", *where)
-    elif total <= TRAIN_CAP_S + (WALLCLOCK_GRACE_S if log.stop and "wallclock" in log.stop.reason else 0.0):
+    elif total <= TRAIN_CAP_SECONDS + (WALLCLOCK_GRACE_S if log.stop and "wallclock" in log.stop.reason else 0.0):
         found.add(Status.PASS, f"{name}: loop {loop_s:.1f} s + calibration {calibration:.1f} s = {total:.1f} s "
                                f"within the cap ({kind})", *where)
     elif kind == "training data":

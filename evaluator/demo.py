@@ -16,12 +16,12 @@ from typing import Annotated, Optional
 import typer
 
 from crawler.config import load_config
+from crawler.contract import RUN_ARTIFACT, RUN_LOG
 from crawler.errors import exit_on_error
 from crawler.files import atomic_write_text
-from crawler.contract import RUN_ARTIFACT, RUN_LOG
-from evaluator.artifacts.paths import evaluation_report
 from crawler.shipped import code_files
 from evaluator.artifacts.cli import format_report
+from evaluator.artifacts.paths import evaluation_report
 from evaluator.check.compliance import compliance_report
 from evaluator.records.record import load_record
 from evaluator.records.writer import RecordMeta, code_spec, write_record

@@ -29,9 +29,9 @@ from evaluator.serving.arms import all_arms, load_ablations
 from evaluator.serving.catalog import CatalogEntry, RecordCatalog
 from evaluator.serving.corpus import CHALLENGE_TRACKS, FINEWEB, arm_corpus, corpus_warning, record_corpus
 from evaluator.serving.evaluation import LOOPS_PASSES, failure, one_line, run_evaluation
-from evaluator.serving.job_protocol import (LOADING_STAGE, LOOPS_STAGE, DoneMessage, EvaluationRequest, FailedMessage,
-                                   JobResult, LoopsResult, PlanMessage, ProgressMessage, decode_message,
-                                   encode_message)
+from evaluator.serving.job_protocol import (LOADING_STAGE, LOOPS_STAGE, DoneMessage, EvaluationRequest,
+                                            FailedMessage, JobResult, LoopsResult, PlanMessage, ProgressMessage,
+                                            decode_message, encode_message)
 from evaluator.serving.loop_files import (LOOPS_JSON, RecordLoopsError, has_record_loops, record_loops_report,
                                           record_plot, record_plots)
 from evaluator.serving.upload_checks import UploadedFile, UploadLimits, UploadRefused, check_upload, config_options

@@ -33,8 +33,9 @@ from evaluator.cli_inputs import positive_int_env
 
 
 def flip_rotary_direction(state_dict: dict[str, Tensor], cfg: CrawlerConfig) -> dict[str, Tensor]:
-    """Format-1 weights (our RoPE rotated its pairs the other way then) in the reference's direction: negating the second RoPE half of every head's c_q and c_k
-    rows negates the second half of the rotated q and k, so every q.k, hence every logit, is unchanged."""
+    """Format-1 weights (our RoPE rotated its pairs the other way then) in the reference's direction: negating the
+    second RoPE half of every head's c_q and c_k rows negates the second half of the rotated q and k, so every q.k,
+    hence every logit, is unchanged."""
     half, D = cfg.rope_dims // 2, cfg.head_dim
     out = dict(state_dict)
     for name, w in state_dict.items():

@@ -71,7 +71,7 @@ def _decode_wrapper(data: bytes) -> Wrapper | None:
 
 
 def inventory_code(record_dir: Path, on_disk: dict[str, FileStat], left_out: dict[str, int]) -> CodeInventory:
-    """on_disk: the folder's regular files (files.list_files); symlinks never count as shipped code."""
+    """on_disk: the folder's regular files (untrusted_files.list_files); symlinks never count as shipped code."""
     files = [CodeFile(name, info.size, True) for name, info in on_disk.items()]
     files += [CodeFile(name, size, False) for name, size in sorted(left_out.items()) if name not in on_disk]
     code = [f for f in files if f.path.endswith(_CODE_SUFFIXES)]

@@ -115,7 +115,7 @@ def _order_logs(logs: list[TrainLog], submission: Submission | None) -> list[Tra
 
 
 def load_record(path: Path | str, listing: Listing | None = None) -> Record:
-    """Read one record folder; `listing` (files.list_files of it) when the caller has just made one."""
+    """Read one record folder; `listing` (untrusted_files.list_files of it) when the caller has just made one."""
     record_dir = Path(path).expanduser().resolve()
     if not record_dir.is_dir():
         raise RecordError(f"{path}: not a directory")

@@ -20,14 +20,14 @@ from crawler.contract import CONFIG_LABEL, RUN_CONFIG, RUN_LOG, RUN_SUMMARY, Met
 from crawler.errors import PgolfError, first_line
 from evaluator.ablation.arm_comparison import NOT_SETTINGS, ArmSeeds, config_settings
 from evaluator.ablation.plan import AblationPlan
-from evaluator.ablation.summary import load_results_folder, plan_arms
 from evaluator.ablation.runner import PLAN_COPY, RunResult, results_of
+from evaluator.ablation.summary import load_results_folder, plan_arms
 from evaluator.records import safe_json
-from evaluator.records.untrusted_files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.records.headline import choose_headline_kind
 from evaluator.records.logs import TrainLog, parse_log
 from evaluator.records.run_summary import read_run_summary
 from evaluator.records.seeds import SeedRow, seed_row
+from evaluator.records.untrusted_files import JSON_LIMIT, LOG_LIMIT, RecordFileError, read_capped
 from evaluator.serving.catalog import CatalogEntry, RecordCatalog
 
 # a bracketed value ("active_layers:[8, 9, 10]") is one value, spaces and commas included

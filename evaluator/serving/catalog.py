@@ -24,11 +24,11 @@ from pathlib import Path
 
 from crawler.errors import PgolfError, first_line
 from evaluator.check.compliance import ComplianceReport, compliance_report
-from evaluator.records.untrusted_files import Listing, list_files
 from evaluator.records.manifest import manifest_candidates
 from evaluator.records.record import Record, RecordError, find_record_folders, load_record
 from evaluator.records.seeds import SeedTable, seed_table
 from evaluator.records.submission import parse_date
+from evaluator.records.untrusted_files import Listing, list_files
 
 
 @dataclass(eq=False)  # hashed by identity: a changed record gets a new entry, so caches keyed on them go stale safely
@@ -111,7 +111,7 @@ def _list(folder: Path, before: _Listed | None, now: float) -> _Listed:
 def record_entry(folder: Path, record_id: str | None = None, root: Path | None = None,
                  listing: Listing | None = None) -> CatalogEntry:
     """One record folder read, its seed table made and its compliance checked: what an index row and a record page
-    show (listing: files.list_files of the folder, when the caller has just made one)."""
+    show (listing: untrusted_files.list_files of the folder, when the caller has just made one)."""
     record = load_record(folder, listing)
     return CatalogEntry(record_id or folder.name, root or folder.parent, record, seed_table(record),
                         compliance_report(record))

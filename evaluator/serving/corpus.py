@@ -54,7 +54,6 @@ def record_corpus(entry: CatalogEntry) -> str:
     return UNKNOWN
 
 
-
 def arm_corpus(arm: ArmSeeds, records: dict[str, CatalogEntry], plans: dict[str, tuple[AblationPlan, object]]) -> str:
     """The corpus of a record, a training run or an ablation arm (records: one catalog snapshot's entries by id;
     plans: each ablation's plan by name, first)."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.errors import PgolfError
+from evaluator.loopwise.output_files import OUTPUT_FOLDER, PLOT_NAMES, REPORT_FILE, plot_file
 from evaluator.records import safe_json
 from evaluator.records.untrusted_files import JSON_LIMIT, PLOT_LIMIT, RecordFileError, read_capped
-from evaluator.loopwise.output_files import OUTPUT_FOLDER, PLOT_NAMES, REPORT_FILE, plot_file
 from evaluator.serving.catalog import CatalogEntry
 
 LOOPS_JSON = f"{OUTPUT_FOLDER}/{REPORT_FILE}"
